@@ -1,0 +1,1 @@
+"""MineLabel: reviewed labels and trained models from satellite imagery of mines."""

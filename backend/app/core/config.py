@@ -1,0 +1,111 @@
+"""All settings, read once from the environment (and an optional .env file) by pydantic-settings.
+
+Nested groups map to variables with a double underscore: ``DB__URL``, ``REDIS__URL``, ``SAM__CHECKPOINT``.
+Nothing else in MineLabel reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# Known-weak value shipped for development; production mode refuses to start with it.
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+psycopg://minelabel@127.0.0.1:55432/minelabel"
+    pool_size: int = Field(default=5, ge=1)
+    echo: bool = False
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:56379/0"
+
+
+class StorageSettings(BaseModel):
+    data_dir: Path = REPO_ROOT / ".data" / "files"
+
+
+class SecuritySettings(BaseModel):
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+
+
+class AdminSettings(BaseModel):
+    """The first admin account, created at start-up when no user exists."""
+
+    email: str = "admin@minelabel.local"
+    # Empty means: generate a random password and print it once.
+    password: SecretStr = SecretStr("")
+
+
+class SamSettings(BaseModel):
+    checkpoint: Path | None = None
+    model_type: Literal["vit_h", "vit_l", "vit_b"] = "vit_h"
+
+
+class LimitSettings(BaseModel):
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_image_pixels: int = Field(default=40_000 * 40_000, ge=1)
+    max_polygon_vertices: int = Field(default=100_000, ge=3)
+
+
+class WorkerSettings(BaseModel):
+    # How long /api/health waits for a worker to answer a ping.
+    ping_timeout_s: float = Field(default=1.0, gt=0)
+
+
+class DevSettings(BaseModel):
+    """Where `make run` keeps the PostGIS and Redis it starts itself (not used in production)."""
+
+    data_dir: Path = REPO_ROOT / ".data"
+    pg_port: int = 55432
+    redis_port: int = 56379
+    database: str = "minelabel"
+    worker_concurrency: int = Field(default=2, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    mode: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    db: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    storage: StorageSettings = StorageSettings()
+    security: SecuritySettings = SecuritySettings()
+    admin: AdminSettings = AdminSettings()
+    sam: SamSettings = SamSettings()
+    limits: LimitSettings = LimitSettings()
+    worker: WorkerSettings = WorkerSettings()
+    dev: DevSettings = DevSettings()
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.mode == "production":
+            secret = self.security.secret_key.get_secret_value()
+            if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+                raise ValueError(
+                    "MODE=production needs SECURITY__SECRET_KEY set to a random value of at least 32 "
+                    "characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read on first use."""
+    return Settings()

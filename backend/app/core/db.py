@@ -1,0 +1,43 @@
+"""Database engine and session helpers (SQLAlchemy 2, psycopg 3, PostGIS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from app.core.config import Settings
+
+
+class Base(DeclarativeBase):
+    """Base class of every ORM model."""
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Create the engine for ``settings.db``; called from the app lifespan or a worker's process init."""
+    return create_engine(
+        settings.db.url,
+        pool_size=settings.db.pool_size,
+        pool_pre_ping=True,
+        echo=settings.db.echo,
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

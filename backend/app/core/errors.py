@@ -1,0 +1,68 @@
+"""Domain errors and the one table that maps them to HTTP status codes.
+
+Services raise these; they never import FastAPI. ``install_error_handlers`` turns each into a JSON
+response ``{"detail": message, "code": name}`` with the status from ``STATUS_BY_ERROR``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette import status
+
+logger = logging.getLogger(__name__)
+
+
+class MineLabelError(Exception):
+    """Base of all domain errors; the message is shown to the user, so say what to do."""
+
+    code = "error"
+
+
+class NotFoundError(MineLabelError):
+    code = "not_found"
+
+
+class JobNotFoundError(NotFoundError):
+    code = "job_not_found"
+
+
+class ConflictError(MineLabelError):
+    code = "conflict"
+
+
+class InvalidInputError(MineLabelError):
+    code = "invalid_input"
+
+
+class ServiceUnavailableError(MineLabelError):
+    code = "service_unavailable"
+
+
+STATUS_BY_ERROR: dict[type[MineLabelError], int] = {
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    ConflictError: status.HTTP_409_CONFLICT,
+    InvalidInputError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ServiceUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def status_for(error: MineLabelError) -> int:
+    """Most specific status in STATUS_BY_ERROR for ``error``'s class (walks the MRO)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return status.HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, MineLabelError)
+        code = status_for(exc)
+        if code >= 500:
+            logger.warning("request failed: %s", exc)
+        return JSONResponse(status_code=code, content={"detail": str(exc), "code": exc.code})
+
+    app.add_exception_handler(MineLabelError, handle)

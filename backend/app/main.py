@@ -1,0 +1,74 @@
+"""create_app(): routers, error handlers, middleware, and the lifespan that owns the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.api.middleware import RequestContextMiddleware
+from app.api.routes import health, jobs, metrics
+from app.core.config import REPO_ROOT, Settings, get_settings
+from app.core.db import make_engine, make_session_factory
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.metrics import Metrics
+from app.services.health import VERSION
+from workers.celery_app import make_celery
+
+FRONTEND_DIST = REPO_ROOT / "frontend" / "dist"
+
+_FRONTEND_MISSING = """<!doctype html><title>MineLabel</title>
+<p>The browser client has not been built. Run <code>make run</code> (or <code>make frontend</code>).
+The API is at <a href="/docs">/docs</a>.</p>"""
+
+
+def create_app(
+    settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
+) -> FastAPI:
+    """Build the ASGI app.
+
+    Args:
+        settings: defaults to the process settings; tests pass their own.
+        session_factory: defaults to one on a new engine; tests pass one bound to a rolled-back
+            transaction.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    engine = make_engine(settings)
+    session_factory = session_factory or make_session_factory(engine)
+    app_metrics = Metrics(session_factory)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="MineLabel", version=VERSION, lifespan=lifespan)
+    # The engine is lazy (no connection until first use), so making it here is cheap; it is disposed
+    # in the lifespan. It lives on app.state so tests and routes share one pool per app.
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.celery = make_celery(settings)
+    app.state.metrics = app_metrics
+
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.include_router(metrics.router)
+
+    if (FRONTEND_DIST / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")
+    else:
+
+        @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+        def frontend_missing() -> str:
+            return _FRONTEND_MISSING
+
+    return app

@@ -1,0 +1,101 @@
+"""Checks of each component the app depends on, for /api/health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+from celery import Celery
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.schemas.health import ComponentHealth, HealthRead, WorkerHealth
+
+VERSION = "0.1.0"
+
+
+def _timed(check: Callable[[], str]) -> ComponentHealth:
+    start = time.perf_counter()
+    try:
+        detail = check()
+        ok = True
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        ok = False
+    return ComponentHealth(ok=ok, detail=detail, latency_ms=round((time.perf_counter() - start) * 1000, 2))
+
+
+def check_database(session: Session) -> ComponentHealth:
+    return _timed(lambda: str(session.scalar(text("SELECT version()"))))
+
+
+def check_postgis(session: Session) -> ComponentHealth:
+    def postgis() -> str:
+        try:
+            return str(session.scalar(text("SELECT postgis_full_version()")))
+        except Exception:
+            session.rollback()
+            raise
+
+    return _timed(postgis)
+
+
+def check_redis(settings: Settings) -> ComponentHealth:
+    def ping() -> str:
+        client = redis.Redis.from_url(settings.redis.url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        try:
+            client.ping()
+            info = client.info("server")
+            return f"redis {info.get('redis_version', '?')}"
+        finally:
+            client.close()
+
+    return _timed(ping)
+
+
+def check_workers(celery: Celery, timeout_s: float) -> WorkerHealth:
+    queues: dict[str, list[str]] = {}
+
+    def inspect() -> str:
+        replies = celery.control.inspect(timeout=timeout_s).active_queues() or {}
+        for worker, worker_queues in replies.items():
+            for queue in worker_queues:
+                queues.setdefault(queue["name"], []).append(worker)
+        if not replies:
+            raise RuntimeError(f"no worker answered within {timeout_s} s; start one with `minelabel worker`")
+        return f"{len(replies)} worker(s)"
+
+    base = _timed(inspect)
+    workers = sorted({w for ws in queues.values() for w in ws})
+    return WorkerHealth(**base.model_dump(), workers=workers, queues=queues)
+
+
+def build_report(session: Session, settings: Settings, celery: Celery) -> HealthRead:
+    database = check_database(session)
+    postgis = (
+        check_postgis(session)
+        if database.ok
+        else ComponentHealth(ok=False, detail="database unreachable", latency_ms=0.0)
+    )
+    redis_health = check_redis(settings)
+    workers = (
+        check_workers(celery, settings.worker.ping_timeout_s)
+        if redis_health.ok
+        else WorkerHealth(ok=False, detail="redis unreachable", latency_ms=0.0, workers=[], queues={})
+    )
+    if not database.ok:
+        status = "down"
+    elif postgis.ok and redis_health.ok and workers.ok:
+        status = "ok"
+    else:
+        status = "degraded"
+    return HealthRead(
+        status=status,
+        version=VERSION,
+        database=database,
+        postgis=postgis,
+        redis=redis_health,
+        workers=workers,
+    )

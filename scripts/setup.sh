@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what MineLabel needs on a Debian machine, doing only what is missing (safe to run again):
+# Debian packages (PostgreSQL + PostGIS, Redis, Node.js), the Python virtual environment from
+# requirements.lock, and the frontend's npm packages and build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# --- Debian packages -------------------------------------------------------------------------
+DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 redis-server)
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python virtual environment --------------------------------------------------------------
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+want="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
+  log "installing Python packages from requirements.lock"
+  # pip's log goes to a file and is shown only when it fails (this machine's extra indexes are noisy).
+  pip_install() {
+    .venv/bin/pip install --quiet --disable-pip-version-check "$@" > .venv/pip.log 2>&1 || {
+      cat .venv/pip.log >&2; exit 1; }
+  }
+  pip_install -r requirements.lock
+  pip_install --no-deps -e .
+  echo "$want" > .venv/.installed
+fi
+
+# --- Frontend --------------------------------------------------------------------------------
+want="$(sha256sum frontend/package-lock.json | cut -d' ' -f1)"
+if [ "$(cat frontend/node_modules/.installed 2>/dev/null)" != "$want" ]; then
+  log "installing frontend packages (npm ci)"
+  (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > frontend/node_modules/.installed
+fi
+log "building the frontend"
+(cd frontend && npm run --silent build >/dev/null)
+log "ready"

@@ -1,0 +1,121 @@
+"""Fixtures: real PostGIS and Redis for the session, each test in a transaction that is rolled back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, delete
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from app.core.config import DatabaseSettings, RedisSettings, Settings, StorageSettings
+from app.core.migrations import upgrade
+from app.main import create_app
+from app.models import Job
+from tests.services import RunningServices, celery_worker, running_services, service_env
+
+SEED_DATA = Path(__file__).resolve().parents[2] / "shared" / "seed-data"
+TEST_DATABASE = "minelabel_test"
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[RunningServices]:
+    with running_services() as running:
+        running.postgres.ensure_database(TEST_DATABASE)
+        upgrade(running.db_url(TEST_DATABASE))
+        yield running
+
+
+@pytest.fixture(scope="session")
+def settings(services: RunningServices, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        db=DatabaseSettings(url=services.db_url(TEST_DATABASE)),
+        redis=RedisSettings(url=services.redis.url),
+        storage=StorageSettings(data_dir=tmp_path_factory.mktemp("files")),
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_engine(settings.db.url, poolclass=NullPool)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """One connection in an outer transaction that is rolled back after the test."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    # Sessions join the outer transaction through savepoints: their commit() is real to the code
+    # under test, and the test's rollback still undoes everything.
+    return sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings, session_factory: sessionmaker[Session]) -> FastAPI:
+    return create_app(settings, session_factory=session_factory)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def worker_env(settings: Settings) -> dict[str, str]:
+    return service_env(settings.db.url, settings.redis.url)
+
+
+@pytest.fixture(scope="session")
+def committing_app(settings: Settings) -> FastAPI:
+    """An app whose writes are committed for real, for tests where a worker process must see them."""
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def worker(committing_app: FastAPI, worker_env: dict[str, str]) -> Iterator[str]:
+    with celery_worker(worker_env, committing_app.state.celery, "test-worker") as node:
+        yield node
+
+
+@pytest.fixture
+def committing_client(committing_app: FastAPI, engine: Engine) -> Iterator[TestClient]:
+    """A client on the committing app; jobs it creates are deleted afterwards."""
+    before = _job_ids(engine)
+    with TestClient(committing_app) as test_client:
+        yield test_client
+    with Session(engine) as session:
+        session.execute(delete(Job).where(Job.id.not_in(before)))
+        session.commit()
+
+
+def _job_ids(engine: Engine) -> list[uuid.UUID]:
+    with Session(engine) as session:
+        return list(session.scalars(Job.__table__.select().with_only_columns(Job.id)))
+
+
+def pytest_report_header() -> str:
+    if SEED_DATA.is_dir():
+        return f"seed data: {SEED_DATA}"
+    return f"seed data: not found at {SEED_DATA}; tests marked 'seed' will be skipped"

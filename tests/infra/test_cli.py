@@ -1,0 +1,56 @@
+"""The `minelabel` command, run as a user would, against a scratch database."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import RunningServices, service_env
+
+DATABASE = "minelabel_cli"
+MINELABEL = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "minelabel")
+
+
+@pytest.fixture
+def cli_env(services: RunningServices) -> Iterator[dict[str, str]]:
+    services.postgres.drop_database(DATABASE)
+    services.postgres.ensure_database(DATABASE)
+    yield service_env(services.db_url(DATABASE), services.redis.url, ADMIN__EMAIL="root@mine.example")
+    services.postgres.drop_database(DATABASE)
+
+
+def minelabel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MINELABEL, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_init_then_create_users(cli_env: dict[str, str]) -> None:
+    first = minelabel(cli_env, "init")
+    assert first.returncode == 0, first.stderr
+    assert "First admin account created: root@mine.example  password: " in first.stdout
+    second = minelabel(cli_env, "init")
+    assert second.returncode == 0, second.stderr
+    assert "users exist already" in second.stdout
+    assert "password" not in second.stdout
+
+    created = minelabel(cli_env, "create-user", "ann@mine.example", "--password", "long enough pw")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("created ann@mine.example")
+
+    again = minelabel(cli_env, "create-user", "ANN@mine.example", "--password", "long enough pw")
+    assert again.returncode == 1
+    assert "A user with email ANN@mine.example exists already." in again.stderr
+
+    short = minelabel(cli_env, "create-user", "bob@mine.example", "--password", "short")
+    assert short.returncode == 1
+    assert "at least 10 characters" in short.stderr
+
+
+def test_invalid_settings_are_reported_before_anything_runs(cli_env: dict[str, str]) -> None:
+    result = minelabel({**cli_env, "MODE": "production"}, "migrate")
+    assert result.returncode == 2
+    assert "SECURITY__SECRET_KEY" in result.stderr

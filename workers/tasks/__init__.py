@@ -1,0 +1,1 @@
+"""Celery tasks: each takes a job id and hands the work to logic that lives outside the task."""
