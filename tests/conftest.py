@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, delete
+from sqlalchemy import Connection, Engine, create_engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.core.config import DatabaseSettings, RedisSettings, Settings, StorageSettings
 from app.core.migrations import upgrade
 from app.main import create_app
-from app.models import Job
+from app.models import Job, Project
 from tests.services import RunningServices, celery_worker, running_services, service_env
 
 SEED_DATA = Path(__file__).resolve().parents[2] / "shared" / "seed-data"
@@ -72,8 +72,15 @@ def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(settings: Settings, session_factory: sessionmaker[Session]) -> FastAPI:
-    return create_app(settings, session_factory=session_factory)
+def files_dir(tmp_path: Path) -> Path:
+    """This test's own storage folder, so a test can check that nothing was left behind."""
+    return tmp_path / "files"
+
+
+@pytest.fixture
+def app(settings: Settings, session_factory: sessionmaker[Session], files_dir: Path) -> FastAPI:
+    test_settings = settings.model_copy(update={"storage": StorageSettings(data_dir=files_dir)})
+    return create_app(test_settings, session_factory=session_factory)
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="session")
 def worker_env(settings: Settings) -> dict[str, str]:
-    return service_env(settings.db.url, settings.redis.url)
+    return service_env(settings.db.url, settings.redis.url, STORAGE__DATA_DIR=str(settings.storage.data_dir))
 
 
 @pytest.fixture(scope="session")
@@ -101,18 +108,27 @@ def worker(committing_app: FastAPI, worker_env: dict[str, str]) -> Iterator[str]
 
 @pytest.fixture
 def committing_client(committing_app: FastAPI, engine: Engine) -> Iterator[TestClient]:
-    """A client on the committing app; jobs it creates are deleted afterwards."""
-    before = _job_ids(engine)
+    """A client on the committing app; the jobs and projects it creates are deleted afterwards."""
+    jobs_before = _ids(engine, Job)
+    projects_before = _ids(engine, Project)
     with TestClient(committing_app) as test_client:
         yield test_client
     with Session(engine) as session:
-        session.execute(delete(Job).where(Job.id.not_in(before)))
+        session.execute(delete(Project).where(Project.id.not_in(projects_before)))
+        session.execute(delete(Job).where(Job.id.not_in(jobs_before)))
         session.commit()
 
 
-def _job_ids(engine: Engine) -> list[uuid.UUID]:
+def _ids(engine: Engine, model: type[Job] | type[Project]) -> list[uuid.UUID]:
     with Session(engine) as session:
-        return list(session.scalars(Job.__table__.select().with_only_columns(Job.id)))
+        return list(session.scalars(select(model.id)))
+
+
+@pytest.fixture
+def seed_data() -> Path:
+    if not SEED_DATA.is_dir():
+        pytest.skip(f"seed data not found at {SEED_DATA} (it comes with the project's shared/ folder)")
+    return SEED_DATA
 
 
 def pytest_report_header() -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -13,6 +15,9 @@ from app.core.db import make_engine, make_session_factory
 from app.core.errors import MineLabelError
 from app.core.logging import configure_logging
 from app.core.migrations import upgrade
+from app.models.project import DisplayPreset
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     help="MineLabel administration.",
@@ -72,6 +77,46 @@ def create_user(
     finally:
         engine.dispose()
     typer.echo(f"created {'admin ' if admin else ''}{user.email} ({user.id})")
+
+
+@cli.command("create-project")
+def create_project(
+    name: str,
+    preset: Annotated[
+        DisplayPreset, typer.Option(help="How multi-band images are shown.")
+    ] = DisplayPreset.TRUE_COLOR,
+    description: str = "",
+) -> None:
+    """Create a project."""
+    from app import cli_imagery
+
+    _run_or_exit(lambda: cli_imagery.create_project(_settings(), name, preset, description))
+
+
+@cli.command("import-images")
+def import_images(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    folder: Annotated[Path, typer.Argument(help="Folder of .png/.jpg/.tif images.")],
+    sidecar: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV/JSON with dates and centre/extent; default: sidecar.csv or sidecar.json in FOLDER."
+        ),
+    ] = None,
+) -> None:
+    """Import a folder of images: `<site>_<index>.png` names a site and its observation index."""
+    from app import cli_imagery
+
+    failed = _run_or_exit(lambda: cli_imagery.import_images(_settings(), project, folder, sidecar))
+    raise typer.Exit(1 if failed else 0)
+
+
+def _run_or_exit(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except MineLabelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @cli.command()

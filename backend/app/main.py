@@ -11,13 +11,15 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.middleware import RequestContextMiddleware
-from app.api.routes import health, jobs, metrics
+from app.api.routes import health, jobs, metrics, observations, projects
 from app.core.config import REPO_ROOT, Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
+from app.imagery.storage import make_storage
 from app.services.health import VERSION
+from app.services.tiles import TileCache
 from workers.celery_app import make_celery
 
 FRONTEND_DIST = REPO_ROOT / "frontend" / "dist"
@@ -56,11 +58,15 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.celery = make_celery(settings)
     app.state.metrics = app_metrics
+    app.state.storage = make_storage(settings.storage)
+    app.state.tile_cache = TileCache(settings.tiles.cache_bytes)
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(projects.router)
+    app.include_router(observations.router)
     app.include_router(metrics.router)
 
     if (FRONTEND_DIST / "index.html").is_file():

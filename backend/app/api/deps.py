@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
+from app.imagery.storage import Storage
+from app.services.tiles import TileCache
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -32,3 +34,17 @@ def get_celery(request: Request) -> Celery:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_tile_cache(request: Request) -> TileCache:
+    cache: TileCache = request.app.state.tile_cache
+    return cache
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]

@@ -30,7 +30,17 @@ class RedisSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
+    """Where images live: a local folder, or an S3-compatible object store (several machines)."""
+
+    backend: Literal["local", "s3"] = "local"
+    # Local files; with S3 it still holds the staging area of uploads on the API machine.
     data_dir: Path = REPO_ROOT / ".data" / "files"
+    s3_bucket: str = "minelabel"
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None  # e.g. http://minio:9000; None means AWS
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
 
 
 class SecuritySettings(BaseModel):
@@ -51,9 +61,18 @@ class SamSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
-    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
-    max_image_pixels: int = Field(default=40_000 * 40_000, ge=1)
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Per file.")
+    max_files_per_upload: int = Field(default=200, ge=1)
+    max_image_pixels: int = Field(default=40_000 * 40_000, ge=1, description="Width x height.")
+    max_image_bands: int = Field(default=13, ge=1)
     max_polygon_vertices: int = Field(default=100_000, ge=3)
+
+
+class TileSettings(BaseModel):
+    # Rendered tiles kept in memory per API process (bytes); 0 turns the cache off.
+    cache_bytes: int = Field(default=256 * 1024**2, ge=0)
+    jpeg_quality: int = Field(default=85, ge=1, le=100)
+    max_age_s: int = Field(default=365 * 24 * 3600, ge=0)
 
 
 class WorkerSettings(BaseModel):
@@ -90,6 +109,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     sam: SamSettings = SamSettings()
     limits: LimitSettings = LimitSettings()
+    tiles: TileSettings = TileSettings()
     worker: WorkerSettings = WorkerSettings()
     dev: DevSettings = DevSettings()
 

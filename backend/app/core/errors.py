@@ -7,8 +7,10 @@ response ``{"detail": message, "code": name}`` with the status from ``STATUS_BY_
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from starlette import status
 
@@ -16,9 +18,16 @@ logger = logging.getLogger(__name__)
 
 
 class MineLabelError(Exception):
-    """Base of all domain errors; the message is shown to the user, so say what to do."""
+    """Base of all domain errors; the message is shown to the user, so say what to do.
+
+    Keyword arguments become extra fields of the JSON error body (e.g. the list of rejected files).
+    """
 
     code = "error"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class NotFoundError(MineLabelError):
@@ -41,7 +50,12 @@ class ServiceUnavailableError(MineLabelError):
     code = "service_unavailable"
 
 
+class PayloadTooLargeError(MineLabelError):
+    code = "payload_too_large"
+
+
 STATUS_BY_ERROR: dict[type[MineLabelError], int] = {
+    PayloadTooLargeError: status.HTTP_413_CONTENT_TOO_LARGE,
     NotFoundError: status.HTTP_404_NOT_FOUND,
     ConflictError: status.HTTP_409_CONFLICT,
     InvalidInputError: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -63,6 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = status_for(exc)
         if code >= 500:
             logger.warning("request failed: %s", exc)
-        return JSONResponse(status_code=code, content={"detail": str(exc), "code": exc.code})
+        content = {"detail": str(exc), "code": exc.code, **jsonable_encoder(exc.extra)}
+        return JSONResponse(status_code=code, content=content)
 
     app.add_exception_handler(MineLabelError, handle)

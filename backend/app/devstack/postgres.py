@@ -49,6 +49,10 @@ class LocalPostgres:
     cluster_dir: Path
     port: int
 
+    def __post_init__(self) -> None:
+        # The server runs in its own folder, so a relative path would point elsewhere.
+        self.cluster_dir = self.cluster_dir.resolve()
+
     @property
     def log_file(self) -> Path:
         return self.cluster_dir / "server.log"

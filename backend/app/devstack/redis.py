@@ -20,6 +20,9 @@ class LocalRedis:
     persistent: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"

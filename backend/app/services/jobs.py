@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # kind -> Celery task name. The worker side registers tasks under these names.
 TASK_BY_KIND: dict[str, str] = {
     "probe": "minelabel.probe",
+    "ingest": "minelabel.ingest",
 }
 
 Enqueue = Callable[[str, str, str], None]
@@ -38,17 +39,19 @@ def submit_job(
     enqueue: Enqueue,
     created_by: uuid.UUID | None = None,
 ) -> Job:
-    """Store a queued job, commit, then enqueue it.
-
-    If the broker cannot be reached the job is marked failed (so no row claims to be queued forever)
-    and ServiceUnavailableError is raised.
-    """
-    task_name = TASK_BY_KIND[kind]
+    """Store a queued job, commit, then enqueue it (see enqueue_job)."""
     job = Job(kind=kind, queue=queue, params=params, state=JobState.QUEUED, created_by=created_by)
     session.add(job)
     session.commit()
+    enqueue_job(session, job, enqueue)
+    return job
+
+
+def enqueue_job(session: Session, job: Job, enqueue: Enqueue) -> None:
+    """Hand a committed job to the broker; if it cannot be reached, mark the job failed and raise
+    ServiceUnavailableError (so no row claims to be queued forever)."""
     try:
-        enqueue(task_name, str(job.id), queue.value)
+        enqueue(TASK_BY_KIND[job.kind], str(job.id), job.queue.value)
     except Exception as exc:
         logger.exception("could not enqueue job %s", job.id)
         job.state = JobState.FAILED
@@ -59,7 +62,6 @@ def submit_job(
             "The job queue (Redis) is not reachable, so the job was not started; "
             "check REDIS__URL and that Redis runs, then submit again."
         ) from exc
-    return job
 
 
 def get_job_or_raise(session: Session, job_id: uuid.UUID) -> Job:

@@ -1,0 +1,76 @@
+"""ORM rows -> response schemas, where a response needs more than the row (URLs, GeoJSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoalchemy2 import WKBElement
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+
+from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
+from app.models.observation import Observation, ObservationStatus
+from app.models.project import Site
+from app.schemas.imagery import ObservationRead, SiteRead, TileInfo
+
+
+def geojson(geometry: WKBElement | None) -> dict[str, Any] | None:
+    return None if geometry is None else dict(mapping(to_shape(geometry)))
+
+
+def observation_read(observation: Observation, site: Site) -> ObservationRead:
+    base = f"/api/observations/{observation.id}"
+    ready = observation.status is ObservationStatus.READY
+    version = f"?v={site.render_version}"
+    tiles = None
+    if ready:
+        tiles = TileInfo(
+            pixel=f"{base}/tiles/pixel/{{z}}/{{x}}/{{y}}.jpg{version}",
+            mercator=f"{base}/tiles/mercator/{{z}}/{{x}}/{{y}}.jpg{version}"
+            if observation.is_georeferenced
+            else None,
+            minzoom=0,
+            maxzoom=pixel_grid_maxzoom(observation.width, observation.height),
+            tile_size=TILE_SIZE,
+        )
+    return ObservationRead(
+        id=observation.id,
+        project_id=observation.project_id,
+        site_id=observation.site_id,
+        site_name=site.name,
+        index=observation.index,
+        acquired_on=observation.acquired_on,
+        original_filename=observation.original_filename,
+        content_hash=observation.content_hash,
+        size_bytes=observation.size_bytes,
+        driver=observation.driver,
+        width=observation.width,
+        height=observation.height,
+        band_count=observation.band_count,
+        band_names=observation.band_names,
+        dtype=observation.dtype,
+        nodata=observation.nodata,
+        georef_source=observation.georef_source,
+        crs=observation.crs,
+        transform=observation.transform,
+        footprint=geojson(observation.footprint),
+        status=observation.status,
+        error=observation.error,
+        ingest_job_id=observation.ingest_job_id,
+        thumbnail_url=f"{base}/thumbnail{version}" if ready and observation.thumbnail_key else None,
+        tiles=tiles,
+        created_at=observation.created_at,
+    )
+
+
+def site_read(site: Site, observation_count: int) -> SiteRead:
+    return SiteRead(
+        id=site.id,
+        project_id=site.project_id,
+        name=site.name,
+        external_id=site.external_id,
+        location=geojson(site.location),
+        stretch=site.stretch,
+        render_version=site.render_version,
+        observation_count=observation_count,
+    )

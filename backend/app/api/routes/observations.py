@@ -1,0 +1,115 @@
+"""Observations: metadata, deletion, thumbnails and map tiles."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from app.api.deps import SessionDep, SettingsDep, StorageDep, TileCacheDep
+from app.api.presenters import observation_read
+from app.core.errors import NotFoundError
+from app.imagery.render import TileFormat, TileGrid
+from app.imagery.storage import observation_prefix
+from app.models.observation import Observation
+from app.models.project import DisplayPreset, Project, Site
+from app.schemas.imagery import ObservationRead
+from app.services.tiles import TileRequest, render_tile
+
+router = APIRouter(prefix="/api/observations", tags=["observations"])
+
+
+class ObservationNotFoundError(NotFoundError):
+    code = "observation_not_found"
+
+
+def _load(session: SessionDep, observation_id: uuid.UUID) -> tuple[Observation, Site]:
+    observation = session.get(Observation, observation_id)
+    if observation is None:
+        raise ObservationNotFoundError(f"No observation with id {observation_id}.")
+    site = session.get(Site, observation.site_id)
+    assert site is not None
+    return observation, site
+
+
+@router.get("/{observation_id}", response_model=ObservationRead, summary="An observation")
+def read_observation(observation_id: uuid.UUID, session: SessionDep) -> ObservationRead:
+    return observation_read(*_load(session, observation_id))
+
+
+@router.delete(
+    "/{observation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an observation and its files"
+)
+def delete_observation(observation_id: uuid.UUID, session: SessionDep, storage: StorageDep) -> None:
+    observation, _ = _load(session, observation_id)
+    prefix = observation_prefix(observation.project_id, observation.id)
+    session.delete(observation)
+    session.commit()
+    storage.delete_prefix(prefix)
+
+
+@router.get(
+    "/{observation_id}/thumbnail",
+    summary="A small JPEG of the whole image",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def thumbnail(
+    observation_id: uuid.UUID, session: SessionDep, storage: StorageDep, settings: SettingsDep
+) -> Response:
+    observation, _ = _load(session, observation_id)
+    if observation.thumbnail_key is None:
+        raise NotFoundError(
+            f"Observation {observation_id} has no thumbnail yet ({observation.status.value})."
+        )
+    return Response(
+        storage.get_bytes(observation.thumbnail_key),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get(
+    "/{observation_id}/tiles/{grid}/{z}/{x}/{y}.{fmt}",
+    summary="A 256 x 256 map tile",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+        304: {"description": "Not modified (If-None-Match matched the ETag)."},
+        404: {"description": "The tile lies outside the image."},
+        409: {"description": "The observation is not ready yet."},
+    },
+)
+def tile(
+    observation_id: uuid.UUID,
+    grid: TileGrid,
+    z: Annotated[int, Path(ge=0, le=30)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+    fmt: TileFormat,
+    session: SessionDep,
+    storage: StorageDep,
+    cache: TileCacheDep,
+    settings: SettingsDep,
+    v: Annotated[int, Query(ge=0, description="The site's render version (from the tile URL template).")] = 0,
+    preset: Annotated[DisplayPreset | None, Query(description="Defaults to the project's preset.")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """``pixel``: the image's own grid, zoom 0 shows the whole image in one tile and the highest zoom is
+    full resolution (tile x, y count from the top left). ``mercator``: Web Mercator XYZ (georeferenced
+    images). JPEG by default; PNG and WebP carry transparency where the image has no data."""
+    headers = {"Cache-Control": f"public, max-age={settings.tiles.max_age_s}"}
+    # No preset means the project's; changing that bumps `v`, so the key stays unambiguous.
+    key = TileRequest(str(observation_id), v, preset, grid, z, x, y, fmt)
+    data = cache.get(key)
+    if data is None:
+        observation, site = _load(session, observation_id)
+        project = session.get(Project, observation.project_id)
+        assert project is not None
+        data = render_tile(storage, settings.tiles, observation, site, preset or project.display_preset, key)
+        cache.put(key, data)
+    headers["ETag"] = key.etag
+    if if_none_match is not None and key.etag in {tag.strip() for tag in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(data, media_type=fmt.media_type, headers=headers)

@@ -1,0 +1,168 @@
+"""Projects, their sites, and image uploads into them."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select
+
+from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.presenters import observation_read, site_read
+from app.api.uploads import BadUploadError, receive_multipart
+from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
+from app.imagery.georef import parse_sidecar
+from app.models.observation import Observation
+from app.repositories import imagery as repo
+from app.schemas.imagery import (
+    ObservationList,
+    ProjectCreate,
+    ProjectRead,
+    ProjectUpdate,
+    RejectedFile,
+    SiteRead,
+    UploadResult,
+)
+from app.schemas.job import JobRead
+from app.services import jobs as jobs_service
+from app.services import projects as projects_service
+from app.services.ingest import DuplicateImageError, register_images, undo_batch
+
+router = APIRouter(prefix="/api/projects", tags=["projects"])
+
+
+@router.post("", response_model=ProjectRead, status_code=status.HTTP_201_CREATED, summary="Create a project")
+def create_project(body: ProjectCreate, session: SessionDep) -> ProjectRead:
+    project = projects_service.create_project(
+        session, name=body.name, description=body.description, preset=body.display_preset
+    )
+    return ProjectRead.model_validate(project)
+
+
+@router.get("", response_model=list[ProjectRead], summary="List projects")
+def list_projects(session: SessionDep) -> list[ProjectRead]:
+    return [ProjectRead.model_validate(p) for p in repo.list_projects(session)]
+
+
+@router.get("/{project_id}", response_model=ProjectRead, summary="A project")
+def read_project(project_id: uuid.UUID, session: SessionDep) -> ProjectRead:
+    return ProjectRead.model_validate(projects_service.get_project_or_raise(session, project_id))
+
+
+@router.patch(
+    "/{project_id}", response_model=ProjectRead, summary="Change a project's description or display preset"
+)
+def update_project(project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep) -> ProjectRead:
+    project = projects_service.get_project_or_raise(session, project_id)
+    if body.description is not None:
+        project.description = body.description
+    if body.display_preset is not None and body.display_preset != project.display_preset:
+        project.display_preset = body.display_preset
+        # New tile URLs for every site, so no cached tile of the old preset is shown.
+        for site in repo.list_sites(session, project.id):
+            site.render_version += 1
+    session.commit()
+    return ProjectRead.model_validate(project)
+
+
+@router.get("/{project_id}/sites", response_model=list[SiteRead], summary="The project's sites")
+def list_sites(project_id: uuid.UUID, session: SessionDep) -> list[SiteRead]:
+    projects_service.get_project_or_raise(session, project_id)
+    counts = dict(
+        session.execute(
+            select(Observation.site_id, func.count())
+            .where(Observation.project_id == project_id)
+            .group_by(Observation.site_id)
+        ).all()
+    )
+    return [site_read(site, counts.get(site.id, 0)) for site in repo.list_sites(session, project_id)]
+
+
+@router.get(
+    "/{project_id}/observations", response_model=ObservationList, summary="Observations, by site and index"
+)
+def list_observations(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    site_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ObservationList:
+    projects_service.get_project_or_raise(session, project_id)
+    rows, total = repo.list_observations(session, project_id, site_id=site_id, limit=limit, offset=offset)
+    sites = {s.id: s for s in repo.list_sites(session, project_id)}
+    return ObservationList(items=[observation_read(o, sites[o.site_id]) for o in rows], total=total)
+
+
+@router.post(
+    "/{project_id}/images",
+    response_model=UploadResult,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Upload images (multipart: one or more `files`, an optional `sidecar` CSV/JSON)",
+    responses={
+        409: {"description": "Every file was a duplicate of an image already in the project."},
+        413: {"description": "A file is larger than LIMITS__MAX_UPLOAD_BYTES, or too many files."},
+        422: {"description": "No file was accepted; `detail` says why for each."},
+    },
+)
+async def upload_images(
+    project_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    celery: CeleryDep,
+) -> UploadResult:
+    """Files named ``<site>_<index>.<ext>`` become observations of that site. Good files are kept even
+    when others in the same request are rejected; the response lists each rejected file and why.
+    Conversion to Cloud-Optimized GeoTIFF runs in the returned job."""
+    project = await run_in_threadpool(projects_service.get_project_or_raise, session, project_id)
+    staging_root = settings.storage.data_dir / "staging"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    try:
+        received = await receive_multipart(
+            request, staging, settings.limits.max_upload_bytes, settings.limits.max_files_per_upload
+        )
+        images = received.files.get("files", [])
+        if not images:
+            raise BadUploadError("No images in the upload: send them in form fields named 'files'.")
+        sidecar = {}
+        if sidecars := received.files.get("sidecar"):
+            sidecar = parse_sidecar(sidecars[0].path.read_bytes(), sidecars[0].filename)
+        batch = await run_in_threadpool(
+            register_images, session, storage, project, images, sidecar, settings.limits
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    rejected = [RejectedFile(filename=r.filename, code=r.code, message=r.message) for r in batch.rejected]
+    if batch.job is None:
+        messages = " ".join(r.message for r in batch.rejected)
+        if all(r.code == DuplicateImageError.code for r in batch.rejected):
+            raise ConflictError(messages, rejected=rejected)
+        raise ImagesRejectedError(messages, rejected=rejected)
+
+    def enqueue(task_name: str, job_id: str, queue: str) -> None:
+        celery.send_task(task_name, args=[job_id], queue=queue)
+
+    try:
+        await run_in_threadpool(jobs_service.enqueue_job, session, batch.job, enqueue)
+    except ServiceUnavailableError:
+        # Nothing half-way: without its job the batch would never be converted, so undo it.
+        await run_in_threadpool(undo_batch, session, storage, batch)
+        raise
+    sites = {s.id: s for s in repo.list_sites(session, project.id)}
+    return UploadResult(
+        job=JobRead.model_validate(batch.job),
+        observations=[observation_read(o, sites[o.site_id]) for o in batch.observations],
+        rejected=rejected,
+    )
+
+
+class ImagesRejectedError(InvalidInputError):
+    code = "images_rejected"

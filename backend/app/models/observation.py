@@ -1,0 +1,85 @@
+"""Observations: one image of a site at one time, with its raster facts and its files."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+
+
+class ObservationStatus(enum.StrEnum):
+    PROCESSING = "processing"  # original stored, Cloud-Optimized GeoTIFF being made
+    READY = "ready"
+    FAILED = "failed"
+
+
+class GeorefSource(enum.StrEnum):
+    NONE = "none"  # pixel space only
+    FILE = "file"  # the file's own CRS and transform
+    SIDECAR = "sidecar"  # built from a sidecar's centre and ground extent, in the local UTM zone
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Observation(Base):
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint("project_id", "content_hash", name="uq_observations_project_hash"),
+        UniqueConstraint("site_id", "index", name="uq_observations_site_index"),
+        Index("ix_observations_site_acquired", "site_id", "acquired_on"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    index: Mapped[int]
+    acquired_on: Mapped[date | None] = mapped_column(Date)
+    original_filename: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    driver: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int]
+    height: Mapped[int]
+    band_count: Mapped[int]
+    band_names: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    dtype: Mapped[str] = mapped_column(String(16))
+    nodata: Mapped[float | None] = mapped_column(Float)
+    has_alpha: Mapped[bool] = mapped_column(default=False)
+    georef_source: Mapped[GeorefSource] = mapped_column(_enum(GeorefSource, "georef_source"))
+    crs: Mapped[str | None] = mapped_column(Text)
+    transform: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
+    footprint: Mapped[WKBElement | None] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True))
+    status: Mapped[ObservationStatus] = mapped_column(
+        _enum(ObservationStatus, "observation_status"), default=ObservationStatus.PROCESSING
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    original_key: Mapped[str] = mapped_column(String(500))
+    cog_key: Mapped[str | None] = mapped_column(String(500))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(500))
+    ingest_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    @property
+    def is_georeferenced(self) -> bool:
+        return self.georef_source != GeorefSource.NONE

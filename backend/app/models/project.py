@@ -1,0 +1,53 @@
+"""Projects and their sites (a mine watched over time)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import DateTime, Enum, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+
+
+class DisplayPreset(enum.StrEnum):
+    """How multi-band images are shown; see app.imagery.bands for the band choices."""
+
+    TRUE_COLOR = "true_color"
+    FALSE_COLOR = "false_color"
+    SWIR = "swir"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    display_preset: Mapped[DisplayPreset] = mapped_column(
+        Enum(DisplayPreset, name="display_preset", values_callable=lambda e: [m.value for m in e]),
+        default=DisplayPreset.TRUE_COLOR,
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_sites_project_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    location: Mapped[WKBElement | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    # Per-band display range [low, high] (2nd and 98th percentile over all the site's observations),
+    # keyed by 1-based band index, so that every observation of the site is shown alike.
+    stretch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Bumped whenever the stretch changes; tile URLs carry it, so cached tiles never go stale.
+    render_version: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,103 @@
+"""Projects, sites, observations and uploads: I/O schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models.observation import GeorefSource, ObservationStatus
+from app.models.project import DisplayPreset
+from app.schemas.job import JobRead
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    display_preset: DisplayPreset = DisplayPreset.TRUE_COLOR
+
+
+class ProjectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=10_000)
+    display_preset: DisplayPreset | None = None
+
+
+class ProjectRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str
+    display_preset: DisplayPreset
+    created_at: datetime
+
+
+class SiteRead(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    external_id: str | None
+    location: dict[str, Any] | None = Field(description="GeoJSON point in EPSG:4326.")
+    stretch: dict[str, list[float]] | None
+    render_version: int
+    observation_count: int
+
+
+class TileInfo(BaseModel):
+    pixel: str = Field(description="URL template of the image's own pixel grid ({z}/{x}/{y}).")
+    mercator: str | None = Field(description="URL template in Web Mercator XYZ; null when not georeferenced.")
+    minzoom: int
+    maxzoom: int
+    tile_size: int
+
+
+class ObservationRead(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    site_id: uuid.UUID
+    site_name: str
+    index: int
+    acquired_on: date | None
+    original_filename: str
+    content_hash: str
+    size_bytes: int
+    driver: str
+    width: int
+    height: int
+    band_count: int
+    band_names: list[str]
+    dtype: str
+    nodata: float | None
+    georef_source: GeorefSource
+    crs: str | None
+    transform: list[float] | None
+    footprint: dict[str, Any] | None = Field(description="GeoJSON polygon in EPSG:4326.")
+    status: ObservationStatus
+    error: str | None
+    ingest_job_id: uuid.UUID | None
+    thumbnail_url: str | None
+    tiles: TileInfo | None = Field(description="Present once the observation is ready.")
+    created_at: datetime
+
+
+class ObservationList(BaseModel):
+    items: list[ObservationRead]
+    total: int
+
+
+class RejectedFile(BaseModel):
+    filename: str
+    code: str
+    message: str
+
+
+class UploadResult(BaseModel):
+    job: JobRead | None
+    observations: list[ObservationRead]
+    rejected: list[RejectedFile]

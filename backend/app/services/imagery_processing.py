@@ -1,0 +1,132 @@
+"""The ``ingest`` job's work: originals -> Cloud-Optimized GeoTIFFs, site display ranges, thumbnails.
+
+Idempotent: an observation that is already ready is skipped, so a redelivered job finishes what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from affine import Affine
+from sqlalchemy.orm import Session
+
+from app.core.config import TileSettings
+from app.imagery.bands import display_indexes
+from app.imagery.cog import make_cog
+from app.imagery.render import RenderSpec, TileFormat, encode, read_preview
+from app.imagery.storage import Storage, gdal_env, observation_prefix
+from app.imagery.stretch import site_stretch
+from app.models.observation import GeorefSource, Observation, ObservationStatus
+from app.models.project import DisplayPreset, Project, Site
+from app.repositories import imagery as repo
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = 256
+Progress = Callable[[float, str], None]
+
+
+def render_spec(observation: Observation, site: Site, preset: DisplayPreset) -> RenderSpec:
+    """Bands for ``preset`` and the site's display ranges (8-bit images are shown as stored)."""
+    indexes = display_indexes(preset, observation.band_names)
+    if observation.dtype == "uint8" or not site.stretch:
+        return RenderSpec(
+            indexes=indexes, ranges=None if observation.dtype == "uint8" else _dtype_range(observation)
+        )
+    ranges = tuple(tuple(site.stretch.get(str(i), [0.0, 1.0])) for i in indexes)
+    return RenderSpec(indexes=indexes, ranges=ranges)
+
+
+def _dtype_range(observation: Observation) -> tuple[tuple[float, float], ...]:
+    high = 65535.0 if observation.dtype == "uint16" else 1.0
+    return tuple((0.0, high) for _ in display_indexes(DisplayPreset.TRUE_COLOR, observation.band_names))
+
+
+def process_observations(
+    session: Session,
+    storage: Storage,
+    observation_ids: list[uuid.UUID],
+    tiles: TileSettings,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Convert each observation's original into a COG, then refresh its site's ranges and thumbnails."""
+    failed: list[dict[str, str]] = []
+    ready = 0
+    sites: set[uuid.UUID] = set()
+    total = len(observation_ids)
+    for number, observation_id in enumerate(observation_ids, start=1):
+        observation = session.get(Observation, observation_id)
+        if observation is None:
+            continue  # deleted meanwhile
+        sites.add(observation.site_id)
+        if observation.status is ObservationStatus.READY:
+            ready += 1
+            continue
+        progress(
+            (number - 1) / (total + 1), f"converting {observation.original_filename} ({number} of {total})"
+        )
+        try:
+            _convert(storage, observation)
+            observation.status = ObservationStatus.READY
+            observation.error = None
+            ready += 1
+        except Exception as exc:
+            logger.exception("conversion of %s failed", observation.original_filename)
+            observation.status = ObservationStatus.FAILED
+            observation.error = f"conversion failed: {exc}"
+            failed.append(
+                {"id": str(observation.id), "filename": observation.original_filename, "error": str(exc)}
+            )
+        session.commit()
+    progress(total / (total + 1), "computing display ranges and thumbnails")
+    for site_id in sites:
+        refresh_site_rendering(session, storage, site_id, tiles)
+    return {"ready": ready, "failed": failed}
+
+
+def _convert(storage: Storage, observation: Observation) -> None:
+    cog_key = f"{observation_prefix(observation.project_id, observation.id)}/cog.tif"
+    sidecar_georef = observation.georef_source is GeorefSource.SIDECAR
+    with tempfile.TemporaryDirectory(prefix="minelabel-ingest-") as tmp, gdal_env(storage):
+        local_cog = Path(tmp) / "cog.tif"
+        make_cog(
+            storage.raster_path(observation.original_key),
+            local_cog,
+            crs=observation.crs if sidecar_georef else None,
+            transform=Affine(*observation.transform) if sidecar_georef and observation.transform else None,
+        )
+        storage.put_file(local_cog, cog_key)
+    observation.cog_key = cog_key
+
+
+def refresh_site_rendering(
+    session: Session, storage: Storage, site_id: uuid.UUID, tiles: TileSettings
+) -> None:
+    """Recompute the site's display ranges over its ready observations and re-render their thumbnails."""
+    site = session.get(Site, site_id, with_for_update=True)
+    if site is None:
+        return
+    observations = list(repo.ready_observations_of_site(session, site_id))
+    project = session.get(Project, site.project_id)
+    assert project is not None
+    with gdal_env(storage):
+        stretched = [o for o in observations if o.dtype != "uint8" and o.cog_key]
+        if stretched:
+            band_count = max(o.band_count for o in stretched)
+            site.stretch = site_stretch(
+                [storage.raster_path(o.cog_key) for o in stretched if o.cog_key], band_count
+            )
+        site.render_version += 1
+        for observation in observations:
+            assert observation.cog_key is not None
+            spec = render_spec(observation, site, project.display_preset)
+            image = read_preview(storage.raster_path(observation.cog_key), spec, THUMBNAIL_SIZE)
+            key = f"{observation_prefix(observation.project_id, observation.id)}/thumbnail.jpg"
+            storage.put_bytes(encode(image, spec, TileFormat.JPEG, tiles.jpeg_quality), key)
+            observation.thumbnail_key = key
+    session.commit()

@@ -1,0 +1,109 @@
+"""The real seed imagery: the workshop's Sentinel-2 PNG series through the CLI, Landsat through the API."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from fastapi.testclient import TestClient
+from rasterio.io import MemoryFile
+from rasterio.windows import Window
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.models import Job, Observation, ObservationStatus, Project, Site
+from tests.imagery.test_ingest_and_tiles import ingest
+
+pytestmark = [pytest.mark.seed, pytest.mark.slow]
+
+MINELABEL = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "minelabel")
+SIDECAR = """filename,acquired,center_lat,center_lon,extent_m
+0854_000.png,2019-01-15,-27.5182,-70.2901,10000
+3548_000.png,2019-01-20,42.2619,63.8917,10000
+"""
+
+
+def test_cli_imports_the_workshop_series(
+    seed_data: Path, worker_env: dict[str, str], settings: Settings, tmp_path: Path, engine: object
+) -> None:
+    from sqlalchemy import Engine, delete
+
+    assert isinstance(engine, Engine)
+    sidecar = tmp_path / "sidecar.csv"
+    sidecar.write_text(SIDECAR)
+    with Session(engine) as session:
+        jobs_before = list(session.scalars(select(Job.id)))
+    folder = seed_data / "minetracking2021"
+    env = dict(worker_env)
+    created = subprocess.run(
+        [MINELABEL, "create-project", "Workshop 2021"], env=env, capture_output=True, text=True
+    )
+    assert created.returncode == 0, created.stderr
+    try:
+        result = subprocess.run(
+            [MINELABEL, "import-images", "Workshop 2021", str(folder), "--sidecar", str(sidecar)],
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "18 image(s) ready in the project, 0 failed" in result.stderr
+        with Session(engine) as session:
+            project = session.scalars(select(Project).where(Project.name == "Workshop 2021")).one()
+            sites = {s.name: s for s in session.scalars(select(Site).where(Site.project_id == project.id))}
+            assert set(sites) == {"0854", "3548"}
+            rows = session.scalars(
+                select(Observation).where(Observation.project_id == project.id).order_by(Observation.index)
+            ).all()
+            by_site = {name: [o.index for o in rows if o.site_id == site.id] for name, site in sites.items()}
+            assert by_site == {"0854": list(range(8)), "3548": list(range(10))}
+            assert all(o.status is ObservationStatus.READY for o in rows)
+            first = next(o for o in rows if o.original_filename == "0854_000.png")
+            assert (first.width, first.height, first.band_count, first.has_alpha) == (1000, 1000, 3, True)
+            assert first.georef_source.value == "sidecar" and first.crs == "EPSG:32719"
+            assert str(first.acquired_on) == "2019-01-15"
+            jobs = session.scalars(select(Job).where(Job.kind == "ingest", Job.state == "succeeded")).all()
+            assert any(len(j.params["observation_ids"]) == 18 for j in jobs)
+
+            # The CLI again: every file is a duplicate, nothing is stored twice, and it says so.
+            again = subprocess.run(
+                [MINELABEL, "import-images", "Workshop 2021", str(folder)], env=env, capture_output=True,
+                text=True, timeout=300,
+            )  # fmt: skip
+            assert again.returncode == 0, again.stderr
+            assert again.stderr.count("skipped") == 18
+            count = session.scalars(select(Observation).where(Observation.project_id == project.id)).all()
+            assert len(count) == 18
+
+            # A tile at full resolution is the PNG's own pixels.
+            cog = settings.storage.data_dir / first.cog_key  # type: ignore[operator]
+            with rasterio.open(cog) as src:
+                tile = src.read((1, 2, 3), window=Window(256, 512, 256, 256))
+            with rasterio.open(folder / "0854_000.png") as src:
+                assert np.array_equal(tile, src.read((1, 2, 3), window=Window(256, 512, 256, 256)))
+    finally:
+        with Session(engine) as session:
+            session.execute(delete(Project).where(Project.name == "Workshop 2021"))
+            session.execute(delete(Job).where(Job.id.not_in(jobs_before)))
+            session.commit()
+
+
+def test_api_imports_landsat_and_serves_matching_tiles(
+    seed_data: Path, worker: str, committing_client: TestClient
+) -> None:
+    landsat = seed_data / "georef" / "landsat7_rgb_byte.tif"
+    (observation,) = ingest(committing_client, "Landsat", landsat)
+    assert observation["georef_source"] == "file" and observation["crs"] == "EPSG:32618"
+    assert observation["nodata"] == 0.0
+    assert (observation["width"], observation["height"]) == (791, 718)
+    url = observation["tiles"]["pixel"].replace("{z}/{x}/{y}.jpg", "2/1/1.png")
+    with MemoryFile(committing_client.get(url).content) as memfile, memfile.open() as img:
+        tile, alpha = img.read()[:3], img.read(4)
+    with rasterio.open(landsat) as src:
+        window = src.read(window=Window(256, 256, 256, 256))
+        nodata_mask = src.dataset_mask(window=Window(256, 256, 256, 256))
+    valid = nodata_mask > 0
+    assert np.array_equal(tile[:, valid], window[:, valid])
+    assert ((alpha > 0) == valid).all()
