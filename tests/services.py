@@ -6,7 +6,6 @@ They run from the same code as `make run` (app.devstack), in a temporary folder,
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,58 +13,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from celery import Celery
 
-from app.devstack.postgres import LocalPostgres
-from app.devstack.redis import LocalRedis
+from app.devstack.throwaway import RunningServices, free_port, make_shared_tmpdir, running_services
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def make_shared_tmpdir(prefix: str) -> Path:
-    """A temporary folder the ``postgres`` user can enter (mkdtemp makes it 0700 for root)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)
-    return path
-
-
-@dataclass
-class RunningServices:
-    root: Path
-    postgres: LocalPostgres
-    redis: LocalRedis
-
-    def db_url(self, database: str) -> str:
-        return self.postgres.url(database)
-
-
-@contextmanager
-def running_services() -> Iterator[RunningServices]:
-    root = make_shared_tmpdir("minelabel-test-")
-    postgres = LocalPostgres(root / "postgres", free_port())
-    redis = LocalRedis(root / "redis", free_port(), persistent=False)
-    postgres.initialise()
-    postgres.start()
-    try:
-        postgres.wait_ready()
-        redis.start()
-        try:
-            yield RunningServices(root=root, postgres=postgres, redis=redis)
-        finally:
-            redis.stop()
-    finally:
-        postgres.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def service_env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -101,3 +55,13 @@ def celery_worker(env: dict[str, str], celery: Celery, name: str, queues: str = 
             process.kill()
             process.wait()
         log.close()
+
+
+__all__ = [
+    "RunningServices",
+    "celery_worker",
+    "free_port",
+    "make_shared_tmpdir",
+    "running_services",
+    "service_env",
+]

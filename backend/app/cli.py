@@ -46,11 +46,14 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 
 @cli.command()
 def init() -> None:
-    """Migrate the database and create the first admin if there is no user (ADMIN__EMAIL/PASSWORD)."""
+    """Migrate the database, prepare file storage (the S3 bucket), and create the first admin if there
+    is no user (ADMIN__EMAIL/PASSWORD)."""
+    from app.imagery.storage import make_storage
     from app.services.bootstrap import describe_created_admin, initialise_database
 
     settings = _settings()
     created = initialise_database(settings.db.url, settings.admin)
+    typer.echo(make_storage(settings.storage).prepare())
     typer.echo(describe_created_admin(created) if created else "database ready; users exist already")
 
 

@@ -51,6 +51,12 @@ def s3_settings() -> Iterator[StorageSettings]:
         server.stop()
 
 
+def test_prepare_creates_the_bucket_once(s3_settings: StorageSettings) -> None:
+    storage = make_storage(s3_settings.model_copy(update={"s3_bucket": "fresh-bucket"}))
+    assert storage.prepare() == "created bucket s3://fresh-bucket"
+    assert storage.prepare() == "files in s3://fresh-bucket/deployment-a"
+
+
 def test_ingest_and_tiles_through_an_s3_endpoint(
     s3_settings: StorageSettings, db_session: Session, tmp_path: Path
 ) -> None:

@@ -29,10 +29,10 @@ def test_compose_file_validates_against_the_compose_spec() -> None:
 def test_compose_services_have_what_production_needs() -> None:
     compose = load_compose()
     services = compose["services"]
-    assert set(services) == {"postgis", "redis", "init", "api", "worker-cpu", "worker-gpu"}
+    assert set(services) == {"postgis", "redis", "minio", "init", "api", "worker-cpu", "worker-gpu"}
     assert services["postgis"]["image"].startswith("postgis/postgis:")
     assert services["redis"]["image"].startswith("redis:")
-    for name in ("postgis", "redis", "api", "worker-cpu", "worker-gpu"):
+    for name in ("postgis", "redis", "minio", "api", "worker-cpu", "worker-gpu"):
         assert "test" in services[name]["healthcheck"], name
     devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
@@ -42,6 +42,7 @@ def test_compose_services_have_what_production_needs() -> None:
         depends = services[name]["depends_on"]
         assert depends["init"]["condition"] == "service_completed_successfully", name
         assert depends["postgis"]["condition"] == "service_healthy", name
+        assert depends["minio"]["condition"] == "service_healthy", name
     # Named volumes only, each declared.
     declared = set(compose["volumes"])
     for service in services.values():
@@ -64,6 +65,9 @@ def test_compose_environment_names_real_settings() -> None:
             assert group is not None and parts[1] in group.model_fields, key
     assert environment["MODE"] == "production"
     assert environment["SECURITY__SECRET_KEY"].startswith("${SECRET_KEY:?")
+    # Workers may run on other machines: images must live in the object store, not a local folder.
+    assert environment["STORAGE__BACKEND"] == "s3"
+    assert environment["STORAGE__S3_ENDPOINT_URL"] == "http://minio:9000"
 
 
 def test_dockerfile_copies_paths_that_exist() -> None:

@@ -1,4 +1,8 @@
-"""Shared FastAPI dependencies, as ``Annotated`` aliases."""
+"""Shared FastAPI dependencies, as ``Annotated`` aliases.
+
+The trivial ones are ``async def``: FastAPI would run a plain ``def`` dependency in its thread pool, a
+cost that the tile endpoint's cache hits should not pay.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from app.imagery.storage import Storage
 from app.services.tiles import TileCache
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -26,7 +30,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_celery(request: Request) -> Celery:
+async def get_celery(request: Request) -> Celery:
     celery: Celery = request.app.state.celery
     return celery
 
@@ -36,12 +40,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
 
-def get_tile_cache(request: Request) -> TileCache:
+async def get_tile_cache(request: Request) -> TileCache:
     cache: TileCache = request.app.state.tile_cache
     return cache
 

@@ -34,6 +34,7 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def raster_path(self, key: str) -> str: ...
     def gdal_env(self) -> rasterio.Env: ...
+    def prepare(self) -> str: ...
 
 
 class LocalStorage:
@@ -75,6 +76,11 @@ class LocalStorage:
 
     def raster_path(self, key: str) -> str:
         return str(self._path(key))
+
+    def prepare(self) -> str:
+        """Make sure the store can be written to; returns what to tell the operator."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return f"files in {self.root}"
 
     def gdal_env(self) -> rasterio.Env:
         return rasterio.Env(**_GDAL_BASE)
@@ -123,6 +129,19 @@ class S3Storage:
 
     def raster_path(self, key: str) -> str:
         return f"/vsis3/{self.bucket}/{self._key(key)}"
+
+    def prepare(self) -> str:
+        """Create the bucket if it does not exist yet; returns what to tell the operator."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return f"files in s3://{self.bucket}/{self.prefix}"
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+        self.client.create_bucket(Bucket=self.bucket)
+        return f"created bucket s3://{self.bucket}"
 
     def gdal_env(self) -> rasterio.Env:
         # rasterio takes credentials only through an AWSSession, never as raw GDAL options.

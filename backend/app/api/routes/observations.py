@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import SessionDep, SettingsDep, StorageDep, TileCacheDep
 from app.api.presenters import observation_read
+from app.core.config import TileSettings
 from app.core.errors import NotFoundError
 from app.imagery.render import TileFormat, TileGrid
-from app.imagery.storage import observation_prefix
+from app.imagery.storage import Storage, observation_prefix
 from app.models.observation import Observation
 from app.models.project import DisplayPreset, Project, Site
 from app.schemas.imagery import ObservationRead
@@ -24,7 +28,7 @@ class ObservationNotFoundError(NotFoundError):
     code = "observation_not_found"
 
 
-def _load(session: SessionDep, observation_id: uuid.UUID) -> tuple[Observation, Site]:
+def _load(session: Session, observation_id: uuid.UUID) -> tuple[Observation, Site]:
     observation = session.get(Observation, observation_id)
     if observation is None:
         raise ObservationNotFoundError(f"No observation with id {observation_id}.")
@@ -70,6 +74,20 @@ def thumbnail(
     )
 
 
+def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSettings, key: TileRequest) -> bytes:
+    with factory() as session:
+        row = session.execute(
+            select(Observation, Site, Project.display_preset)
+            .join(Site, Site.id == Observation.site_id)
+            .join(Project, Project.id == Observation.project_id)
+            .where(Observation.id == uuid.UUID(key.observation_id))
+        ).one_or_none()
+    if row is None:
+        raise ObservationNotFoundError(f"No observation with id {key.observation_id}.")
+    observation, site, project_preset = row
+    return render_tile(storage, tiles, observation, site, key.preset or project_preset, key)
+
+
 @router.get(
     "/{observation_id}/tiles/{grid}/{z}/{x}/{y}.{fmt}",
     summary="A 256 x 256 map tile",
@@ -81,14 +99,14 @@ def thumbnail(
         409: {"description": "The observation is not ready yet."},
     },
 )
-def tile(
+async def tile(
     observation_id: uuid.UUID,
     grid: TileGrid,
     z: Annotated[int, Path(ge=0, le=30)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     fmt: TileFormat,
-    session: SessionDep,
+    request: Request,
     storage: StorageDep,
     cache: TileCacheDep,
     settings: SettingsDep,
@@ -104,10 +122,9 @@ def tile(
     key = TileRequest(str(observation_id), v, preset, grid, z, x, y, fmt)
     data = cache.get(key)
     if data is None:
-        observation, site = _load(session, observation_id)
-        project = session.get(Project, observation.project_id)
-        assert project is not None
-        data = render_tile(storage, settings.tiles, observation, site, preset or project.display_preset, key)
+        # A cache hit is answered on the event loop; only a miss goes to the thread pool (database + GDAL).
+        factory = request.app.state.session_factory
+        data = await run_in_threadpool(_render, factory, storage, settings.tiles, key)
         cache.put(key, data)
     headers["ETag"] = key.etag
     if if_none_match is not None and key.etag in {tag.strip() for tag in if_none_match.split(",")}:

@@ -1,0 +1,219 @@
+"""Tiles per second and latency through the real HTTP stack: MineLabel vs titiler on one COG.
+
+Cold: every tile of a shuffled list requested once, by an asyncio client with 8 connections, on freshly
+started servers (empty tile cache, empty GDAL block cache). Warm: wrk, 2 threads, 16 connections, random
+tiles from the same list for a fixed time, after the cold pass. Both servers run uvicorn with 2 worker
+processes; the image is a seed GeoTIFF ingested by MineLabel, and titiler reads MineLabel's own COG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2 as httpx
+import morecantile
+
+from app.core.config import LimitSettings, TileSettings
+from app.core.db import make_session_factory
+from app.core.migrations import upgrade
+from app.devstack.throwaway import free_port, running_services
+from app.imagery.storage import LocalStorage
+from app.services.imagery_processing import process_observations
+from app.services.ingest import StagedFile, register_images
+from app.services.projects import create_project
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_IMAGE = REPO.parent / "shared" / "seed-data" / "georef" / "landsat7_rgb_byte.tif"
+TITILER_UVICORN = REPO / "bench" / ".venv-titiler" / "bin" / "uvicorn"
+ZOOMS = range(7, 13)
+
+
+def ingest(db_url: str, files: Path) -> tuple[str, Path, tuple[float, float, float, float]]:
+    import hashlib
+
+    from sqlalchemy import create_engine
+
+    engine = create_engine(db_url)
+    factory = make_session_factory(engine)
+    storage = LocalStorage(files)
+    digest = hashlib.sha256(SEED_IMAGE.read_bytes()).hexdigest()
+    with factory() as session:
+        project = create_project(session, name="bench")
+        staged = StagedFile(SEED_IMAGE.name, SEED_IMAGE, SEED_IMAGE.stat().st_size, digest)
+        (observation,) = register_images(
+            session, storage, project, [staged], {}, LimitSettings()
+        ).observations
+        process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None)
+        from geoalchemy2.shape import to_shape
+
+        assert observation.footprint is not None and observation.cog_key is not None
+        bounds = to_shape(observation.footprint).bounds
+        return str(observation.id), files / observation.cog_key, bounds
+
+
+def tile_list(bounds: tuple[float, float, float, float]) -> list[tuple[int, int, int]]:
+    tms = morecantile.tms.get("WebMercatorQuad")
+    tiles = [(t.z, t.x, t.y) for t in tms.tiles(*bounds, zooms=list(ZOOMS))]
+    random.Random(42).shuffle(tiles)
+    return tiles
+
+
+def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"server on port {port} did not start: {command}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+async def cold_pass(
+    base: str, paths: list[str], ok_paths: list[str], connections: int = 8
+) -> dict[str, float]:
+    """Each path once; the paths answered with 200 are added to ``ok_paths``."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for path in paths:
+        queue.put_nowait(path)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            path = queue.get_nowait()
+            start_time = time.perf_counter()
+            try:
+                code = (await client.get(path)).status_code
+            except httpx.TransportError:
+                code = 0  # connection dropped: counted, not fatal
+            latencies.append((time.perf_counter() - start_time) * 1000)
+            statuses[code] = statuses.get(code, 0) + 1
+            if code == 200:
+                ok_paths.append(path)
+
+    limits = httpx.Limits(max_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "tiles_per_s": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "ok": statuses.get(200, 0),
+        "not_found": statuses.get(404, 0),
+        "errors": sum(n for code, n in statuses.items() if code not in (200, 404)),
+    }
+
+
+def warm_pass(base: str, paths: list[str], seconds: int, connections: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(paths))
+    script = Path(__file__).with_name("random_paths.lua")
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        env={**os.environ, "BENCH_PATHS": handle.name}, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    Path(handle.name).unlink()
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", output, re.MULTILINE)
+        assert match, output
+        value, unit = float(match[1]), match[2]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    assert rate, output
+    return {
+        "tiles_per_s": float(rate[1]),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(non2xx[1]) if non2xx else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=15, help="length of each warm run")
+    args = parser.parse_args()
+    if not SEED_IMAGE.is_file():
+        sys.exit(f"seed image not found: {SEED_IMAGE}")
+    results: dict[str, dict[str, float]] = {}
+    with running_services("minelabel-bench-") as services:
+        services.postgres.ensure_database("bench")
+        db_url = services.db_url("bench")
+        upgrade(db_url)
+        files = services.root / "files"
+        observation_id, cog, bounds = ingest(db_url, files)
+        tiles = tile_list(bounds)
+        print(
+            f"{len(tiles)} Web Mercator tiles at zooms {ZOOMS.start}-{ZOOMS.stop - 1} of {cog.name}",
+            flush=True,
+        )
+        env = {
+            **os.environ,
+            "DB__URL": db_url,
+            "REDIS__URL": services.redis.url,
+            "STORAGE__DATA_DIR": str(files),
+            "LOG_LEVEL": "WARNING",
+            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        }
+        minelabel = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+        titiler = [str(TITILER_UVICORN), "titiler_app:app", "--app-dir", str(Path(__file__).parent)]
+        common = ["--workers", "2", "--no-access-log", "--log-level", "warning"]
+        servers: dict[str, tuple[list[str], Callable[[str], list[str]]]] = {
+            "minelabel": (
+                minelabel + common,
+                lambda fmt: [f"/api/observations/{observation_id}/tiles/mercator/{z}/{x}/{y}.{fmt}?v=1"
+                             for z, x, y in tiles],
+            ),
+            "titiler": (
+                titiler + common,
+                lambda fmt: [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}?url={cog}" for z, x, y in tiles],
+            ),
+        }  # fmt: skip
+        for fmt in ("png", "jpg"):
+            for name, (command, paths_for) in servers.items():
+                port = free_port()
+                process = start([*command, "--port", str(port)], env, port)
+                base = f"http://127.0.0.1:{port}"
+                try:
+                    ok: list[str] = []
+                    runs = {"cold": asyncio.run(cold_pass(base, paths_for(fmt), ok))}
+                    # Every worker process has its own tile cache: fill both before measuring warm.
+                    warm_pass(base, ok, args.seconds, 16)
+                    runs["warm c16"] = warm_pass(base, ok, args.seconds, 16)
+                    runs["warm c4"] = warm_pass(base, ok, args.seconds, 4)
+                finally:
+                    stop(process)
+                for label, run in runs.items():
+                    results[f"{name} {fmt} {label}"] = run
+                    print(f"{name:9} {fmt:4} {label:8} {json.dumps(run)}", flush=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
