@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what is missing first.
-.PHONY: run test setup lint format lock frontend
+.PHONY: run test setup lint format lock frontend bench-tiles
 
 run: setup
 	@exec .venv/bin/minelabel dev
@@ -25,3 +25,7 @@ lock:
 	/tmp/minelabel-lock/bin/pip install --quiet -r requirements.in
 	{ echo '# Pinned from requirements.in by `make lock`; `make run` and `make test` install exactly this.'; \
 	  /tmp/minelabel-lock/bin/pip freeze --exclude-editable; } > requirements.lock
+
+# Tile throughput and latency against titiler (installed only in bench/.venv-titiler).
+bench-tiles: setup
+	bench/tiles/run.sh

@@ -203,7 +203,10 @@ def main() -> None:
                 try:
                     ok: list[str] = []
                     runs = {"cold": asyncio.run(cold_pass(base, paths_for(fmt), ok))}
-                    # Every worker process has its own tile cache: fill both before measuring warm.
+                    # Every worker process has its own tile cache: fill both before measuring warm
+                    # (three more passes over every tile, then random requests for a while).
+                    for _ in range(3):
+                        asyncio.run(cold_pass(base, ok, []))
                     warm_pass(base, ok, args.seconds, 16)
                     runs["warm c16"] = warm_pass(base, ok, args.seconds, 16)
                     runs["warm c4"] = warm_pass(base, ok, args.seconds, 4)

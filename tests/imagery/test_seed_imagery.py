@@ -77,6 +77,18 @@ def test_cli_imports_the_workshop_series(
             count = session.scalars(select(Observation).where(Observation.project_id == project.id)).all()
             assert len(count) == 18
 
+            # The Landsat GeoTIFF through the CLI too (the folder's GeoJSON is not an image: passed over).
+            landsat = subprocess.run(
+                [MINELABEL, "import-images", "Workshop 2021", str(seed_data / "georef")], env=env,
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert landsat.returncode == 0, landsat.stderr
+            assert "1 image(s) ready in the project, 0 failed" in landsat.stderr
+            imported = session.scalars(
+                select(Observation).where(Observation.original_filename == "landsat7_rgb_byte.tif")
+            ).one()
+            assert imported.georef_source.value == "file" and imported.crs == "EPSG:32618"
+
             # A tile at full resolution is the PNG's own pixels.
             cog = settings.storage.data_dir / first.cog_key  # type: ignore[operator]
             with rasterio.open(cog) as src:
@@ -90,11 +102,19 @@ def test_cli_imports_the_workshop_series(
             session.commit()
 
 
-def test_api_imports_landsat_and_serves_matching_tiles(
+def test_api_imports_landsat_and_a_workshop_png_and_serves_matching_tiles(
     seed_data: Path, worker: str, committing_client: TestClient
 ) -> None:
     landsat = seed_data / "georef" / "landsat7_rgb_byte.tif"
-    (observation,) = ingest(committing_client, "Landsat", landsat)
+    png = seed_data / "minetracking2021" / "3548_004.png"
+    observation, workshop = ingest(committing_client, "Landsat", landsat, png)
+    assert (workshop["site_name"], workshop["index"], workshop["georef_source"]) == ("3548", 4, "none")
+    url = workshop["tiles"]["pixel"].replace("{z}/{x}/{y}.jpg", "2/3/0.png")
+    with MemoryFile(committing_client.get(url).content) as memfile, memfile.open() as img:
+        png_tile = img.read()[:3, :, : 1000 - 768]
+    with rasterio.open(png) as src:
+        assert np.array_equal(png_tile, src.read((1, 2, 3), window=Window(768, 0, 1000 - 768, 256)))
+
     assert observation["georef_source"] == "file" and observation["crs"] == "EPSG:32618"
     assert observation["nodata"] == 0.0
     assert (observation["width"], observation["height"]) == (791, 718)

@@ -296,3 +296,45 @@ def test_projects_are_created_listed_and_named_uniquely(client: TestClient, app:
     assert [p["name"] for p in client.get("/api/projects").json()] == ["Kokpatas"]
     bad = client.post("/api/projects", json={"name": "x", "display_preset": "infrared"})
     assert bad.status_code == 422
+
+
+def test_redis_down_during_upload_gives_503_and_leaves_nothing(
+    settings: Any, session_factory: Any, tmp_path: Path, db_session: Session
+) -> None:
+    from app.core.config import RedisSettings, StorageSettings
+    from app.main import create_app
+    from tests.services import free_port
+
+    files_dir = tmp_path / "files"
+    broken = settings.model_copy(
+        update={
+            "redis": RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"),
+            "storage": StorageSettings(data_dir=files_dir),
+        }
+    )
+    with TestClient(create_app(broken, session_factory=session_factory)) as client:
+        project = client.post("/api/projects", json={"name": "no queue"}).json()
+        path = tmp_path / "q_000.tif"
+        write_geotiff(path)
+        response = upload(client, project, path)
+    assert response.status_code == 503
+    assert "Redis" in response.json()["detail"]
+    assert db_session.scalars(select(Observation)).all() == []
+    assert db_session.scalars(select(Site)).all() == []
+    assert [p for p in files_dir.rglob("*") if p.is_file()] == []
+    (job,) = db_session.scalars(select(Job).where(Job.kind == "ingest")).all()
+    assert job.state.value == "failed"
+
+
+def test_changing_the_display_preset_gives_new_tile_urls(
+    client: TestClient, project: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "s_000.tif"
+    write_geotiff(path, count=4, dtype="uint16", descriptions=["B2", "B3", "B4", "B8"])
+    upload(client, project, path)
+    before = client.get(f"/api/projects/{project['id']}/sites").json()[0]["render_version"]
+    response = client.patch(f"/api/projects/{project['id']}", json={"display_preset": "false_color"})
+    assert response.status_code == 200 and response.json()["display_preset"] == "false_color"
+    assert client.get(f"/api/projects/{project['id']}/sites").json()[0]["render_version"] == before + 1
+    bad = client.patch(f"/api/projects/{project['id']}", json={"display_preset": "thermal"})
+    assert bad.status_code == 422

@@ -18,6 +18,7 @@ from typing import Any
 from affine import Affine
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point, shape
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
@@ -179,8 +180,13 @@ def register_images(
 def undo_batch(session: Session, storage: Storage, batch: IngestBatch) -> None:
     """Remove a committed batch again (its job could not be queued): rows first, then files."""
     prefixes = [observation_prefix(o.project_id, o.id) for o in batch.observations]
+    site_ids = {o.site_id for o in batch.observations}
     for observation in batch.observations:
         session.delete(observation)
+    session.flush()
+    for site_id in site_ids:
+        if not repo.used_indexes(session, site_id):
+            session.execute(delete(Site).where(Site.id == site_id))
     session.commit()
     for prefix in prefixes:
         storage.delete_prefix(prefix)
