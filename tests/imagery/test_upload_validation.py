@@ -10,11 +10,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.config import LimitSettings
+from app.core.config import LimitSettings, RedisSettings, Settings, StorageSettings
+from app.main import create_app
 from app.models import Job, Observation, Site
 from tests.imagery.factories import VRT_READING_PASSWD, truncate, write_geotiff, write_plain
+from tests.services import free_port
 
 
 @pytest.fixture
@@ -23,6 +25,19 @@ def project(client: TestClient) -> dict[str, Any]:
     assert response.status_code == 201
     project: dict[str, Any] = response.json()
     return project
+
+
+@pytest.fixture
+def client_with(
+    settings: Settings, session_factory: sessionmaker[Session], files_dir: Path
+) -> Callable[..., TestClient]:
+    """A client on an app whose settings differ from the test settings in the groups given."""
+
+    def make(**groups: Any) -> TestClient:
+        changed = settings.model_copy(update={"storage": StorageSettings(data_dir=files_dir), **groups})
+        return TestClient(create_app(changed, session_factory=session_factory))
+
+    return make
 
 
 def upload(client: TestClient, project: dict[str, Any], *paths: Path, names: list[str] | None = None,
@@ -126,19 +141,9 @@ def test_bad_images_are_rejected_and_leave_nothing(
 
 
 def test_an_image_above_the_pixel_limit_is_refused(
-    settings: Any, session_factory: Any, tmp_path: Path, db_session: Session
+    client_with: Callable[..., TestClient], tmp_path: Path, db_session: Session, files_dir: Path
 ) -> None:
-    from app.core.config import StorageSettings
-    from app.main import create_app
-
-    files_dir = tmp_path / "files"
-    small = settings.model_copy(
-        update={
-            "limits": LimitSettings(max_image_pixels=100 * 100),
-            "storage": StorageSettings(data_dir=files_dir),
-        }
-    )
-    with TestClient(create_app(small, session_factory=session_factory)) as client:
+    with client_with(limits=LimitSettings(max_image_pixels=100 * 100)) as client:
         project = client.post("/api/projects", json={"name": "limits"}).json()
         path = tmp_path / "big.tif"
         write_geotiff(path, width=200, height=100)
@@ -152,19 +157,9 @@ def test_an_image_above_the_pixel_limit_is_refused(
 
 
 def test_a_file_above_the_size_limit_is_cut_off_with_413(
-    settings: Any, session_factory: Any, tmp_path: Path, db_session: Session
+    client_with: Callable[..., TestClient], tmp_path: Path, db_session: Session, files_dir: Path
 ) -> None:
-    from app.core.config import StorageSettings
-    from app.main import create_app
-
-    files_dir = tmp_path / "files"
-    small = settings.model_copy(
-        update={
-            "limits": LimitSettings(max_upload_bytes=10_000),
-            "storage": StorageSettings(data_dir=files_dir),
-        }
-    )
-    with TestClient(create_app(small, session_factory=session_factory)) as client:
+    with client_with(limits=LimitSettings(max_upload_bytes=10_000)) as client:
         project = client.post("/api/projects", json={"name": "size"}).json()
         path = tmp_path / "site_000.tif"
         write_geotiff(path)
@@ -299,20 +294,9 @@ def test_projects_are_created_listed_and_named_uniquely(client: TestClient, app:
 
 
 def test_redis_down_during_upload_gives_503_and_leaves_nothing(
-    settings: Any, session_factory: Any, tmp_path: Path, db_session: Session
+    client_with: Callable[..., TestClient], tmp_path: Path, db_session: Session, files_dir: Path
 ) -> None:
-    from app.core.config import RedisSettings, StorageSettings
-    from app.main import create_app
-    from tests.services import free_port
-
-    files_dir = tmp_path / "files"
-    broken = settings.model_copy(
-        update={
-            "redis": RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"),
-            "storage": StorageSettings(data_dir=files_dir),
-        }
-    )
-    with TestClient(create_app(broken, session_factory=session_factory)) as client:
+    with client_with(redis=RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0")) as client:
         project = client.post("/api/projects", json={"name": "no queue"}).json()
         path = tmp_path / "q_000.tif"
         write_geotiff(path)
