@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # file names must not be read as rich markup
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,10 +82,10 @@ def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_pa
                     resumed = _unfinished(session, project.id, [s.sha256 for s in staged])
                 for rejection in batch.rejected:
                     if rejection.code == DuplicateImageError.code:
-                        console.print(f"[yellow]skipped[/] {rejection.message}")
+                        console.print(f"[yellow]skipped[/] {escape(rejection.message)}")
                     else:
                         failed += 1
-                        console.print(f"[red]rejected[/] {rejection.message}")
+                        console.print(f"[red]rejected[/] {escape(rejection.message)}")
                 done = start
 
                 def on_progress(
@@ -107,7 +108,7 @@ def _load_sidecar(folder: Path, given: Path | None, console: Console) -> dict[st
     path = given or next((folder / n for n in SIDECAR_NAMES if (folder / n).is_file()), None)
     if path is None:
         return {}
-    console.print(f"sidecar: {path}")
+    console.print(f"sidecar: {escape(str(path))}")
     return parse_sidecar(path.read_bytes(), path.name)
 
 
@@ -136,6 +137,6 @@ def _report(
     ready = sum(1 for o in rows if o.status is ObservationStatus.READY)
     broken = [o for o in rows if o.status is ObservationStatus.FAILED]
     for observation in broken:
-        console.print(f"[red]failed[/] {observation.original_filename}: {observation.error}")
+        console.print(f"[red]failed[/] {escape(f'{observation.original_filename}: {observation.error}')}")
     console.print(f"{ready} image(s) ready in the project, {len(broken)} failed")
     return len(broken)
