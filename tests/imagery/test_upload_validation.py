@@ -322,3 +322,30 @@ def test_changing_the_display_preset_gives_new_tile_urls(
     assert client.get(f"/api/projects/{project['id']}/sites").json()[0]["render_version"] == before + 1
     bad = client.patch(f"/api/projects/{project['id']}", json={"display_preset": "thermal"})
     assert bad.status_code == 422
+
+
+def test_labeling_config_is_read_replaced_and_checked(client: TestClient, project: dict[str, Any]) -> None:
+    assert [c["name"] for c in project["label_classes"]] == ["Pit", "Infrastructure", "Outline"]
+    url = f"/api/projects/{project['id']}/labeling-config"
+    current = client.get(url).json()
+    assert current["from_name"] == "label" and current["to_name"] == "image"
+    assert current["classes"][0] == {"name": "Pit", "color": "red"}
+    new = (
+        '<View><Image name="img" value="$image"/><PolygonLabels name="poly" toName="img">'
+        '<Label value="Pit" background="#c00"/><Label value="Waste dump" background="grey"/>'
+        "</PolygonLabels></View>"
+    )
+    replaced = client.put(url, json={"config": new})
+    assert replaced.status_code == 200
+    assert [c["name"] for c in replaced.json()["classes"]] == ["Pit", "Waste dump"]
+    assert client.get(f"/api/projects/{project['id']}").json()["label_classes"][1]["color"] == "grey"
+    refused = client.put(url, json={"config": "<View><Image name='i' value='$image'/></View>"})
+    assert refused.status_code == 422
+    assert "has no <PolygonLabels> tag" in refused.json()["detail"]
+    assert client.get(url).json()["config"] == new  # the refused config changed nothing
+
+
+def test_a_project_with_a_bad_config_is_not_created(client: TestClient) -> None:
+    response = client.post("/api/projects", json={"name": "x", "labeling_config": "<View/>"})
+    assert response.status_code == 422 and "PolygonLabels" in response.json()["detail"]
+    assert client.get("/api/projects").json() == []

@@ -9,9 +9,17 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
 
 from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
+from app.interop.labeling_config import parse_labeling_config
 from app.models.observation import Observation, ObservationStatus
-from app.models.project import Site
-from app.schemas.imagery import ObservationRead, SiteRead, TileInfo
+from app.models.project import Project, Site
+from app.schemas.imagery import (
+    LabelClassRead,
+    LabelingConfigRead,
+    ObservationRead,
+    ProjectRead,
+    SiteRead,
+    TileInfo,
+)
 
 
 def geojson(geometry: WKBElement | None) -> dict[str, Any] | None:
@@ -73,4 +81,26 @@ def site_read(site: Site, observation_count: int) -> SiteRead:
         stretch=site.stretch,
         render_version=site.render_version,
         observation_count=observation_count,
+    )
+
+
+def labeling_config_read(project: Project) -> LabelingConfigRead:
+    parsed = parse_labeling_config(project.labeling_config)
+    return LabelingConfigRead(
+        config=project.labeling_config,
+        from_name=parsed.from_name,
+        to_name=parsed.to_name,
+        image_variable=parsed.image_variable,
+        classes=[LabelClassRead(name=c.name, color=c.color) for c in parsed.classes],
+    )
+
+
+def project_read(project: Project) -> ProjectRead:
+    return ProjectRead(
+        id=project.id,
+        name=project.name,
+        description=project.description,
+        display_preset=project.display_preset,
+        label_classes=labeling_config_read(project).classes,
+        created_at=project.created_at,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
+from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
 
 
 class DisplayPreset(enum.StrEnum):
@@ -29,6 +30,8 @@ class Project(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # A Label Studio labeling config (XML); its <PolygonLabels> are the project's classes.
+    labeling_config: Mapped[str] = mapped_column(Text, default=DEFAULT_LABELING_CONFIG)
     display_preset: Mapped[DisplayPreset] = mapped_column(
         Enum(DisplayPreset, name="display_preset", values_callable=lambda e: [m.value for m in e]),
         default=DisplayPreset.TRUE_COLOR,

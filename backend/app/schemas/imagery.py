@@ -19,6 +19,28 @@ class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
     display_preset: DisplayPreset = DisplayPreset.TRUE_COLOR
+    labeling_config: str | None = Field(
+        default=None, description="Label Studio labeling config (XML); default: Pit, Infrastructure, Outline."
+    )
+
+
+class LabelClassRead(BaseModel):
+    name: str
+    color: str = Field(description="A CSS colour, as in the config's Label background.")
+
+
+class LabelingConfigRead(BaseModel):
+    config: str
+    from_name: str
+    to_name: str
+    image_variable: str
+    classes: list[LabelClassRead]
+
+
+class LabelingConfigUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: str = Field(min_length=1, description="Label Studio labeling config (XML).")
 
 
 class ProjectUpdate(BaseModel):
@@ -35,6 +57,7 @@ class ProjectRead(BaseModel):
     name: str
     description: str
     display_preset: DisplayPreset
+    label_classes: list[LabelClassRead]
     created_at: datetime
 
 

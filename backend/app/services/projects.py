@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.interop.labeling_config import DEFAULT_LABELING_CONFIG, parse_labeling_config
 from app.models.project import DisplayPreset, Project, Site
 from app.repositories import imagery as repo
 
@@ -20,15 +21,36 @@ class SiteNotFoundError(NotFoundError):
 
 
 def create_project(
-    session: Session, *, name: str, description: str = "", preset: DisplayPreset | None = None
+    session: Session,
+    *,
+    name: str,
+    description: str = "",
+    preset: DisplayPreset | None = None,
+    labeling_config: str | None = None,
 ) -> Project:
+    """Create and commit a project; its labeling config (default: the workshop's) is checked first."""
     name = name.strip()
     if not name:
         raise InvalidInputError("A project needs a name.")
+    config = labeling_config or DEFAULT_LABELING_CONFIG
+    parse_labeling_config(config)
     if repo.get_project_by_name(session, name) is not None:
         raise ConflictError(f"A project named {name!r} exists already; choose another name.")
-    project = Project(name=name, description=description, display_preset=preset or DisplayPreset.TRUE_COLOR)
+    project = Project(
+        name=name,
+        description=description,
+        display_preset=preset or DisplayPreset.TRUE_COLOR,
+        labeling_config=config,
+    )
     session.add(project)
+    session.commit()
+    return project
+
+
+def set_labeling_config(session: Session, project: Project, config: str) -> Project:
+    """Replace the project's labeling config after checking it (LabelingConfigError otherwise)."""
+    parse_labeling_config(config)
+    project.labeling_config = config
     session.commit()
     return project
 

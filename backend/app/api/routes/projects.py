@@ -13,13 +13,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import observation_read, site_read
+from app.api.presenters import labeling_config_read, observation_read, project_read, site_read
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from app.imagery.georef import parse_sidecar
 from app.models.observation import Observation
 from app.repositories import imagery as repo
 from app.schemas.imagery import (
+    LabelingConfigRead,
+    LabelingConfigUpdate,
     ObservationList,
     ProjectCreate,
     ProjectRead,
@@ -39,19 +41,23 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 @router.post("", response_model=ProjectRead, status_code=status.HTTP_201_CREATED, summary="Create a project")
 def create_project(body: ProjectCreate, session: SessionDep) -> ProjectRead:
     project = projects_service.create_project(
-        session, name=body.name, description=body.description, preset=body.display_preset
+        session,
+        name=body.name,
+        description=body.description,
+        preset=body.display_preset,
+        labeling_config=body.labeling_config,
     )
-    return ProjectRead.model_validate(project)
+    return project_read(project)
 
 
 @router.get("", response_model=list[ProjectRead], summary="List projects")
 def list_projects(session: SessionDep) -> list[ProjectRead]:
-    return [ProjectRead.model_validate(p) for p in repo.list_projects(session)]
+    return [project_read(p) for p in repo.list_projects(session)]
 
 
 @router.get("/{project_id}", response_model=ProjectRead, summary="A project")
 def read_project(project_id: uuid.UUID, session: SessionDep) -> ProjectRead:
-    return ProjectRead.model_validate(projects_service.get_project_or_raise(session, project_id))
+    return project_read(projects_service.get_project_or_raise(session, project_id))
 
 
 @router.patch(
@@ -67,7 +73,29 @@ def update_project(project_id: uuid.UUID, body: ProjectUpdate, session: SessionD
         for site in repo.list_sites(session, project.id):
             site.render_version += 1
     session.commit()
-    return ProjectRead.model_validate(project)
+    return project_read(project)
+
+
+@router.get(
+    "/{project_id}/labeling-config",
+    response_model=LabelingConfigRead,
+    summary="The project's Label Studio labeling config and the classes it defines",
+)
+def read_labeling_config(project_id: uuid.UUID, session: SessionDep) -> LabelingConfigRead:
+    return labeling_config_read(projects_service.get_project_or_raise(session, project_id))
+
+
+@router.put(
+    "/{project_id}/labeling-config",
+    response_model=LabelingConfigRead,
+    summary="Replace the labeling config (paste the one your team uses in Label Studio)",
+    responses={422: {"description": "Not a usable config; `detail` says why."}},
+)
+def replace_labeling_config(
+    project_id: uuid.UUID, body: LabelingConfigUpdate, session: SessionDep
+) -> LabelingConfigRead:
+    project = projects_service.get_project_or_raise(session, project_id)
+    return labeling_config_read(projects_service.set_labeling_config(session, project, body.config))
 
 
 @router.get("/{project_id}/sites", response_model=list[SiteRead], summary="The project's sites")

@@ -1,0 +1,1 @@
+"""Formats shared with other tools: Label Studio's labeling config and JSON, GIS formats."""
