@@ -187,3 +187,23 @@ def test_window_read_helper_agrees_with_rasterio(tmp_path: Path) -> None:
     pixels = write_geotiff(path, width=100, height=80)
     with rasterio.open(path) as src:
         assert np.array_equal(src.read(window=Window(10, 20, 30, 40)), pixels[:, 20:60, 10:40])
+
+
+def test_a_new_display_preset_re_renders_thumbnails(
+    worker: str, committing_client: TestClient, tmp_path: Path
+) -> None:
+    source = tmp_path / "preset_000.tif"
+    write_geotiff(
+        source, width=300, height=300, count=4, dtype="uint16", descriptions=["B2", "B3", "B4", "B8"]
+    )
+    (observation,) = ingest(committing_client, "presets", source)
+    before = committing_client.get(observation["thumbnail_url"]).content
+    patched = committing_client.patch(
+        f"/api/projects/{observation['project_id']}", json={"display_preset": "false_color"}
+    )
+    assert patched.status_code == 200
+    jobs = committing_client.get("/api/jobs", params={"kind": "render"}).json()["items"]
+    wait_ready(committing_client, jobs[0]["id"])
+    after = committing_client.get(f"/api/observations/{observation['id']}").json()
+    assert after["thumbnail_url"] != observation["thumbnail_url"]  # new render version
+    assert committing_client.get(after["thumbnail_url"]).content != before

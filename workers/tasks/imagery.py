@@ -1,4 +1,5 @@
-"""Task for the ingest job (COG conversion, display ranges, thumbnails)."""
+"""Tasks for imagery jobs: ingest (COG conversion, display ranges, thumbnails) and render (thumbnails
+again after a change of display preset)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from celery import shared_task
 
 from app.core.config import get_settings
 from app.imagery.storage import make_storage
-from app.services.imagery_processing import process_observations
+from app.services.imagery_processing import process_observations, refresh_project_rendering
 from workers.runtime import JobContext, run_job
 
 
@@ -24,3 +25,16 @@ def ingest_logic(ctx: JobContext) -> dict[str, Any]:
 @shared_task(name="minelabel.ingest")
 def ingest(job_id: str) -> None:
     run_job(job_id, ingest_logic)
+
+
+def render_logic(ctx: JobContext) -> dict[str, Any]:
+    settings = get_settings()
+    project_id = uuid.UUID(ctx.job.params["project_id"])
+    return refresh_project_rendering(
+        ctx.session, make_storage(settings.storage), project_id, settings.tiles, ctx.progress
+    )
+
+
+@shared_task(name="minelabel.render")
+def render(job_id: str) -> None:
+    run_job(job_id, render_logic)

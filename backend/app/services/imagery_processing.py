@@ -130,3 +130,14 @@ def refresh_site_rendering(
             storage.put_bytes(encode(image, spec, TileFormat.JPEG, tiles.jpeg_quality), key)
             observation.thumbnail_key = key
     session.commit()
+
+
+def refresh_project_rendering(
+    session: Session, storage: Storage, project_id: uuid.UUID, tiles: TileSettings, progress: Progress
+) -> dict[str, Any]:
+    """Re-render every site's thumbnails (after a change of the project's display preset)."""
+    sites = list(repo.list_sites(session, project_id))
+    for number, site in enumerate(sites, start=1):
+        progress((number - 1) / max(len(sites), 1), f"site {site.name} ({number} of {len(sites)})")
+        refresh_site_rendering(session, storage, site.id, tiles)
+    return {"sites": len(sites)}

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 TASK_BY_KIND: dict[str, str] = {
     "probe": "minelabel.probe",
     "ingest": "minelabel.ingest",
+    "render": "minelabel.render",
 }
 
 Enqueue = Callable[[str, str, str], None]

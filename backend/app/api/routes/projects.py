@@ -17,6 +17,7 @@ from app.api.presenters import labeling_config_read, observation_read, project_r
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from app.imagery.georef import parse_sidecar
+from app.models.job import JobQueue
 from app.models.observation import Observation
 from app.repositories import imagery as repo
 from app.schemas.imagery import (
@@ -63,16 +64,32 @@ def read_project(project_id: uuid.UUID, session: SessionDep) -> ProjectRead:
 @router.patch(
     "/{project_id}", response_model=ProjectRead, summary="Change a project's description or display preset"
 )
-def update_project(project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep) -> ProjectRead:
+def update_project(
+    project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, celery: CeleryDep
+) -> ProjectRead:
+    """A new display preset gives every site new tile URLs at once; thumbnails follow in a `render` job."""
     project = projects_service.get_project_or_raise(session, project_id)
     if body.description is not None:
         project.description = body.description
-    if body.display_preset is not None and body.display_preset != project.display_preset:
-        project.display_preset = body.display_preset
+    new_preset = body.display_preset if body.display_preset != project.display_preset else None
+    if new_preset is not None:
+        project.display_preset = new_preset
         # New tile URLs for every site, so no cached tile of the old preset is shown.
         for site in repo.list_sites(session, project.id):
             site.render_version += 1
     session.commit()
+    if new_preset is not None:
+
+        def enqueue(task_name: str, job_id: str, queue: str) -> None:
+            celery.send_task(task_name, args=[job_id], queue=queue)
+
+        jobs_service.submit_job(
+            session,
+            kind="render",
+            queue=JobQueue.CPU,
+            params={"project_id": str(project.id)},
+            enqueue=enqueue,
+        )
     return project_read(project)
 
 
