@@ -1,0 +1,1 @@
+"""Labels: region geometry checks and conversions (pixel space <-> EPSG:4326)."""

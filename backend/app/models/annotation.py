@@ -1,0 +1,146 @@
+"""Annotations (a person's regions on a task), predictions (a model's), regions, and their history.
+
+As in Label Studio, a task is one observation of a project. Region geometry is canonical in the image's
+pixel space (SRID 0, x = column, y = row); a copy in EPSG:4326 is derived for georeferenced observations
+(docs/adr/2026-11-22-label-geometry-in-pixel-space.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+
+
+class RegionSource(enum.StrEnum):
+    HUMAN = "human"
+    SAM = "sam"
+    MODEL = "model"
+    IMPORT = "import"
+
+
+class RevisionAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    RESTORE = "restore"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class Annotation(Base):
+    __tablename__ = "annotations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    observation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("observations.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Raised by every change to the annotation or any of its regions; a save names the version it read.
+    version: Mapped[int] = mapped_column(default=1)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a tombstone
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_fraction"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    observation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("observations.id", ondelete="CASCADE"), index=True
+    )
+    model_version: Mapped[str] = mapped_column(String(200))
+    score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Region(Base):
+    __tablename__ = "regions"
+    __table_args__ = (
+        CheckConstraint("(annotation_id IS NULL) <> (prediction_id IS NULL)", name="one_owner"),
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_fraction"),
+        Index("ix_regions_observation_live", "observation_id", postgresql_where="deleted_at IS NULL"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)  # clients may choose it
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    observation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("observations.id", ondelete="CASCADE"))
+    annotation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="CASCADE"), index=True
+    )
+    prediction_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("predictions.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    source: Mapped[RegionSource] = mapped_column(
+        _enum(RegionSource, "region_source"), default=RegionSource.HUMAN
+    )
+    score: Mapped[float | None] = mapped_column(Float)
+    # The prediction region this one was accepted from (no foreign key: predictions may be deleted later).
+    accepted_from: Mapped[uuid.UUID | None]
+    # No SRID: pixel space is no coordinate reference system PostGIS knows (stored as SRID 0).
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", spatial_index=True))
+    geom_wgs84: Mapped[WKBElement | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True)
+    )
+    area_px: Mapped[float] = mapped_column(Float)
+    area_ha: Mapped[float | None] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(default=1)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Revision(Base):
+    """Append-only history (a database trigger refuses UPDATE and DELETE): who changed what, when."""
+
+    __tablename__ = "revisions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    annotation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("annotations.id", ondelete="CASCADE"), index=True
+    )
+    region_id: Mapped[uuid.UUID | None]
+    action: Mapped[RevisionAction] = mapped_column(_enum(RevisionAction, "revision_action"))
+    annotation_version: Mapped[int]  # the annotation's version after this change
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IdempotencyRecord(Base):
+    """The answer given to a request with an Idempotency-Key, replayed when the same request comes again."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # method, path and body hash
+    status_code: Mapped[int]
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
