@@ -1,0 +1,251 @@
+"""Annotations of an observation: create, read, save whole (versioned), delete, history, restore."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+from sqlalchemy import select
+
+from app.api.deps import SessionDep, SettingsDep
+from app.api.idempotency import fingerprint, remember, replay
+from app.core.errors import InvalidInputError, NotFoundError
+from app.models.annotation import Annotation, Region, Revision, RevisionAction
+from app.models.observation import Observation
+from app.schemas.annotation import (
+    AnnotationCreate,
+    AnnotationRead,
+    AnnotationSave,
+    RegionFeature,
+    RegionIn,
+    RestoreRequest,
+    RevisionRead,
+)
+from app.services import annotations as service
+
+router = APIRouter(tags=["annotations"])
+
+RepairQuery = Annotated[bool, Query(description="Repair self-intersections with PostGIS ST_MakeValid.")]
+ClipQuery = Annotated[bool, Query(description="Cut regions to the image instead of refusing them.")]
+IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Makes a retried request a no-op.")]
+IfMatch = Annotated[str | None, Header(description="The annotation version the change is based on.")]
+_VERSION = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+class ObservationNotFoundError(NotFoundError):
+    code = "observation_not_found"
+
+
+def region_feature(region: Region) -> RegionFeature:
+    return RegionFeature(
+        id=region.id,
+        geometry=dict(mapping(to_shape(region.geom))),
+        properties={
+            "label": region.label,
+            "source": region.source.value,
+            "score": region.score,
+            "accepted_from": region.accepted_from,
+            "version": region.version,
+            "area_px": region.area_px,
+            "area_ha": region.area_ha,
+            "geometry_wgs84": dict(mapping(to_shape(region.geom_wgs84)))
+            if region.geom_wgs84 is not None
+            else None,
+        },
+    )
+
+
+def annotation_read(
+    annotation: Annotation, regions: list[Region], result: service.SaveResult | None = None
+) -> AnnotationRead:
+    return AnnotationRead(
+        id=annotation.id,
+        project_id=annotation.project_id,
+        observation_id=annotation.observation_id,
+        version=annotation.version,
+        created_at=annotation.created_at,
+        updated_at=annotation.updated_at,
+        regions=[region_feature(r) for r in regions],
+        changes=result.changes if result else [],
+        warnings=result.warnings if result else [],
+    )
+
+
+def _inputs(regions: list[RegionIn]) -> list[service.RegionInput]:
+    return [
+        service.RegionInput(
+            id=r.id,
+            label=r.label,
+            geometry=r.geometry,
+            source=r.source,
+            score=r.score,
+            accepted_from=r.accepted_from,
+        )
+        for r in regions
+    ]
+
+
+def _based_on(if_match: str | None, body_version: int | None) -> int:
+    if body_version is not None:
+        return body_version
+    match = _VERSION.match(if_match or "")
+    if match is None:
+        raise InvalidInputError(
+            'Say which version the change is based on: an If-Match header ("3") or "version" in the body.'
+        )
+    return int(match[1])
+
+
+def _response(result: service.SaveResult, code: int) -> JSONResponse:
+    body = annotation_read(result.annotation, result.regions, result)
+    return JSONResponse(
+        status_code=code,
+        content=body.model_dump(mode="json"),
+        headers={"ETag": f'"{result.annotation.version}"'},
+    )
+
+
+@router.post(
+    "/api/observations/{observation_id}/annotations",
+    response_model=AnnotationRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an annotation (a person's regions on this task)",
+)
+def create_annotation(
+    observation_id: uuid.UUID,
+    body: AnnotationCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    repair: RepairQuery = False,
+    clip: ClipQuery = False,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    print_ = fingerprint("POST", request.url.path, body)
+    if (replayed := replay(session, idempotency_key, print_)) is not None:
+        return replayed
+    observation = session.get(Observation, observation_id)
+    if observation is None:
+        raise ObservationNotFoundError(f"No observation with id {observation_id}.")
+    result = service.create_annotation(
+        session, observation, _inputs(body.regions), settings.limits, repair=repair, clip=clip
+    )
+    response = _response(result, status.HTTP_201_CREATED)
+    remember(
+        session,
+        idempotency_key,
+        print_,
+        response.status_code,
+        annotation_read(result.annotation, result.regions, result).model_dump(mode="json"),
+    )
+    return response
+
+
+@router.get(
+    "/api/observations/{observation_id}/annotations",
+    response_model=list[AnnotationRead],
+    summary="The task's annotations (not deleted)",
+)
+def list_annotations(observation_id: uuid.UUID, session: SessionDep) -> list[AnnotationRead]:
+    annotations = session.scalars(
+        select(Annotation)
+        .where(Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None))
+        .order_by(Annotation.created_at)
+    ).all()
+    return [annotation_read(a, service.live_regions(session, a.id)) for a in annotations]
+
+
+@router.get(
+    "/api/annotations/{annotation_id}", response_model=AnnotationRead, summary="An annotation and its regions"
+)
+def read_annotation(annotation_id: uuid.UUID, session: SessionDep, response: Response) -> AnnotationRead:
+    annotation = service.get_annotation_or_raise(session, annotation_id)
+    response.headers["ETag"] = f'"{annotation.version}"'
+    return annotation_read(annotation, service.live_regions(session, annotation.id))
+
+
+@router.put(
+    "/api/annotations/{annotation_id}",
+    response_model=AnnotationRead,
+    summary="Save the whole annotation: its regions become exactly these",
+    responses={409: {"description": "The annotation changed since `version`; `current` holds its state."}},
+)
+def save_annotation(
+    annotation_id: uuid.UUID,
+    body: AnnotationSave,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    repair: RepairQuery = False,
+    clip: ClipQuery = False,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Regions with a known id are updated, new ids created, missing ones deleted (tombstones). A stale
+    version gets 409 and changes nothing."""
+    print_ = fingerprint("PUT", request.url.path, body)
+    if (replayed := replay(session, idempotency_key, print_)) is not None:
+        return replayed
+    result = service.save_annotation(
+        session, annotation_id, _based_on(if_match, body.version), _inputs(body.regions), settings.limits,
+        repair=repair, clip=clip,
+    )  # fmt: skip
+    response = _response(result, status.HTTP_200_OK)
+    remember(
+        session,
+        idempotency_key,
+        print_,
+        response.status_code,
+        annotation_read(result.annotation, result.regions, result).model_dump(mode="json"),
+    )
+    return response
+
+
+@router.delete(
+    "/api/annotations/{annotation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete (a tombstone)"
+)
+def delete_annotation(annotation_id: uuid.UUID, session: SessionDep, if_match: IfMatch = None) -> None:
+    service.delete_annotation(session, annotation_id, _based_on(if_match, None))
+
+
+@router.get(
+    "/api/annotations/{annotation_id}/revisions",
+    response_model=list[RevisionRead],
+    summary="Every change to the annotation, oldest first",
+)
+def list_revisions(annotation_id: uuid.UUID, session: SessionDep) -> list[RevisionRead]:
+    service.get_annotation_or_raise(session, annotation_id)
+    revisions = session.scalars(
+        select(Revision).where(Revision.annotation_id == annotation_id).order_by(Revision.id)
+    )
+    return [RevisionRead.model_validate(r) for r in revisions]
+
+
+@router.post(
+    "/api/annotations/{annotation_id}/restore",
+    response_model=AnnotationRead,
+    summary="Bring back the regions of an earlier version, as a new version",
+)
+def restore_annotation(
+    annotation_id: uuid.UUID,
+    body: RestoreRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    if_match: IfMatch = None,
+) -> Response:
+    current = service.get_annotation_or_raise(session, annotation_id)
+    if body.version > current.version:
+        raise InvalidInputError(
+            f"Version {body.version} does not exist yet; the annotation is at {current.version}."
+        )
+    regions = service.regions_at_version(session, annotation_id, body.version)
+    result = service.save_annotation(
+        session, annotation_id, _based_on(if_match, body.based_on_version), regions, settings.limits,
+        action=RevisionAction.RESTORE,
+    )  # fmt: skip
+    return _response(result, status.HTTP_200_OK)

@@ -1,0 +1,349 @@
+"""Annotations: whole-annotation saves that are checked, versioned and recorded, never silently lost.
+
+Every save names the annotation version it was based on; a stale one raises VersionConflictError with the
+current state. Each region created, changed or deleted writes a revision (before/after) in the same
+transaction, deletes are tombstones, and any earlier version can be restored as a new one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely import geometry as shp
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.core.config import LimitSettings
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.interop.labeling_config import parse_labeling_config
+from app.labels.geometry import check_region_geometry, pixel_to_wgs84
+from app.models.annotation import Annotation, Region, RegionSource, Revision, RevisionAction
+from app.models.observation import Observation
+from app.models.project import Project
+from app.repositories.labels import geodesic_area_ha, postgis_make_valid
+
+
+class AnnotationNotFoundError(NotFoundError):
+    code = "annotation_not_found"
+
+
+class VersionConflictError(ConflictError):
+    code = "version_conflict"
+
+
+class RegionIdTakenError(ConflictError):
+    code = "region_id_taken"
+
+
+class UnknownLabelError(InvalidInputError):
+    code = "unknown_label"
+
+
+@dataclass(frozen=True)
+class RegionInput:
+    label: str
+    geometry: Any
+    id: uuid.UUID | None = None
+    source: RegionSource = RegionSource.HUMAN
+    score: float | None = None
+    accepted_from: uuid.UUID | None = None
+
+
+@dataclass
+class SaveResult:
+    annotation: Annotation
+    regions: list[Region]
+    changes: list[dict[str, str]] = field(default_factory=list)  # what repair/clip did, per region
+    warnings: list[dict[str, str]] = field(default_factory=list)  # topology rules, per region
+
+
+def snapshot(region: Region) -> dict[str, Any]:
+    """A region as stored in revisions (and restored from them)."""
+    return {
+        "id": str(region.id),
+        "label": region.label,
+        "source": region.source.value,
+        "score": region.score,
+        "accepted_from": str(region.accepted_from) if region.accepted_from else None,
+        "geometry": shp.mapping(to_shape(region.geom)),
+        "version": region.version,
+    }
+
+
+def live_regions(session: Session, annotation_id: uuid.UUID) -> list[Region]:
+    return list(
+        session.scalars(
+            select(Region)
+            .where(Region.annotation_id == annotation_id, Region.deleted_at.is_(None))
+            .order_by(Region.created_at, Region.id)
+        )
+    )
+
+
+def get_annotation_or_raise(
+    session: Session, annotation_id: uuid.UUID, *, for_update: bool = False
+) -> Annotation:
+    stmt = select(Annotation).where(Annotation.id == annotation_id, Annotation.deleted_at.is_(None))
+    annotation = session.scalars(stmt.with_for_update() if for_update else stmt).one_or_none()
+    if annotation is None:
+        raise AnnotationNotFoundError(f"No annotation with id {annotation_id}.")
+    return annotation
+
+
+def create_annotation(
+    session: Session,
+    observation: Observation,
+    regions: list[RegionInput],
+    limits: LimitSettings,
+    *,
+    user_id: uuid.UUID | None = None,
+    repair: bool = False,
+    clip: bool = False,
+) -> SaveResult:
+    annotation = Annotation(
+        id=uuid.uuid4(), project_id=observation.project_id, observation_id=observation.id, created_by=user_id
+    )
+    session.add(annotation)
+    session.flush()
+    session.add(Revision(annotation_id=annotation.id, action=RevisionAction.CREATE, annotation_version=1,
+                         user_id=user_id))  # fmt: skip
+    return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=False)
+
+
+def save_annotation(
+    session: Session,
+    annotation_id: uuid.UUID,
+    based_on_version: int,
+    regions: list[RegionInput],
+    limits: LimitSettings,
+    *,
+    user_id: uuid.UUID | None = None,
+    repair: bool = False,
+    clip: bool = False,
+    action: RevisionAction = RevisionAction.UPDATE,
+) -> SaveResult:
+    """Make the annotation's regions exactly ``regions`` (by id: create, update, delete), atomically."""
+    annotation = get_annotation_or_raise(session, annotation_id, for_update=True)
+    if annotation.version != based_on_version:
+        current = live_regions(session, annotation.id)
+        session.rollback()
+        raise VersionConflictError(
+            f"Annotation {annotation_id} is at version {annotation.version}, not {based_on_version}: someone "
+            "saved it meanwhile. Nothing was changed; merge with the current state and save again.",
+            current={"version": annotation.version, "regions": [snapshot(r) for r in current]},
+        )
+    observation = session.get(Observation, annotation.observation_id)
+    assert observation is not None
+    return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=True,
+                  action=action)  # fmt: skip
+
+
+def delete_annotation(
+    session: Session, annotation_id: uuid.UUID, based_on_version: int, user_id: uuid.UUID | None = None
+) -> None:
+    result = save_annotation(session, annotation_id, based_on_version, [], LimitSettings(), user_id=user_id)
+    annotation = result.annotation
+    annotation.deleted_at = datetime.now(UTC)
+    session.add(Revision(annotation_id=annotation.id, action=RevisionAction.DELETE,
+                         annotation_version=annotation.version, user_id=user_id))  # fmt: skip
+    session.commit()
+
+
+def regions_at_version(session: Session, annotation_id: uuid.UUID, version: int) -> list[RegionInput]:
+    """The annotation's regions as they were at ``version``, replayed from its revisions."""
+    state: dict[str, dict[str, Any]] = {}
+    revisions = session.scalars(
+        select(Revision)
+        .where(Revision.annotation_id == annotation_id, Revision.annotation_version <= version)
+        .order_by(Revision.id)
+    )
+    for revision in revisions:
+        if revision.region_id is None:
+            continue
+        if revision.after is None:
+            state.pop(str(revision.region_id), None)
+        else:
+            state[str(revision.region_id)] = revision.after
+    return [
+        RegionInput(
+            id=uuid.UUID(r["id"]),
+            label=r["label"],
+            geometry=r["geometry"],
+            source=RegionSource(r["source"]),
+            score=r["score"],
+            accepted_from=uuid.UUID(r["accepted_from"]) if r["accepted_from"] else None,
+        )
+        for r in state.values()
+    ]
+
+
+def _apply(
+    session: Session,
+    annotation: Annotation,
+    observation: Observation,
+    inputs: list[RegionInput],
+    limits: LimitSettings,
+    user_id: uuid.UUID | None,
+    repair: bool,
+    clip: bool,
+    *,
+    bump: bool,
+    action: RevisionAction = RevisionAction.UPDATE,
+) -> SaveResult:
+    project = session.get(Project, observation.project_id)
+    assert project is not None
+    classes = parse_labeling_config(project.labeling_config).class_names
+    existing = {r.id: r for r in live_regions(session, annotation.id)}
+    version = annotation.version + 1 if bump else annotation.version
+    result = SaveResult(annotation=annotation, regions=[])
+    seen: set[uuid.UUID] = set()
+    changed = False
+    for number, item in enumerate(inputs, start=1):
+        name = f"{number} ({item.id})" if item.id else str(number)
+        if item.label not in classes:
+            raise UnknownLabelError(
+                f"Region {name}: {item.label!r} is not a class of this project ({', '.join(classes)})."
+            )
+        if item.id is not None and item.id in seen:
+            raise InvalidInputError(f"Region {name}: the id {item.id} is used twice in this save.")
+        checked = check_region_geometry(
+            item.geometry, region=name, width=observation.width, height=observation.height,
+            max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
+            make_valid=postgis_make_valid(session),
+        )  # fmt: skip
+        result.changes += [{"region": name, "change": c} for c in checked.changes]
+        region = existing.get(item.id) if item.id else None
+        if region is None and item.id is not None:
+            region = session.get(Region, item.id)
+            if region is not None and region.annotation_id != annotation.id:
+                raise RegionIdTakenError(f"Region {name}: id {item.id} belongs to another annotation.")
+        if region is None:
+            region = Region(
+                id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
+                annotation_id=annotation.id, version=1,
+            )  # fmt: skip
+            _fill(session, region, item, checked.geometry, observation)
+            session.add(region)
+            session.flush()
+            session.add(
+                _revision(annotation, region, RevisionAction.CREATE, version, None, snapshot(region), user_id)
+            )
+            changed = True
+        elif region.deleted_at is not None:
+            # A region of this annotation deleted earlier comes back (an undo, or a restore).
+            region.deleted_at = None
+            region.version += 1
+            _fill(session, region, item, checked.geometry, observation)
+            revived = RevisionAction.RESTORE if action is RevisionAction.RESTORE else RevisionAction.CREATE
+            session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
+            changed = True
+        else:
+            before = snapshot(region)
+            _fill(session, region, item, checked.geometry, observation)
+            after = snapshot(region)
+            if {**after, "version": 0} != {**before, "version": 0}:
+                region.version += 1
+                region.updated_at = datetime.now(UTC)
+                after["version"] = region.version
+                session.add(_revision(annotation, region, action, version, before, after, user_id))
+                changed = True
+        seen.add(region.id)
+        result.regions.append(region)
+    for region_id, region in existing.items():
+        if region_id not in seen:
+            region.deleted_at = datetime.now(UTC)
+            session.add(
+                _revision(annotation, region, RevisionAction.DELETE, version, snapshot(region), None, user_id)
+            )
+            changed = True
+    if bump and changed:
+        annotation.version = version
+        annotation.updated_at = datetime.now(UTC)
+    elif bump:
+        # Nothing changed: no new version, no revision; the save is a no-op.
+        session.rollback()
+        session.refresh(annotation)
+        result.regions = live_regions(session, annotation.id)
+        result.warnings = topology_warnings(session, annotation.id, classes)
+        return result
+    session.commit()
+    result.warnings = topology_warnings(session, annotation.id, classes)
+    return result
+
+
+def _fill(
+    session: Session, region: Region, item: RegionInput, geometry: shp.MultiPolygon, obs: Observation
+) -> None:
+    region.label = item.label
+    region.source = item.source
+    region.score = item.score
+    region.accepted_from = item.accepted_from
+    region.geom = from_shape(geometry, srid=0)
+    region.area_px = float(geometry.area)
+    if obs.crs and obs.transform:
+        wgs84 = pixel_to_wgs84(geometry, obs.crs, obs.transform)
+        region.geom_wgs84 = from_shape(wgs84, srid=4326)
+        region.area_ha = geodesic_area_ha(session, wgs84)
+    else:
+        region.geom_wgs84 = None
+        region.area_ha = None
+
+
+def _revision(
+    annotation: Annotation,
+    region: Region,
+    action: RevisionAction,
+    version: int,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    user_id: uuid.UUID | None,
+) -> Revision:
+    return Revision(
+        annotation_id=annotation.id, region_id=region.id, action=action, annotation_version=version,
+        before=before, after=after, user_id=user_id,
+    )  # fmt: skip
+
+
+TOPOLOGY_SQL = text(
+    """
+    WITH live AS (
+        SELECT id, label, geom FROM regions WHERE annotation_id = :a AND deleted_at IS NULL
+    ), outline AS (
+        SELECT ST_Union(geom) AS geom FROM live WHERE label = 'Outline'
+    )
+    SELECT l.id::text, 'outside_outline' AS rule
+      FROM live l, outline o
+     WHERE l.label IN ('Pit', 'Infrastructure') AND o.geom IS NOT NULL AND NOT ST_CoveredBy(l.geom, o.geom)
+    UNION ALL
+    SELECT p.id::text, 'pit_overlaps_infrastructure'
+      FROM live p JOIN live i ON p.label = 'Pit' AND i.label = 'Infrastructure'
+     WHERE ST_Intersects(p.geom, i.geom) AND ST_Area(ST_Intersection(p.geom, i.geom)) > 0
+    """
+)
+
+_RULE_MESSAGES = {
+    "outside_outline": "lies (partly) outside every Outline; mine parts should lie inside the mine grounds",
+    "pit_overlaps_infrastructure": "overlaps an Infrastructure region; pits and infrastructure are apart",
+}
+
+
+def topology_warnings(session: Session, annotation_id: uuid.UUID, classes: list[str]) -> list[dict[str, str]]:
+    """Mine topology rules, as warnings (the save stands): Pit and Infrastructure inside an Outline, and no
+    Pit overlapping Infrastructure. Only checked when the project has those classes; without any Outline
+    drawn yet, the first rule waits."""
+    if not {"Pit", "Infrastructure", "Outline"} <= set(classes):
+        return []
+    rows = session.execute(TOPOLOGY_SQL, {"a": annotation_id}).all()
+    seen: set[tuple[str, str]] = set()
+    warnings = []
+    for region_id, rule in rows:
+        if (region_id, rule) not in seen:
+            seen.add((region_id, rule))
+            warnings.append(
+                {"region": region_id, "rule": rule, "message": f"Region {region_id} {_RULE_MESSAGES[rule]}."}
+            )
+    return warnings

@@ -1,0 +1,239 @@
+"""Annotations through the API on real PostGIS: versions, 409s, revisions, restore, idempotency, bad input."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import GeorefSource, Observation, ObservationStatus, Project, Region, Revision, Site
+
+
+def square(x: float, y: float, size: float) -> dict[str, Any]:
+    return {
+        "type": "Polygon",
+        "coordinates": [[[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]],
+    }
+
+
+@pytest.fixture
+def observation(db_session: Session) -> Observation:
+    """A 1000 x 1000 px observation, georeferenced with 10 m pixels in UTM 19S (as a workshop image)."""
+    project = Project(name=f"labels-{uuid.uuid4().hex[:6]}")
+    db_session.add(project)
+    db_session.flush()
+    site = Site(project_id=project.id, name="0854")
+    db_session.add(site)
+    db_session.flush()
+    row = Observation(
+        project_id=project.id, site_id=site.id, index=0, original_filename="0854_000.png",
+        content_hash="h" * 64, size_bytes=1, driver="PNG", width=1000, height=1000, band_count=3,
+        band_names=["red", "green", "blue"], dtype="uint8", has_alpha=False,
+        georef_source=GeorefSource.SIDECAR, crs="EPSG:32719",
+        transform=[10.0, 0.0, 367588.2, 0.0, -10.0, 6960504.4],
+        status=ObservationStatus.READY, original_key="k",
+    )  # fmt: skip
+    db_session.add(row)
+    db_session.commit()
+    return row
+
+
+def create(client: TestClient, observation: Observation, regions: list[dict[str, Any]], **params: Any) -> Any:
+    return client.post(
+        f"/api/observations/{observation.id}/annotations", json={"regions": regions}, params=params
+    )
+
+
+def test_create_read_and_save_with_versions(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    pit_id = str(uuid.uuid4())
+    created = create(client, observation, [{"id": pit_id, "label": "Pit", "geometry": square(100, 100, 50)}])
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["version"] == 1 and created.headers["etag"] == '"1"'
+    (feature,) = body["regions"]
+    assert feature["id"] == pit_id and feature["properties"]["area_px"] == 2500
+    assert feature["properties"]["area_ha"] == pytest.approx(2500 * 100 / 10_000, rel=0.01)  # 10 m pixels
+    assert feature["properties"]["geometry_wgs84"]["type"] == "MultiPolygon"
+
+    url = f"/api/annotations/{body['id']}"
+    moved = {"id": pit_id, "label": "Pit", "geometry": square(110, 100, 50)}
+    outline = {"label": "Outline", "geometry": square(0, 0, 500)}
+    saved = client.put(url, json={"regions": [moved, outline]}, headers={"If-Match": '"1"'})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["version"] == 2
+    pit = next(r for r in saved.json()["regions"] if r["id"] == pit_id)
+    assert pit["properties"]["version"] == 2
+
+    # The same save again is a no-op: no new version, no revision.
+    revisions_before = db_session.scalar(select(func.count()).select_from(Revision))
+    again = client.put(
+        url, json={"version": 2, "regions": [moved, saved.json()["regions"][1] | {"label": "Outline"}]}
+    )
+    assert again.status_code == 422  # a Feature is not a RegionIn: the API says so instead of guessing
+    same = client.put(
+        url, json={"version": 2, "regions": [moved, {**outline, "id": saved.json()["regions"][1]["id"]}]}
+    )
+    assert same.status_code == 200 and same.json()["version"] == 2
+    assert db_session.scalar(select(func.count()).select_from(Revision)) == revisions_before
+    assert client.get(url).headers["etag"] == '"2"'
+
+
+def test_a_stale_save_gets_409_with_the_current_state_and_changes_nothing(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    body = create(client, observation, [{"label": "Pit", "geometry": square(100, 100, 50)}]).json()
+    url = f"/api/annotations/{body['id']}"
+    first = client.put(
+        url, json={"version": 1, "regions": [{"label": "Pit", "geometry": square(200, 200, 30)}]}
+    )
+    assert first.status_code == 200
+    stale = client.put(
+        url, json={"version": 1, "regions": [{"label": "Infrastructure", "geometry": square(5, 5, 5)}]}
+    )
+    assert stale.status_code == 409
+    conflict = stale.json()
+    assert conflict["code"] == "version_conflict" and "is at version 2, not 1" in conflict["detail"]
+    assert conflict["current"]["version"] == 2
+    assert [r["label"] for r in conflict["current"]["regions"]] == ["Pit"]
+    current = client.get(url).json()
+    assert current["version"] == 2 and [r["properties"]["label"] for r in current["regions"]] == ["Pit"]
+
+
+def test_every_change_is_a_revision_and_old_versions_can_be_restored(
+    client: TestClient, observation: Observation
+) -> None:
+    pit = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(100, 100, 50)}
+    infra = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(300, 300, 20)}
+    body = create(client, observation, [pit, infra]).json()
+    url = f"/api/annotations/{body['id']}"
+    assert client.put(url, json={"version": 1, "regions": [pit]}).json()["version"] == 2  # infra deleted
+    revisions = client.get(f"{url}/revisions").json()
+    assert [(r["action"], r["annotation_version"]) for r in revisions] == [
+        ("create", 1),
+        ("create", 1),
+        ("create", 1),
+        ("delete", 2),
+    ]
+    deletion = revisions[-1]
+    assert deletion["region_id"] == infra["id"] and deletion["after"] is None
+    assert deletion["before"]["label"] == "Infrastructure"
+
+    restored = client.post(f"{url}/restore", json={"version": 1}, headers={"If-Match": "2"})
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["version"] == 3
+    assert {r["id"] for r in restored.json()["regions"]} == {pit["id"], infra["id"]}
+    last = client.get(f"{url}/revisions").json()[-1]
+    assert last["action"] == "restore" and last["region_id"] == infra["id"]
+    future = client.post(f"{url}/restore", json={"version": 9, "based_on_version": 3})
+    assert future.status_code == 422 and "does not exist yet" in future.json()["detail"]
+
+
+def test_idempotency_key_replays_and_client_region_ids_prevent_duplicates(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    region = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(10, 10, 10)}
+    headers = {"Idempotency-Key": "save-1"}
+    url = f"/api/observations/{observation.id}/annotations"
+    first = client.post(url, json={"regions": [region]}, headers=headers)
+    second = client.post(url, json={"regions": [region]}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.headers["idempotent-replay"] == "true" and second.json() == first.json()
+    assert db_session.scalar(select(func.count()).select_from(Region)) == 1
+    reused = client.post(url, json={"regions": []}, headers=headers)
+    assert reused.status_code == 422 and "was used for a different request" in reused.json()["detail"]
+    # Without a key, the region's own id still refuses a duplicate.
+    duplicate = client.post(url, json={"regions": [region]})
+    assert duplicate.status_code == 409 and "belongs to another annotation" in duplicate.json()["detail"]
+    assert db_session.scalar(select(func.count()).select_from(Region)) == 1
+
+
+BAD_REGIONS = {
+    "unknown-class": (
+        {"label": "Lake", "geometry": square(1, 1, 5)},
+        "'Lake' is not a class of this project",
+    ),
+    "self-intersecting": (
+        {
+            "label": "Pit",
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [50, 50], [50, 0], [0, 50], [0, 0]]]},
+        },
+        "is not a valid polygon",
+    ),
+    "outside": ({"label": "Pit", "geometry": square(990, 990, 50)}, "reaches outside the 1000 x 1000 image"),
+    "two-vertices": (
+        {"label": "Pit", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [5, 0], [0, 0], [0, 0]]]}},
+        "fewer than 3 distinct vertices",
+    ),
+    "not-closed": (
+        {"label": "Pit", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [5, 0], [5, 5], [0, 5]]]}},
+        "not closed",
+    ),
+    "point": (
+        {"label": "Pit", "geometry": {"type": "Point", "coordinates": [1, 1]}},
+        '"Polygon" or "MultiPolygon"',
+    ),
+}
+
+
+@pytest.mark.parametrize(("region", "message"), BAD_REGIONS.values(), ids=BAD_REGIONS.keys())
+def test_bad_regions_get_422_naming_the_region_and_nothing_is_stored(
+    client: TestClient, observation: Observation, db_session: Session, region: dict[str, Any], message: str
+) -> None:
+    good = {"label": "Pit", "geometry": square(100, 100, 10)}
+    response = create(client, observation, [good, region])
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("Region 2")
+    assert message in response.json()["detail"]
+    assert db_session.scalar(select(func.count()).select_from(Region)) == 0
+
+
+def test_nan_coordinates_are_refused(client: TestClient, observation: Observation) -> None:
+    ring = "[[[0, 0], [NaN, 1], [1, 1], [0, 0]]]"
+    body = '{"regions": [{"label": "Pit", "geometry": {"type": "Polygon", "coordinates": ' + ring + "}}]}"
+    response = client.post(
+        f"/api/observations/{observation.id}/annotations",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+
+
+def test_repair_and_clip_report_what_they_changed(client: TestClient, observation: Observation) -> None:
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [50, 50], [50, 0], [0, 50], [0, 0]]]}
+    repaired = create(client, observation, [{"label": "Pit", "geometry": bowtie}], repair="true")
+    assert repaired.status_code == 201
+    assert repaired.json()["changes"][0]["change"].startswith("repaired (Self-intersection")
+    assert repaired.json()["regions"][0]["geometry"]["type"] == "MultiPolygon"
+    clipped = create(client, observation, [{"label": "Pit", "geometry": square(980, 980, 40)}], clip="true")
+    assert clipped.status_code == 201
+    assert clipped.json()["regions"][0]["properties"]["area_px"] == 400
+
+
+def test_topology_rules_come_back_as_warnings(client: TestClient, observation: Observation) -> None:
+    outline = {"label": "Outline", "geometry": square(0, 0, 300)}
+    pit_outside = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(400, 400, 50)}
+    pit = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(10, 10, 100)}
+    infra = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(50, 50, 100)}
+    response = create(client, observation, [outline, pit_outside, pit, infra])
+    assert response.status_code == 201
+    warnings = {(w["region"], w["rule"]) for w in response.json()["warnings"]}
+    assert warnings == {(pit_outside["id"], "outside_outline"), (pit["id"], "pit_overlaps_infrastructure")}
+
+
+def test_versions_are_required_and_deletes_are_tombstones(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    body = create(client, observation, [{"label": "Pit", "geometry": square(1, 1, 9)}]).json()
+    url = f"/api/annotations/{body['id']}"
+    missing = client.put(url, json={"regions": []})
+    assert missing.status_code == 422 and "If-Match" in missing.json()["detail"]
+    assert client.delete(url, headers={"If-Match": '"1"'}).status_code == 204
+    assert client.get(url).status_code == 404
+    (region,) = db_session.scalars(select(Region)).all()
+    assert region.deleted_at is not None  # kept, as a tombstone
