@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.middleware import RequestContextMiddleware
 from app.api.routes import annotations as annotation_routes
-from app.api.routes import health, jobs, metrics, observations, projects
+from app.api.routes import health, jobs, metrics, observations, projects, regions
 from app.core.config import REPO_ROOT, Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import install_error_handlers
@@ -69,6 +69,7 @@ def create_app(
     app.include_router(projects.router)
     app.include_router(observations.router)
     app.include_router(annotation_routes.router)
+    app.include_router(regions.router)
     app.include_router(metrics.router)
 
     if (FRONTEND_DIST / "index.html").is_file():

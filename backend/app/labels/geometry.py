@@ -107,12 +107,17 @@ def _parse(geojson: Any, region: str) -> list[list[list[tuple[float, float]]]]:
             '"type": "Polygon" or "MultiPolygon".'
         )
     coordinates = geojson.get("coordinates")
+    # Lists from JSON; tuples from shapely's mapping() when a stored region is checked again.
     polygons = [coordinates] if geojson["type"] == "Polygon" else coordinates
-    if not isinstance(polygons, list) or not polygons:
+    if not isinstance(polygons, list | tuple) or not polygons:
         raise RegionGeometryError(f"Region {region}: 'coordinates' must be a non-empty list of rings.")
     parsed: list[list[list[tuple[float, float]]]] = []
     for rings in polygons:
-        if not isinstance(rings, list) or not rings or not all(isinstance(ring, list) for ring in rings):
+        if (
+            not isinstance(rings, list | tuple)
+            or not rings
+            or not all(isinstance(r, list | tuple) for r in rings)
+        ):
             raise RegionGeometryError(f"Region {region}: each polygon must be a non-empty list of rings.")
         parsed.append([[_point(position, region) for position in ring] for ring in rings])
     return parsed

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from shapely import geometry as shp
 from shapely import wkb
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from app.labels.geometry import MakeValid
@@ -35,3 +38,59 @@ def geodesic_area_ha(session: Session, geometry_wgs84: shp.MultiPolygon) -> floa
         text("SELECT ST_Area(ST_GeomFromWKB(:g, 4326)::geography) / 10000.0"), {"g": geometry_wgs84.wkb}
     )
     return float(area or 0.0)
+
+
+def regions_in_viewport(
+    session: Session,
+    observation_id: uuid.UUID,
+    bbox: tuple[float, float, float, float],
+    *,
+    wgs84: bool,
+    simplify: float,
+    predictions: bool,
+    limit: int,
+) -> list[Row[Any]]:
+    """Live regions of the observation intersecting ``bbox`` (pixel or EPSG:4326), as GeoJSON text in the
+    same space, simplified by ``simplify`` (same units) when it is above zero."""
+    column = "r.geom_wgs84" if wgs84 else "r.geom"
+    srid = 4326 if wgs84 else 0
+    owner = (
+        "(r.prediction_id IS NOT NULL)"
+        if predictions
+        else "(r.annotation_id IS NOT NULL AND a.deleted_at IS NULL)"
+    )
+    sql = text(
+        f"""
+        SELECT r.id, r.annotation_id, r.prediction_id, r.label, r.source, r.score, r.version, r.area_px,
+               r.area_ha,
+               ST_AsGeoJSON(CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology({column}, :tol)
+                                 ELSE {column} END) AS geometry
+          FROM regions r LEFT JOIN annotations a ON a.id = r.annotation_id
+         WHERE r.observation_id = :obs AND r.deleted_at IS NULL AND {owner}
+           AND {column} && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid})
+           AND ST_Intersects({column}, ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid}))
+         ORDER BY r.area_px DESC
+         LIMIT :limit
+        """  # noqa: S608  (column and srid come from two fixed choices above, never from input)
+    )
+    x0, y0, x1, y1 = bbox
+    params = {"obs": observation_id, "tol": simplify, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "limit": limit}
+    return list(session.execute(sql, params).all())
+
+
+def class_stats(
+    session: Session, *, project_id: uuid.UUID, observation_id: uuid.UUID | None
+) -> list[Row[Any]]:
+    """Per observation and class: count of live human regions and their areas (pixels, hectares)."""
+    sql = text(
+        """
+        SELECT r.observation_id, r.label, count(*) AS regions, sum(r.area_px) AS area_px,
+               sum(r.area_ha) AS area_ha
+          FROM regions r JOIN annotations a ON a.id = r.annotation_id
+         WHERE r.project_id = :project AND r.deleted_at IS NULL AND a.deleted_at IS NULL
+           AND (CAST(:obs AS uuid) IS NULL OR r.observation_id = :obs)
+         GROUP BY r.observation_id, r.label
+         ORDER BY r.observation_id, r.label
+        """
+    )
+    return list(session.execute(sql, {"project": project_id, "obs": observation_id}).all())

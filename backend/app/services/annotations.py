@@ -181,6 +181,13 @@ def regions_at_version(session: Session, annotation_id: uuid.UUID, version: int)
     ]
 
 
+def check_label(label: str, region: str, classes: list[str]) -> None:
+    if label not in classes:
+        raise UnknownLabelError(
+            f"Region {region}: {label!r} is not a class of this project ({', '.join(classes)})."
+        )
+
+
 def _apply(
     session: Session,
     annotation: Annotation,
@@ -204,10 +211,7 @@ def _apply(
     changed = False
     for number, item in enumerate(inputs, start=1):
         name = f"{number} ({item.id})" if item.id else str(number)
-        if item.label not in classes:
-            raise UnknownLabelError(
-                f"Region {name}: {item.label!r} is not a class of this project ({', '.join(classes)})."
-            )
+        check_label(item.label, name, classes)
         if item.id is not None and item.id in seen:
             raise InvalidInputError(f"Region {name}: the id {item.id} is used twice in this save.")
         checked = check_region_geometry(
@@ -226,7 +230,7 @@ def _apply(
                 id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
                 annotation_id=annotation.id, version=1,
             )  # fmt: skip
-            _fill(session, region, item, checked.geometry, observation)
+            fill_region(session, region, item, checked.geometry, observation)
             session.add(region)
             session.flush()
             session.add(
@@ -237,13 +241,13 @@ def _apply(
             # A region of this annotation deleted earlier comes back (an undo, or a restore).
             region.deleted_at = None
             region.version += 1
-            _fill(session, region, item, checked.geometry, observation)
+            fill_region(session, region, item, checked.geometry, observation)
             revived = RevisionAction.RESTORE if action is RevisionAction.RESTORE else RevisionAction.CREATE
             session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
             changed = True
         else:
             before = snapshot(region)
-            _fill(session, region, item, checked.geometry, observation)
+            fill_region(session, region, item, checked.geometry, observation)
             after = snapshot(region)
             if {**after, "version": 0} != {**before, "version": 0}:
                 region.version += 1
@@ -275,7 +279,7 @@ def _apply(
     return result
 
 
-def _fill(
+def fill_region(
     session: Session, region: Region, item: RegionInput, geometry: shp.MultiPolygon, obs: Observation
 ) -> None:
     region.label = item.label
@@ -347,3 +351,66 @@ def topology_warnings(session: Session, annotation_id: uuid.UUID, classes: list[
                 {"region": region_id, "rule": rule, "message": f"Region {region_id} {_RULE_MESSAGES[rule]}."}
             )
     return warnings
+
+
+class RegionNotFoundError(NotFoundError):
+    code = "region_not_found"
+
+
+def _as_input(region: Region) -> RegionInput:
+    data = snapshot(region)
+    return RegionInput(id=region.id, label=data["label"], geometry=data["geometry"], source=region.source,
+                       score=region.score, accepted_from=region.accepted_from)  # fmt: skip
+
+
+def change_region(
+    session: Session,
+    region_id: uuid.UUID,
+    based_on_version: int,
+    new: RegionInput | None,
+    limits: LimitSettings,
+    *,
+    user_id: uuid.UUID | None = None,
+    repair: bool = False,
+    clip: bool = False,
+) -> SaveResult:
+    """Replace (``new``) or delete (None) one region, checked against the region's own version, so that
+    edits of other regions of the same annotation do not conflict with it."""
+    region = session.get(Region, region_id)
+    if region is None or region.deleted_at is not None or region.annotation_id is None:
+        raise RegionNotFoundError(f"No region with id {region_id}.")
+    annotation = get_annotation_or_raise(session, region.annotation_id, for_update=True)
+    session.refresh(region)
+    if region.version != based_on_version:
+        current = snapshot(region)
+        session.rollback()
+        raise VersionConflictError(
+            f"Region {region_id} is at version {current['version']}, not {based_on_version}: someone "
+            "changed it meanwhile. Nothing was changed; merge with the current state and save again.",
+            current=current,
+        )
+    inputs = [_as_input(r) if r.id != region_id else new for r in live_regions(session, annotation.id)]
+    kept = [i for i in inputs if i is not None]
+    return save_annotation(session, annotation.id, annotation.version, kept, limits, user_id=user_id,
+                           repair=repair, clip=clip)  # fmt: skip
+
+
+def add_region(
+    session: Session,
+    annotation_id: uuid.UUID,
+    new: RegionInput,
+    limits: LimitSettings,
+    *,
+    user_id: uuid.UUID | None = None,
+    repair: bool = False,
+    clip: bool = False,
+) -> SaveResult:
+    """Add one region; a client-chosen id that is already live here makes this a no-op (a retried add)."""
+    annotation = get_annotation_or_raise(session, annotation_id, for_update=True)
+    live = live_regions(session, annotation.id)
+    if new.id is not None and any(r.id == new.id for r in live):
+        session.rollback()
+        return SaveResult(annotation=annotation, regions=live)
+    inputs = [*(_as_input(r) for r in live), new]
+    return save_annotation(session, annotation.id, annotation.version, inputs, limits, user_id=user_id,
+                           repair=repair, clip=clip)  # fmt: skip

@@ -76,7 +76,7 @@ def annotation_read(
     )
 
 
-def _inputs(regions: list[RegionIn]) -> list[service.RegionInput]:
+def region_inputs(regions: list[RegionIn]) -> list[service.RegionInput]:
     return [
         service.RegionInput(
             id=r.id,
@@ -90,7 +90,7 @@ def _inputs(regions: list[RegionIn]) -> list[service.RegionInput]:
     ]
 
 
-def _based_on(if_match: str | None, body_version: int | None) -> int:
+def based_on_version(if_match: str | None, body_version: int | None) -> int:
     if body_version is not None:
         return body_version
     match = _VERSION.match(if_match or "")
@@ -101,7 +101,7 @@ def _based_on(if_match: str | None, body_version: int | None) -> int:
     return int(match[1])
 
 
-def _response(result: service.SaveResult, code: int) -> JSONResponse:
+def annotation_response(result: service.SaveResult, code: int) -> JSONResponse:
     body = annotation_read(result.annotation, result.regions, result)
     return JSONResponse(
         status_code=code,
@@ -133,9 +133,9 @@ def create_annotation(
     if observation is None:
         raise ObservationNotFoundError(f"No observation with id {observation_id}.")
     result = service.create_annotation(
-        session, observation, _inputs(body.regions), settings.limits, repair=repair, clip=clip
+        session, observation, region_inputs(body.regions), settings.limits, repair=repair, clip=clip
     )
-    response = _response(result, status.HTTP_201_CREATED)
+    response = annotation_response(result, status.HTTP_201_CREATED)
     remember(
         session,
         idempotency_key,
@@ -192,10 +192,10 @@ def save_annotation(
     if (replayed := replay(session, idempotency_key, print_)) is not None:
         return replayed
     result = service.save_annotation(
-        session, annotation_id, _based_on(if_match, body.version), _inputs(body.regions), settings.limits,
-        repair=repair, clip=clip,
+        session, annotation_id, based_on_version(if_match, body.version), region_inputs(body.regions),
+        settings.limits, repair=repair, clip=clip,
     )  # fmt: skip
-    response = _response(result, status.HTTP_200_OK)
+    response = annotation_response(result, status.HTTP_200_OK)
     remember(
         session,
         idempotency_key,
@@ -210,7 +210,7 @@ def save_annotation(
     "/api/annotations/{annotation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete (a tombstone)"
 )
 def delete_annotation(annotation_id: uuid.UUID, session: SessionDep, if_match: IfMatch = None) -> None:
-    service.delete_annotation(session, annotation_id, _based_on(if_match, None))
+    service.delete_annotation(session, annotation_id, based_on_version(if_match, None))
 
 
 @router.get(
@@ -245,7 +245,7 @@ def restore_annotation(
         )
     regions = service.regions_at_version(session, annotation_id, body.version)
     result = service.save_annotation(
-        session, annotation_id, _based_on(if_match, body.based_on_version), regions, settings.limits,
+        session, annotation_id, based_on_version(if_match, body.based_on_version), regions, settings.limits,
         action=RevisionAction.RESTORE,
     )  # fmt: skip
-    return _response(result, status.HTTP_200_OK)
+    return annotation_response(result, status.HTTP_200_OK)

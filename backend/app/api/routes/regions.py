@@ -1,0 +1,191 @@
+"""Single regions (checked against their own version), the viewport query, per-class statistics, and
+predictions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import SessionDep, SettingsDep
+from app.api.routes.annotations import (
+    ClipQuery,
+    IfMatch,
+    ObservationNotFoundError,
+    RepairQuery,
+    annotation_response,
+    based_on_version,
+    region_feature,
+    region_inputs,
+)
+from app.core.errors import InvalidInputError
+from app.models.observation import Observation
+from app.repositories.labels import class_stats, regions_in_viewport
+from app.schemas.annotation import RegionFeature, RegionIn
+from app.services import annotations as service
+from app.services.predictions import create_prediction, delete_prediction
+
+router = APIRouter(tags=["regions"])
+
+
+@router.post(
+    "/api/annotations/{annotation_id}/regions",
+    summary="Add one region (a client-chosen id makes a retry a no-op)",
+    status_code=status.HTTP_201_CREATED,
+)
+def add_region(
+    annotation_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep,
+    repair: RepairQuery = False, clip: ClipQuery = False,
+) -> Response:  # fmt: skip
+    (item,) = region_inputs([body])
+    result = service.add_region(session, annotation_id, item, settings.limits, repair=repair, clip=clip)
+    return annotation_response(result, status.HTTP_201_CREATED)
+
+
+@router.put(
+    "/api/regions/{region_id}",
+    summary="Replace one region; If-Match carries the region's version",
+    responses={409: {"description": "The region changed meanwhile; `current` holds it."}},
+)
+def replace_region(
+    region_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep,
+    repair: RepairQuery = False, clip: ClipQuery = False, if_match: IfMatch = None,
+) -> Response:  # fmt: skip
+    if body.id is not None and body.id != region_id:
+        raise InvalidInputError(f"The body's id {body.id} is not the region {region_id} of the URL.")
+    (item,) = region_inputs([body.model_copy(update={"id": region_id})])
+    result = service.change_region(
+        session, region_id, based_on_version(if_match, None), item, settings.limits, repair=repair, clip=clip
+    )
+    return annotation_response(result, status.HTTP_200_OK)
+
+
+@router.delete("/api/regions/{region_id}", summary="Delete one region (a tombstone); If-Match: its version")
+def delete_region(
+    region_id: uuid.UUID, session: SessionDep, settings: SettingsDep, if_match: IfMatch = None
+) -> Response:
+    result = service.change_region(
+        session, region_id, based_on_version(if_match, None), None, settings.limits
+    )
+    return annotation_response(result, status.HTTP_200_OK)
+
+
+class RegionCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[RegionFeature]
+    truncated: bool = Field(description="True when more regions matched than `limit`.")
+
+
+@router.get(
+    "/api/observations/{observation_id}/regions",
+    response_model=RegionCollection,
+    summary="Regions in a viewport, in pixel or map coordinates",
+)
+def viewport(
+    observation_id: uuid.UUID,
+    session: SessionDep,
+    bbox: Annotated[str, Query(description="minx,miny,maxx,maxy in the chosen coordinates.")],
+    crs: Annotated[Literal["pixel", "EPSG:4326"], Query()] = "pixel",
+    simplify: Annotated[
+        float, Query(ge=0, description="Tolerance (same units) for display at low zoom.")
+    ] = 0.0,
+    kind: Annotated[Literal["annotations", "predictions"], Query()] = "annotations",
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
+) -> RegionCollection:
+    try:
+        x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+    except ValueError as exc:
+        raise InvalidInputError(f"bbox must be four numbers minx,miny,maxx,maxy, not {bbox!r}.") from exc
+    if x1 <= x0 or y1 <= y0:
+        raise InvalidInputError("bbox must have minx < maxx and miny < maxy.")
+    rows = regions_in_viewport(
+        session, observation_id, (x0, y0, x1, y1), wgs84=crs == "EPSG:4326", simplify=simplify,
+        predictions=kind == "predictions", limit=limit + 1,
+    )  # fmt: skip
+    features = [
+        RegionFeature(
+            id=row.id,
+            geometry=json.loads(row.geometry),
+            properties={
+                "annotation_id": row.annotation_id,
+                "prediction_id": row.prediction_id,
+                "label": row.label,
+                "source": row.source,
+                "score": row.score,
+                "version": row.version,
+                "area_px": row.area_px,
+                "area_ha": row.area_ha,
+            },
+        )
+        for row in rows[:limit]
+    ]
+    return RegionCollection(features=features, truncated=len(rows) > limit)
+
+
+class ClassStat(BaseModel):
+    observation_id: uuid.UUID
+    label: str
+    regions: int
+    area_px: float
+    area_ha: float | None
+
+
+@router.get(
+    "/api/projects/{project_id}/label-stats",
+    response_model=list[ClassStat],
+    summary="Per task and class: number of regions and their areas (people's annotations)",
+)
+def label_stats(
+    project_id: uuid.UUID, session: SessionDep, observation_id: uuid.UUID | None = None
+) -> list[ClassStat]:
+    rows = class_stats(session, project_id=project_id, observation_id=observation_id)
+    return [ClassStat(**row._mapping) for row in rows]
+
+
+class PredictionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_version: str = Field(min_length=1, max_length=200)
+    score: float | None = Field(default=None, ge=0, le=1)
+    regions: list[RegionIn]
+
+
+class PredictionRead(BaseModel):
+    id: uuid.UUID
+    observation_id: uuid.UUID
+    model_version: str
+    score: float | None
+    regions: list[RegionFeature]
+
+
+@router.post(
+    "/api/observations/{observation_id}/predictions",
+    response_model=PredictionRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Store a model's regions as a prediction (kept apart from annotations)",
+)
+def add_prediction(
+    observation_id: uuid.UUID, body: PredictionCreate, session: SessionDep, settings: SettingsDep,
+    repair: RepairQuery = False, clip: ClipQuery = False,
+) -> PredictionRead:  # fmt: skip
+    observation = session.get(Observation, observation_id)
+    if observation is None:
+        raise ObservationNotFoundError(f"No observation with id {observation_id}.")
+    prediction, regions = create_prediction(
+        session, observation, body.model_version, body.score, region_inputs(body.regions), settings.limits,
+        repair=repair, clip=clip,
+    )  # fmt: skip
+    return PredictionRead(
+        id=prediction.id, observation_id=observation.id, model_version=prediction.model_version,
+        score=prediction.score, regions=[region_feature(r) for r in regions],
+    )  # fmt: skip
+
+
+@router.delete(
+    "/api/predictions/{prediction_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a prediction"
+)
+def remove_prediction(prediction_id: uuid.UUID, session: SessionDep) -> None:
+    delete_prediction(session, prediction_id)
