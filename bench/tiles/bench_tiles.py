@@ -33,6 +33,7 @@ from app.imagery.storage import LocalStorage
 from app.services.imagery_processing import process_observations
 from app.services.ingest import StagedFile, register_images
 from app.services.projects import create_project
+from bench.common import start, stop
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_IMAGE = REPO.parent / "shared" / "seed-data" / "georef" / "landsat7_rgb_byte.tif"
@@ -68,24 +69,6 @@ def tile_list(bounds: tuple[float, float, float, float]) -> list[tuple[int, int,
     tiles = [(t.z, t.x, t.y) for t in tms.tiles(*bounds, zooms=list(ZOOMS))]
     random.Random(42).shuffle(tiles)
     return tiles
-
-
-def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"server on port {port} did not start: {command}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=30)
 
 
 async def cold_pass(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Index,
     String,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -84,7 +85,19 @@ class Region(Base):
     __table_args__ = (
         CheckConstraint("(annotation_id IS NULL) <> (prediction_id IS NULL)", name="one_owner"),
         CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_fraction"),
-        Index("ix_regions_observation_live", "observation_id", postgresql_where="deleted_at IS NULL"),
+        # Most regions are people's: index the prediction link only where there is one.
+        Index(
+            "ix_regions_prediction_id", "prediction_id", postgresql_where=text("prediction_id IS NOT NULL")
+        ),
+        # Viewport queries ask for one observation's live regions in a box: one GiST index on both
+        # (btree_gist) finds them directly, whatever the number of observations sharing the pixel space.
+        Index(
+            "ix_regions_observation_geom",
+            "observation_id",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)  # clients may choose it
@@ -93,9 +106,7 @@ class Region(Base):
     annotation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("annotations.id", ondelete="CASCADE"), index=True
     )
-    prediction_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("predictions.id", ondelete="CASCADE"), index=True
-    )
+    prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String(200))
     source: Mapped[RegionSource] = mapped_column(
         _enum(RegionSource, "region_source"), default=RegionSource.HUMAN
@@ -104,7 +115,7 @@ class Region(Base):
     # The prediction region this one was accepted from (no foreign key: predictions may be deleted later).
     accepted_from: Mapped[uuid.UUID | None]
     # No SRID: pixel space is no coordinate reference system PostGIS knows (stored as SRID 0).
-    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", spatial_index=True))
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", spatial_index=False))
     geom_wgs84: Mapped[WKBElement | None] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True)
     )
