@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
@@ -101,13 +102,18 @@ def based_on_version(if_match: str | None, body_version: int | None) -> int:
     return int(match[1])
 
 
-def annotation_response(result: service.SaveResult, code: int) -> JSONResponse:
-    body = annotation_read(result.annotation, result.regions, result)
-    return JSONResponse(
-        status_code=code,
-        content=body.model_dump(mode="json"),
-        headers={"ETag": f'"{result.annotation.version}"'},
-    )
+def annotation_response(
+    result: service.SaveResult,
+    code: int,
+    session: Session | None = None,
+    idempotency_key: str | None = None,
+    request_print: str = "",
+) -> JSONResponse:
+    """The saved annotation with its version as ETag; remembered for replay when a key was given."""
+    body = annotation_read(result.annotation, result.regions, result).model_dump(mode="json")
+    if session is not None:
+        remember(session, idempotency_key, request_print, code, body)
+    return JSONResponse(status_code=code, content=body, headers={"ETag": f'"{result.annotation.version}"'})
 
 
 @router.post(
@@ -135,15 +141,7 @@ def create_annotation(
     result = service.create_annotation(
         session, observation, region_inputs(body.regions), settings.limits, repair=repair, clip=clip
     )
-    response = annotation_response(result, status.HTTP_201_CREATED)
-    remember(
-        session,
-        idempotency_key,
-        print_,
-        response.status_code,
-        annotation_read(result.annotation, result.regions, result).model_dump(mode="json"),
-    )
-    return response
+    return annotation_response(result, status.HTTP_201_CREATED, session, idempotency_key, print_)
 
 
 @router.get(
@@ -195,15 +193,7 @@ def save_annotation(
         session, annotation_id, based_on_version(if_match, body.version), region_inputs(body.regions),
         settings.limits, repair=repair, clip=clip,
     )  # fmt: skip
-    response = annotation_response(result, status.HTTP_200_OK)
-    remember(
-        session,
-        idempotency_key,
-        print_,
-        response.status_code,
-        annotation_read(result.annotation, result.regions, result).model_dump(mode="json"),
-    )
-    return response
+    return annotation_response(result, status.HTTP_200_OK, session, idempotency_key, print_)
 
 
 @router.delete(
