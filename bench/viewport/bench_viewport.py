@@ -99,7 +99,7 @@ def main() -> None:
         for o, a in zip(obs_ids, ann_ids, strict=True):
             shapes = polygons(rng, PER_OBSERVATION)
             multi = [shapely.MultiPolygon([s]) for s in shapes]
-            hexes = shapely.to_wkb(multi, hex=True)
+            wkbs = shapely.to_wkb(multi)
             areas = shapely.area(multi)
             batches.append(
                 [
@@ -112,7 +112,7 @@ def main() -> None:
                         labels[i % 3],
                         "human",
                         None,
-                        hexes[i],
+                        wkbs[i],
                         None,
                         float(areas[i]),
                         None,
