@@ -50,6 +50,10 @@ def test_single_region_edits_check_the_region_version(client: TestClient, observ
     deleted = client.delete(f"/api/regions/{added_id}", headers={"If-Match": "1"})
     assert deleted.status_code == 200 and added_id not in {r["id"] for r in deleted.json()["regions"]}
     assert client.delete(f"/api/regions/{added_id}", headers={"If-Match": "1"}).status_code == 404
+    assert client.get(f"/api/regions/{added_id}").status_code == 404
+    read = client.get(f"/api/regions/{pit}")
+    assert read.status_code == 200 and read.headers["etag"] == '"2"'
+    assert read.json()["properties"]["label"] == "Pit" and read.json()["geometry"]["type"] == "MultiPolygon"
 
 
 def test_viewport_returns_what_intersects_in_pixels_or_degrees(

@@ -22,6 +22,7 @@ from app.api.routes.annotations import (
     region_inputs,
 )
 from app.core.errors import InvalidInputError
+from app.models.annotation import Region
 from app.models.observation import Observation
 from app.repositories.labels import class_stats, regions_in_viewport
 from app.schemas.annotation import RegionFeature, RegionIn
@@ -43,6 +44,17 @@ def add_region(
     (item,) = region_inputs([body])
     result = service.add_region(session, annotation_id, item, settings.limits, repair=repair, clip=clip)
     return annotation_response(result, status.HTTP_201_CREATED)
+
+
+@router.get(
+    "/api/regions/{region_id}", response_model=RegionFeature, summary="One region (ETag: its version)"
+)
+def read_region(region_id: uuid.UUID, session: SessionDep, response: Response) -> RegionFeature:
+    region = session.get(Region, region_id)
+    if region is None or region.deleted_at is not None:
+        raise service.RegionNotFoundError(f"No region with id {region_id}.")
+    response.headers["ETag"] = f'"{region.version}"'
+    return region_feature(region)
 
 
 @router.put(
