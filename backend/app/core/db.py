@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, Enum, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.core.config import Settings
@@ -13,6 +14,11 @@ from app.core.config import Settings
 
 class Base(DeclarativeBase):
     """Base class of every ORM model."""
+
+
+def str_enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    """A PostgreSQL enum column type that stores the members' values (not their Python names)."""
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 def make_engine(settings: Settings) -> Engine:

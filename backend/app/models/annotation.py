@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    Enum,
     Float,
     ForeignKey,
     Identity,
@@ -29,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, str_enum
 
 
 class RegionSource(enum.StrEnum):
@@ -44,10 +43,6 @@ class RevisionAction(enum.StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     RESTORE = "restore"
-
-
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class Annotation(Base):
@@ -109,7 +104,7 @@ class Region(Base):
     prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String(200))
     source: Mapped[RegionSource] = mapped_column(
-        _enum(RegionSource, "region_source"), default=RegionSource.HUMAN
+        str_enum(RegionSource, "region_source"), default=RegionSource.HUMAN
     )
     score: Mapped[float | None] = mapped_column(Float)
     # The prediction region this one was accepted from (no foreign key: predictions may be deleted later).
@@ -137,7 +132,7 @@ class Revision(Base):
         ForeignKey("annotations.id", ondelete="CASCADE"), index=True
     )
     region_id: Mapped[uuid.UUID | None]
-    action: Mapped[RevisionAction] = mapped_column(_enum(RevisionAction, "revision_action"))
+    action: Mapped[RevisionAction] = mapped_column(str_enum(RevisionAction, "revision_action"))
     annotation_version: Mapped[int]  # the annotation's version after this change
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

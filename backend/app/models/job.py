@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, String, Text, func
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, str_enum
 
 
 class JobState(enum.StrEnum):
@@ -40,11 +40,9 @@ class Job(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(64))
-    queue: Mapped[JobQueue] = mapped_column(
-        Enum(JobQueue, name="job_queue", values_callable=lambda e: [m.value for m in e])
-    )
+    queue: Mapped[JobQueue] = mapped_column(str_enum(JobQueue, "job_queue"))
     state: Mapped[JobState] = mapped_column(
-        Enum(JobState, name="job_state", values_callable=lambda e: [m.value for m in e]),
+        str_enum(JobState, "job_state"),
         default=JobState.QUEUED,
     )
     progress: Mapped[float] = mapped_column(Float, default=0.0)

@@ -12,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, str_enum
 
 
 class ObservationStatus(enum.StrEnum):
@@ -36,10 +35,6 @@ class GeorefSource(enum.StrEnum):
     NONE = "none"  # pixel space only
     FILE = "file"  # the file's own CRS and transform
     SIDECAR = "sidecar"  # built from a sidecar's centre and ground extent, in the local UTM zone
-
-
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class Observation(Base):
@@ -66,12 +61,12 @@ class Observation(Base):
     dtype: Mapped[str] = mapped_column(String(16))
     nodata: Mapped[float | None] = mapped_column(Float)
     has_alpha: Mapped[bool] = mapped_column(default=False)
-    georef_source: Mapped[GeorefSource] = mapped_column(_enum(GeorefSource, "georef_source"))
+    georef_source: Mapped[GeorefSource] = mapped_column(str_enum(GeorefSource, "georef_source"))
     crs: Mapped[str | None] = mapped_column(Text)
     transform: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     footprint: Mapped[WKBElement | None] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True))
     status: Mapped[ObservationStatus] = mapped_column(
-        _enum(ObservationStatus, "observation_status"), default=ObservationStatus.PROCESSING
+        str_enum(ObservationStatus, "observation_status"), default=ObservationStatus.PROCESSING
     )
     error: Mapped[str | None] = mapped_column(Text)
     original_key: Mapped[str] = mapped_column(String(500))

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import DateTime, Enum, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, str_enum
 from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
 
 
@@ -33,7 +33,7 @@ class Project(Base):
     # A Label Studio labeling config (XML); its <PolygonLabels> are the project's classes.
     labeling_config: Mapped[str] = mapped_column(Text, default=DEFAULT_LABELING_CONFIG)
     display_preset: Mapped[DisplayPreset] = mapped_column(
-        Enum(DisplayPreset, name="display_preset", values_callable=lambda e: [m.value for m in e]),
+        str_enum(DisplayPreset, "display_preset"),
         default=DisplayPreset.TRUE_COLOR,
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -246,10 +246,17 @@ def _apply(
             session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
             changed = True
         else:
-            before = snapshot(region)
-            fill_region(session, region, item, checked.geometry, observation)
-            after = snapshot(region)
-            if {**after, "version": 0} != {**before, "version": 0}:
+            unchanged = (region.label, region.source, region.score, region.accepted_from) == (
+                item.label,
+                item.source,
+                item.score,
+                item.accepted_from,
+            ) and to_shape(region.geom).equals_exact(checked.geometry, 0)
+            if not unchanged:
+                # Only a changed region pays for deriving EPSG:4326 and its area again.
+                before = snapshot(region)
+                fill_region(session, region, item, checked.geometry, observation)
+                after = snapshot(region)
                 region.version += 1
                 region.updated_at = datetime.now(UTC)
                 after["version"] = region.version
