@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +16,14 @@ from sqlalchemy.pool import NullPool
 from app.core.config import DatabaseSettings, RedisSettings, Settings, StorageSettings
 from app.core.migrations import upgrade
 from app.main import create_app
-from app.models import Job, Project
+from app.models import Job, Project, User
+from app.services.auth import create_api_token
+from app.services.users import create_user
 from tests.services import RunningServices, celery_worker, running_services, service_env
 
 SEED_DATA = Path(__file__).resolve().parents[2] / "shared" / "seed-data"
 TEST_DATABASE = "minelabel_test"
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +87,46 @@ def app(settings: Settings, session_factory: sessionmaker[Session], files_dir: P
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
+def site_admin(db_session: Session) -> User:
+    return create_user(
+        db_session, email=f"admin-{uuid.uuid4().hex[:8]}@test.local", password=PASSWORD, is_admin=True
+    )
+
+
+@pytest.fixture
+def client_for(app: FastAPI, db_session: Session) -> Iterator[Callable[[User | None], TestClient]]:
+    """Clients signed in as a given user with an API token (None: anonymous), closed after the test."""
+    opened: list[TestClient] = []
+
+    def make(user: User | None) -> TestClient:
+        test_client = TestClient(app)
+        if user is not None:
+            _, key = create_api_token(db_session, user, "tests")
+            test_client.headers["Authorization"] = f"Token {key}"
+        opened.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in opened:
+        test_client.close()
+
+
+@pytest.fixture
+def admin_headers(db_session: Session, site_admin: User) -> dict[str, str]:
+    """Headers that sign a site admin in, for tests that build an app of their own."""
+    _, key = create_api_token(db_session, site_admin, "tests")
+    return {"Authorization": f"Token {key}"}
+
+
+@pytest.fixture
+def client(client_for: Callable[[User | None], TestClient], site_admin: User) -> TestClient:
+    """A client signed in as a site admin (who passes every permission rule)."""
+    return client_for(site_admin)
+
+
+@pytest.fixture
+def anonymous_client(client_for: Callable[[User | None], TestClient]) -> TestClient:
+    return client_for(None)
 
 
 @pytest.fixture(scope="session")
@@ -106,12 +146,24 @@ def worker(committing_app: FastAPI, worker_env: dict[str, str]) -> Iterator[str]
         yield node
 
 
+@pytest.fixture(scope="session")
+def committed_admin_key(engine: Engine) -> str:
+    """An API key of a site admin committed for real (workers and the committing app see it)."""
+    with Session(engine) as session:
+        email = f"worker-admin-{uuid.uuid4().hex[:8]}@test.local"
+        admin = create_user(session, email=email, password=PASSWORD, is_admin=True)
+        _, key = create_api_token(session, admin, "committing tests")
+    return key
+
+
 @pytest.fixture
-def committing_client(committing_app: FastAPI, engine: Engine) -> Iterator[TestClient]:
-    """A client on the committing app; the jobs and projects it creates are deleted afterwards."""
+def committing_client(
+    committing_app: FastAPI, engine: Engine, committed_admin_key: str
+) -> Iterator[TestClient]:
+    """A site admin's client on the committing app; the jobs and projects it makes are deleted afterwards."""
     jobs_before = _ids(engine, Job)
     projects_before = _ids(engine, Project)
-    with TestClient(committing_app) as test_client:
+    with TestClient(committing_app, headers={"Authorization": f"Token {committed_admin_key}"}) as test_client:
         yield test_client
     with Session(engine) as session:
         session.execute(delete(Project).where(Project.id.not_in(projects_before)))

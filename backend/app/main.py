@@ -5,14 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import redis
+from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.access import get_access
 from app.api.middleware import RequestContextMiddleware
+from app.api.permissions import missing_rules
 from app.api.routes import annotations as annotation_routes
-from app.api.routes import health, jobs, metrics, observations, projects, regions
+from app.api.routes import (
+    auth,
+    comments,
+    health,
+    jobs,
+    members,
+    metrics,
+    observations,
+    projects,
+    regions,
+    reports,
+    tasks,
+    users,
+)
 from app.core.config import REPO_ROOT, Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import install_error_handlers
@@ -20,6 +36,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.imagery.storage import make_storage
 from app.services.health import VERSION
+from app.services.rate_limit import SignInLimiter
 from app.services.tiles import TileCache
 from workers.celery_app import make_celery
 
@@ -51,7 +68,8 @@ def create_app(
         yield
         engine.dispose()
 
-    app = FastAPI(title="MineLabel", version=VERSION, lifespan=lifespan)
+    # get_access authenticates the caller and applies the route's permission rule, for every route.
+    app = FastAPI(title="MineLabel", version=VERSION, lifespan=lifespan, dependencies=[Depends(get_access)])
     # The engine is lazy (no connection until first use), so making it here is cheap; it is disposed
     # in the lifespan. It lives on app.state so tests and routes share one pool per app.
     app.state.settings = settings
@@ -61,16 +79,32 @@ def create_app(
     app.state.metrics = app_metrics
     app.state.storage = make_storage(settings.storage)
     app.state.tile_cache = TileCache(settings.tiles.cache_bytes)
+    app.state.sign_in_limiter = SignInLimiter(
+        redis.Redis.from_url(settings.redis.url, socket_timeout=2, socket_connect_timeout=2),
+        settings.security.sign_in_max_failures,
+        settings.security.sign_in_window_s,
+    )
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(members.router)
+    app.include_router(tasks.router)
+    app.include_router(comments.router)
+    app.include_router(reports.router)
     app.include_router(jobs.router)
     app.include_router(projects.router)
     app.include_router(observations.router)
     app.include_router(annotation_routes.router)
     app.include_router(regions.router)
     app.include_router(metrics.router)
+
+    if problems := missing_rules(app):
+        raise RuntimeError(
+            "Every route needs a permission rule (app/api/permissions.py): " + "; ".join(problems)
+        )
 
     if (FRONTEND_DIST / "index.html").is_file():
         app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")

@@ -53,10 +53,13 @@ def test_bad_probe_parameters_are_rejected_and_nothing_is_stored(
 
 
 def test_redis_down_gives_503_and_the_job_is_not_left_queued(
-    settings: Settings, session_factory: sessionmaker[Session], db_session: Session
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    db_session: Session,
+    admin_headers: dict[str, str],
 ) -> None:
     broken = settings.model_copy(update={"redis": RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0")})
-    with TestClient(create_app(broken, session_factory=session_factory)) as client:
+    with TestClient(create_app(broken, session_factory=session_factory), headers=admin_headers) as client:
         response = client.post("/api/jobs/probe", json={})
     assert response.status_code == 503
     assert "Redis" in response.json()["detail"]

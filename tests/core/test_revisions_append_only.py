@@ -1,4 +1,4 @@
-"""The database itself keeps revisions append-only."""
+"""The database itself keeps history (revisions, the audit log) append-only, except in cascades."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
-from app.models import Annotation, Project, Revision, RevisionAction
+from app.models import Annotation, AuditEvent, Project, Revision, RevisionAction
 
 
-def test_revisions_cannot_be_changed_or_removed(db_session: Session) -> None:
+def test_history_cannot_be_changed_or_removed_except_by_cascade(db_session: Session) -> None:
     project = Project(name="history")
     db_session.add(project)
     db_session.flush()
@@ -35,8 +35,28 @@ def test_revisions_cannot_be_changed_or_removed(db_session: Session) -> None:
     db_session.flush()
     db_session.add(Revision(annotation_id=annotation.id, action=RevisionAction.CREATE, annotation_version=1))
     db_session.flush()
-    for statement in ("UPDATE revisions SET annotation_version = 2", "DELETE FROM revisions"):
+    db_session.add(AuditEvent(project_id=project.id, observation_id=observation_id, action="start"))
+    db_session.flush()
+    for table, statement in [
+        ("revisions", "UPDATE revisions SET annotation_version = 2"),
+        ("revisions", "DELETE FROM revisions"),
+        ("audit_events", "UPDATE audit_events SET action = 'approve'"),
+        ("audit_events", "DELETE FROM audit_events"),
+    ]:
         savepoint = db_session.begin_nested()
-        with pytest.raises(ProgrammingError, match="revisions are append-only"):
+        with pytest.raises(ProgrammingError, match=f"{table} is append-only"):
             db_session.execute(text(statement))
         savepoint.rollback()
+
+    # Deleting the task takes its history with it (a cascade is allowed; nothing else is).
+    db_session.execute(text("DELETE FROM observations WHERE id = :o"), {"o": observation_id})
+    assert (
+        db_session.scalar(
+            text("SELECT count(*) FROM revisions WHERE annotation_id = :a"), {"a": annotation.id}
+        )
+        == 0
+    )
+    assert (
+        db_session.scalar(text("SELECT count(*) FROM audit_events WHERE project_id = :p"), {"p": project.id})
+        == 0
+    )

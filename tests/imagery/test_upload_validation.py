@@ -29,13 +29,13 @@ def project(client: TestClient) -> dict[str, Any]:
 
 @pytest.fixture
 def client_with(
-    settings: Settings, session_factory: sessionmaker[Session], files_dir: Path
+    settings: Settings, session_factory: sessionmaker[Session], files_dir: Path, admin_headers: dict[str, str]
 ) -> Callable[..., TestClient]:
     """A client on an app whose settings differ from the test settings in the groups given."""
 
     def make(**groups: Any) -> TestClient:
         changed = settings.model_copy(update={"storage": StorageSettings(data_dir=files_dir), **groups})
-        return TestClient(create_app(changed, session_factory=session_factory))
+        return TestClient(create_app(changed, session_factory=session_factory), headers=admin_headers)
 
     return make
 

@@ -99,10 +99,13 @@ def test_dev_stack_runs_keeps_data_and_stops_only_what_it_started(dev_env: dict[
     try:
         first.wait_for("MineLabel runs at")
         assert "First admin account created: first@mine.example  password: " in first.output
+        password = first.output.split("first@mine.example  password: ")[1].split()[0]
         with httpx.Client(base_url=api, timeout=30) as client:
             health = wait_for_green(client)
             assert health["workers"]["queues"].keys() == {"cpu", "gpu"}
-            job = client.post("/api/jobs/probe", json={"queue": "gpu"}).json()
+            # Signed in as a browser is: the session cookie, and the CSRF token echoed in a header.
+            csrf = sign_in(client, "first@mine.example", password)
+            job = client.post("/api/jobs/probe", json={"queue": "gpu"}, headers={"X-CSRF-Token": csrf}).json()
             assert wait_for_job(client, job["id"])["state"] == "succeeded"
     finally:
         assert first.ctrl_c() == 0, first.output
@@ -120,11 +123,19 @@ def test_dev_stack_runs_keeps_data_and_stops_only_what_it_started(dev_env: dict[
         assert "reusing it" in second.output
         with httpx.Client(base_url=api, timeout=30) as client:
             wait_for_green(client)
+            sign_in(client, "first@mine.example", password)
             assert client.get(f"/api/jobs/{job['id']}").json()["state"] == "succeeded"
     finally:
         assert second.ctrl_c() == 0, second.output
     assert postgres.is_running()
     assert not redis.answers()
+
+
+def sign_in(client: httpx.Client, email: str, password: str) -> str:
+    response = client.post("/api/auth/sign-in", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    csrf: str = response.json()["csrf_token"]
+    return csrf
 
 
 def wait_for_green(client: httpx.Client, timeout_s: float = 60) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.imagery.storage import Storage
+from app.services.rate_limit import SignInLimiter
 from app.services.tiles import TileCache
 
 
@@ -52,3 +53,11 @@ async def get_tile_cache(request: Request) -> TileCache:
 
 StorageDep = Annotated[Storage, Depends(get_storage)]
 TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
+
+
+async def get_sign_in_limiter(request: Request) -> SignInLimiter:
+    limiter: SignInLimiter = request.app.state.sign_in_limiter
+    return limiter
+
+
+SignInLimiterDep = Annotated[SignInLimiter, Depends(get_sign_in_limiter)]

@@ -1,4 +1,4 @@
-"""ASGI middleware: a request id on every request (header and logs) and latency metrics."""
+"""ASGI middleware: a request id on every request (header and logs), latency metrics, security headers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,19 @@ from app.core.metrics import Metrics
 logger = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+# Sent with every answer. The policy lets the page run only its own scripts (no inline script, so text from
+# a file name or a comment that reaches the page as markup still cannot run), and no one may frame it.
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+        b"base-uri 'self'",
+    ),
+]
 # Accept a caller's id only when it is short and plain, so it cannot forge log lines.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -40,6 +53,7 @@ class RequestContextMiddleware:
                 status_code = message["status"]
                 message.setdefault("headers", [])
                 message["headers"].append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"].extend(SECURITY_HEADERS)
             await send(message)
 
         try:

@@ -95,8 +95,11 @@ def labeling_config_read(project: Project) -> LabelingConfigRead:
     )
 
 
-def project_read(project: Project) -> ProjectRead:
+def project_read(project: Project, my_role: str | None = None) -> ProjectRead:
     return ProjectRead(
+        annotators_per_task=project.annotators_per_task,
+        annotators_see_others=project.annotators_see_others,
+        my_role=my_role,
         id=project.id,
         name=project.name,
         description=project.description,

@@ -45,6 +45,19 @@ class StorageSettings(BaseModel):
 
 class SecuritySettings(BaseModel):
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # Off by default: admins create accounts. When on, anyone who reaches the API may make one.
+    allow_signup: bool = False
+    session_hours: float = Field(default=24 * 7, gt=0, description="A browser session's lifetime.")
+    # Send the session cookie over HTTPS only; on behind TLS (production), off for http://localhost.
+    cookie_secure: bool = False
+    # Failed sign-ins per email (and per client address) within the window before 429.
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    sign_in_window_s: int = Field(default=15 * 60, ge=1)
+
+
+class ReviewSettings(BaseModel):
+    # How long "next task" reserves a task for an annotator; saves and heartbeats renew it.
+    lease_minutes: float = Field(default=60, gt=0)
 
 
 class AdminSettings(BaseModel):
@@ -107,6 +120,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     security: SecuritySettings = SecuritySettings()
     admin: AdminSettings = AdminSettings()
+    review: ReviewSettings = ReviewSettings()
     sam: SamSettings = SamSettings()
     limits: LimitSettings = LimitSettings()
     tiles: TileSettings = TileSettings()

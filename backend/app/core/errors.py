@@ -34,6 +34,18 @@ class NotFoundError(MineLabelError):
     code = "not_found"
 
 
+class NotAuthenticatedError(MineLabelError):
+    code = "not_authenticated"
+
+
+class ForbiddenError(MineLabelError):
+    code = "forbidden"
+
+
+class TooManyRequestsError(MineLabelError):
+    code = "too_many_requests"
+
+
 class JobNotFoundError(NotFoundError):
     code = "job_not_found"
 
@@ -55,6 +67,9 @@ class PayloadTooLargeError(MineLabelError):
 
 
 STATUS_BY_ERROR: dict[type[MineLabelError], int] = {
+    NotAuthenticatedError: status.HTTP_401_UNAUTHORIZED,
+    ForbiddenError: status.HTTP_403_FORBIDDEN,
+    TooManyRequestsError: status.HTTP_429_TOO_MANY_REQUESTS,
     PayloadTooLargeError: status.HTTP_413_CONTENT_TOO_LARGE,
     NotFoundError: status.HTTP_404_NOT_FOUND,
     ConflictError: status.HTTP_409_CONFLICT,

@@ -1,5 +1,6 @@
 """ORM models; importing this package registers every table on ``Base.metadata`` (Alembic needs that)."""
 
+from app.models.access import ApiToken, AuthSession, ProjectMember, ProjectRole
 from app.models.annotation import (
     Annotation,
     IdempotencyRecord,
@@ -10,12 +11,18 @@ from app.models.annotation import (
     RevisionAction,
 )
 from app.models.job import Job, JobQueue, JobState
-from app.models.observation import GeorefSource, Observation, ObservationStatus
+from app.models.observation import GeorefSource, Observation, ObservationStatus, TaskState
 from app.models.project import DisplayPreset, Project, Site
+from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
 from app.models.user import User
 
 __all__ = [
     "Annotation",
+    "ApiToken",
+    "Assignment",
+    "AssignmentState",
+    "AuditEvent",
+    "AuthSession",
     "DisplayPreset",
     "GeorefSource",
     "IdempotencyRecord",
@@ -26,10 +33,14 @@ __all__ = [
     "ObservationStatus",
     "Prediction",
     "Project",
+    "ProjectMember",
+    "ProjectRole",
     "Region",
     "RegionSource",
+    "ReviewComment",
     "Revision",
     "RevisionAction",
     "Site",
+    "TaskState",
     "User",
 ]

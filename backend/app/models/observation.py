@@ -31,6 +31,16 @@ class ObservationStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class TaskState(enum.StrEnum):
+    """Where the observation stands as a labeling task (app.services.workflow holds the transitions)."""
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"  # back with its annotators for rework
+
+
 class GeorefSource(enum.StrEnum):
     NONE = "none"  # pixel space only
     FILE = "file"  # the file's own CRS and transform
@@ -69,6 +79,9 @@ class Observation(Base):
         str_enum(ObservationStatus, "observation_status"), default=ObservationStatus.PROCESSING
     )
     error: Mapped[str | None] = mapped_column(Text)
+    task_state: Mapped[TaskState] = mapped_column(
+        str_enum(TaskState, "task_state"), default=TaskState.NEW, server_default=TaskState.NEW.value
+    )
     original_key: Mapped[str] = mapped_column(String(500))
     cog_key: Mapped[str | None] = mapped_column(String(500))
     thumbnail_key: Mapped[str | None] = mapped_column(String(500))

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,6 +26,9 @@ class DisplayPreset(enum.StrEnum):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint("annotators_per_task BETWEEN 1 AND 10", name="annotators_per_task_range"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -36,6 +39,11 @@ class Project(Base):
         str_enum(DisplayPreset, "display_preset"),
         default=DisplayPreset.TRUE_COLOR,
     )
+    # More than one asks for overlap: each task is labeled independently by this many annotators, and
+    # the reviewer sees their agreement.
+    annotators_per_task: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    # Whether annotators may read other annotators' annotations (drafts are private by default).
+    annotators_see_others: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -54,9 +54,11 @@ def regions_in_viewport(
     simplify: float,
     predictions: bool,
     limit: int,
+    author: uuid.UUID | None = None,
 ) -> list[Row[Any]]:
     """Live regions of the observation intersecting ``bbox`` (pixel or EPSG:4326), as GeoJSON text in the
-    same space, simplified by ``simplify`` (same units) when it is above zero."""
+    same space, simplified by ``simplify`` (same units) when it is above zero; only ``author``'s annotations
+    when given."""
     column = "r.geom_wgs84" if wgs84 else "r.geom"
     srid = 4326 if wgs84 else 0
     owner = (
@@ -64,6 +66,8 @@ def regions_in_viewport(
         if predictions
         else "(r.annotation_id IS NOT NULL AND a.deleted_at IS NULL)"
     )
+    if author is not None:
+        owner += " AND a.created_by = :author"
     sql = text(
         f"""
         SELECT r.id, r.annotation_id, r.prediction_id, r.label, r.source, r.score, r.version, r.area_px,
@@ -79,7 +83,8 @@ def regions_in_viewport(
         """  # noqa: S608  (column and srid come from two fixed choices above, never from input)
     )
     x0, y0, x1, y1 = bbox
-    params = {"obs": observation_id, "tol": simplify, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "limit": limit}
+    params = {"obs": observation_id, "tol": simplify, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "limit": limit,
+              "author": author}  # fmt: skip
     return list(session.execute(sql, params).all())
 
 

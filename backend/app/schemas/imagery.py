@@ -48,6 +48,10 @@ class ProjectUpdate(BaseModel):
 
     description: str | None = Field(default=None, max_length=10_000)
     display_preset: DisplayPreset | None = None
+    annotators_per_task: int | None = Field(
+        default=None, ge=1, le=10, description="More than 1: each task is labeled by this many (overlap)."
+    )
+    annotators_see_others: bool | None = None
 
 
 class ProjectRead(BaseModel):
@@ -58,6 +62,9 @@ class ProjectRead(BaseModel):
     description: str
     display_preset: DisplayPreset
     label_classes: list[LabelClassRead]
+    annotators_per_task: int
+    annotators_see_others: bool
+    my_role: str | None = Field(default=None, description="The caller's role in the project.")
     created_at: datetime
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.labeling_config import DEFAULT_LABELING_CONFIG, parse_labeling_config
+from app.models.access import ProjectMember, ProjectRole
 from app.models.project import DisplayPreset, Project, Site
 from app.repositories import imagery as repo
 
@@ -27,8 +28,10 @@ def create_project(
     description: str = "",
     preset: DisplayPreset | None = None,
     labeling_config: str | None = None,
+    admin_id: uuid.UUID | None = None,
 ) -> Project:
-    """Create and commit a project; its labeling config (default: the workshop's) is checked first."""
+    """Create and commit a project; its labeling config (default: the workshop's) is checked first.
+    ``admin_id`` (the creator) becomes the project's first admin."""
     name = name.strip()
     if not name:
         raise InvalidInputError("A project needs a name.")
@@ -43,6 +46,9 @@ def create_project(
         labeling_config=config,
     )
     session.add(project)
+    if admin_id is not None:
+        session.flush()
+        session.add(ProjectMember(project_id=project.id, user_id=admin_id, role=ProjectRole.ADMIN))
     session.commit()
     return project
 

@@ -13,6 +13,7 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.core.errors import InvalidInputError, NotFoundError
@@ -128,6 +129,7 @@ def create_annotation(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    access: AccessDep,
     repair: RepairQuery = False,
     clip: ClipQuery = False,
     idempotency_key: IdempotencyKey = None,
@@ -139,22 +141,26 @@ def create_annotation(
     if observation is None:
         raise ObservationNotFoundError(f"No observation with id {observation_id}.")
     result = service.create_annotation(
-        session, observation, region_inputs(body.regions), settings.limits, repair=repair, clip=clip
-    )
+        session, observation, region_inputs(body.regions), settings.limits, user_id=access.user_id,
+        repair=repair, clip=clip,
+    )  # fmt: skip
     return annotation_response(result, status.HTTP_201_CREATED, session, idempotency_key, print_)
 
 
 @router.get(
     "/api/observations/{observation_id}/annotations",
     response_model=list[AnnotationRead],
-    summary="The task's annotations (not deleted)",
+    summary="The task's annotations, not deleted (annotators: their own, unless the project shares them)",
 )
-def list_annotations(observation_id: uuid.UUID, session: SessionDep) -> list[AnnotationRead]:
-    annotations = session.scalars(
-        select(Annotation)
-        .where(Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None))
-        .order_by(Annotation.created_at)
-    ).all()
+def list_annotations(
+    observation_id: uuid.UUID, session: SessionDep, access: AccessDep
+) -> list[AnnotationRead]:
+    stmt = select(Annotation).where(
+        Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
+    )
+    if sees_only_own(session, access):
+        stmt = stmt.where(Annotation.created_by == access.user_id)
+    annotations = session.scalars(stmt.order_by(Annotation.created_at)).all()
     return [annotation_read(a, service.live_regions(session, a.id)) for a in annotations]
 
 
@@ -179,6 +185,7 @@ def save_annotation(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    access: AccessDep,
     repair: RepairQuery = False,
     clip: ClipQuery = False,
     if_match: IfMatch = None,
@@ -191,7 +198,7 @@ def save_annotation(
         return replayed
     result = service.save_annotation(
         session, annotation_id, based_on_version(if_match, body.version), region_inputs(body.regions),
-        settings.limits, repair=repair, clip=clip,
+        settings.limits, user_id=access.user_id, repair=repair, clip=clip,
     )  # fmt: skip
     return annotation_response(result, status.HTTP_200_OK, session, idempotency_key, print_)
 
@@ -199,8 +206,12 @@ def save_annotation(
 @router.delete(
     "/api/annotations/{annotation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete (a tombstone)"
 )
-def delete_annotation(annotation_id: uuid.UUID, session: SessionDep, if_match: IfMatch = None) -> None:
-    service.delete_annotation(session, annotation_id, based_on_version(if_match, None))
+def delete_annotation(
+    annotation_id: uuid.UUID, session: SessionDep, access: AccessDep, if_match: IfMatch = None
+) -> None:
+    service.delete_annotation(
+        session, annotation_id, based_on_version(if_match, None), user_id=access.user_id
+    )
 
 
 @router.get(
@@ -226,6 +237,7 @@ def restore_annotation(
     body: RestoreRequest,
     session: SessionDep,
     settings: SettingsDep,
+    access: AccessDep,
     if_match: IfMatch = None,
 ) -> Response:
     current = service.get_annotation_or_raise(session, annotation_id)
@@ -236,6 +248,6 @@ def restore_annotation(
     regions = service.regions_at_version(session, annotation_id, body.version)
     result = service.save_annotation(
         session, annotation_id, based_on_version(if_match, body.based_on_version), regions, settings.limits,
-        action=RevisionAction.RESTORE,
+        action=RevisionAction.RESTORE, user_id=access.user_id,
     )  # fmt: skip
     return annotation_response(result, status.HTTP_200_OK)

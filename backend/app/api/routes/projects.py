@@ -12,11 +12,13 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
+from app.api.access import AccessDep
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import labeling_config_read, observation_read, project_read, site_read
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from app.imagery.georef import parse_sidecar
+from app.models.access import ProjectRole
 from app.models.job import JobQueue
 from app.models.observation import Observation
 from app.repositories import imagery as repo
@@ -33,6 +35,7 @@ from app.schemas.imagery import (
 )
 from app.schemas.job import JobRead
 from app.services import jobs as jobs_service
+from app.services import members as members_service
 from app.services import projects as projects_service
 from app.services.ingest import DuplicateImageError, register_images, undo_batch
 
@@ -40,37 +43,52 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
 @router.post("", response_model=ProjectRead, status_code=status.HTTP_201_CREATED, summary="Create a project")
-def create_project(body: ProjectCreate, session: SessionDep) -> ProjectRead:
+def create_project(body: ProjectCreate, session: SessionDep, access: AccessDep) -> ProjectRead:
+    """The creator becomes the project's admin."""
     project = projects_service.create_project(
         session,
         name=body.name,
         description=body.description,
         preset=body.display_preset,
         labeling_config=body.labeling_config,
+        admin_id=access.user_id,
     )
-    return project_read(project)
+    return project_read(project, ProjectRole.ADMIN.value)
 
 
-@router.get("", response_model=list[ProjectRead], summary="List projects")
-def list_projects(session: SessionDep) -> list[ProjectRead]:
-    return [project_read(p) for p in repo.list_projects(session)]
+@router.get("", response_model=list[ProjectRead], summary="The projects you belong to (site admins: all)")
+def list_projects(session: SessionDep, access: AccessDep) -> list[ProjectRead]:
+    user = access.user
+    assert user is not None
+    roles = members_service.roles_of(session, user.id)
+    projects = repo.list_projects(session)
+    if not user.is_admin:
+        projects = [p for p in projects if p.id in roles]
+    return [project_read(p, roles.get(p.id)) for p in projects]
 
 
 @router.get("/{project_id}", response_model=ProjectRead, summary="A project")
-def read_project(project_id: uuid.UUID, session: SessionDep) -> ProjectRead:
-    return project_read(projects_service.get_project_or_raise(session, project_id))
+def read_project(project_id: uuid.UUID, session: SessionDep, access: AccessDep) -> ProjectRead:
+    role = access.role.value if access.role else None
+    return project_read(projects_service.get_project_or_raise(session, project_id), role)
 
 
 @router.patch(
-    "/{project_id}", response_model=ProjectRead, summary="Change a project's description or display preset"
+    "/{project_id}",
+    response_model=ProjectRead,
+    summary="Change a project's description, display preset or overlap",
 )
 def update_project(
-    project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, celery: CeleryDep
+    project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, celery: CeleryDep, access: AccessDep
 ) -> ProjectRead:
     """A new display preset gives every site new tile URLs at once; thumbnails follow in a `render` job."""
     project = projects_service.get_project_or_raise(session, project_id)
     if body.description is not None:
         project.description = body.description
+    if body.annotators_per_task is not None:
+        project.annotators_per_task = body.annotators_per_task
+    if body.annotators_see_others is not None:
+        project.annotators_see_others = body.annotators_see_others
     new_preset = body.display_preset if body.display_preset != project.display_preset else None
     if new_preset is not None:
         project.display_preset = new_preset
@@ -89,8 +107,9 @@ def update_project(
             queue=JobQueue.CPU,
             params={"project_id": str(project.id)},
             enqueue=enqueue,
+            created_by=access.user_id,
         )
-    return project_read(project)
+    return project_read(project, access.role.value if access.role else None)
 
 
 @router.get(
@@ -162,6 +181,7 @@ async def upload_images(
     settings: SettingsDep,
     storage: StorageDep,
     celery: CeleryDep,
+    access: AccessDep,
 ) -> UploadResult:
     """Files named ``<site>_<index>.<ext>`` become observations of that site. Good files are kept even
     when others in the same request are rejected; the response lists each rejected file and why.
@@ -181,7 +201,7 @@ async def upload_images(
         if sidecars := received.files.get("sidecar"):
             sidecar = parse_sidecar(sidecars[0].path.read_bytes(), sidecars[0].filename)
         batch = await run_in_threadpool(
-            register_images, session, storage, project, images, sidecar, settings.limits
+            register_images, session, storage, project, images, sidecar, settings.limits, access.user_id
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
 from app.api.routes.annotations import (
     ClipQuery,
@@ -38,11 +39,13 @@ router = APIRouter(tags=["regions"])
     status_code=status.HTTP_201_CREATED,
 )
 def add_region(
-    annotation_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep,
+    annotation_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep, access: AccessDep,
     repair: RepairQuery = False, clip: ClipQuery = False,
 ) -> Response:  # fmt: skip
     (item,) = region_inputs([body])
-    result = service.add_region(session, annotation_id, item, settings.limits, repair=repair, clip=clip)
+    result = service.add_region(
+        session, annotation_id, item, settings.limits, user_id=access.user_id, repair=repair, clip=clip
+    )
     return annotation_response(result, status.HTTP_201_CREATED)
 
 
@@ -63,24 +66,29 @@ def read_region(region_id: uuid.UUID, session: SessionDep, response: Response) -
     responses={409: {"description": "The region changed meanwhile; `current` holds it."}},
 )
 def replace_region(
-    region_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep,
+    region_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep, access: AccessDep,
     repair: RepairQuery = False, clip: ClipQuery = False, if_match: IfMatch = None,
 ) -> Response:  # fmt: skip
     if body.id is not None and body.id != region_id:
         raise InvalidInputError(f"The body's id {body.id} is not the region {region_id} of the URL.")
     (item,) = region_inputs([body.model_copy(update={"id": region_id})])
     result = service.change_region(
-        session, region_id, based_on_version(if_match, None), item, settings.limits, repair=repair, clip=clip
-    )
+        session, region_id, based_on_version(if_match, None), item, settings.limits, user_id=access.user_id,
+        repair=repair, clip=clip,
+    )  # fmt: skip
     return annotation_response(result, status.HTTP_200_OK)
 
 
 @router.delete("/api/regions/{region_id}", summary="Delete one region (a tombstone); If-Match: its version")
 def delete_region(
-    region_id: uuid.UUID, session: SessionDep, settings: SettingsDep, if_match: IfMatch = None
+    region_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    if_match: IfMatch = None,
 ) -> Response:
     result = service.change_region(
-        session, region_id, based_on_version(if_match, None), None, settings.limits
+        session, region_id, based_on_version(if_match, None), None, settings.limits, user_id=access.user_id
     )
     return annotation_response(result, status.HTTP_200_OK)
 
@@ -94,11 +102,12 @@ class RegionCollection(BaseModel):
 @router.get(
     "/api/observations/{observation_id}/regions",
     response_model=RegionCollection,
-    summary="Regions in a viewport, in pixel or map coordinates",
+    summary="Regions in a viewport, in pixel or map coordinates (annotators: their own, unless shared)",
 )
 def viewport(
     observation_id: uuid.UUID,
     session: SessionDep,
+    access: AccessDep,
     bbox: Annotated[str, Query(description="minx,miny,maxx,maxy in the chosen coordinates.")],
     crs: Annotated[Literal["pixel", "EPSG:4326"], Query()] = "pixel",
     simplify: Annotated[
@@ -116,6 +125,7 @@ def viewport(
     rows = regions_in_viewport(
         session, observation_id, (x0, y0, x1, y1), wgs84=crs == "EPSG:4326", simplify=simplify,
         predictions=kind == "predictions", limit=limit + 1,
+        author=access.user_id if kind == "annotations" and sees_only_own(session, access) else None,
     )  # fmt: skip
     features = [
         RegionFeature(
