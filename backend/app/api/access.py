@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep
 from app.api.permissions import RULES, Caller, Cond, Rule
-from app.core.errors import ForbiddenError, NotAuthenticatedError, NotFoundError
+from app.core.errors import ForbiddenError, InvalidInputError, NotAuthenticatedError, NotFoundError
 from app.models.access import AuthSession, ProjectRole
 from app.models.user import User
 from app.services import auth as auth_service
@@ -99,8 +99,8 @@ def resolve_target(session: Session, path_params: dict[str, str]) -> Target | No
             continue
         try:
             target_id = uuid.UUID(path_params[param])
-        except ValueError:
-            return None  # FastAPI's own validation answers 422 for a malformed id
+        except ValueError as exc:
+            raise InvalidInputError(f"{param} must be a UUID, not {path_params[param]!r}.") from exc
         row = session.execute(text(sql), {"id": target_id}).one_or_none()
         if row is None:
             raise _not_found(kind, target_id)

@@ -156,6 +156,17 @@ RULES: dict[str, Rule] = {
 }
 
 
+# Path parameters that lead to a project (app.api.access resolves each); member rules need one of them.
+PROJECT_SCOPED_PARAMS = (
+    "region_id",
+    "annotation_id",
+    "prediction_id",
+    "comment_id",
+    "observation_id",
+    "project_id",
+)
+
+
 @dataclass(frozen=True)
 class RouteInfo:
     name: str
@@ -178,7 +189,15 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
 
 def missing_rules(app: FastAPI) -> list[str]:
     """Routes with no rule, and rules naming no route (a renamed handler)."""
-    names = [info.name for info in api_routes(app)]
+    routes = api_routes(app)
+    names = [info.name for info in routes]
+    unscoped = sorted(
+        info.name
+        for info in routes
+        if info.name in RULES
+        and RULES[info.name].caller == Caller.MEMBER
+        and not any("{" + param + "}" in info.path for param in PROJECT_SCOPED_PARAMS)
+    )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     unruled = sorted(set(names) - RULES.keys())
     stale = sorted(RULES.keys() - set(names))
@@ -186,4 +205,5 @@ def missing_rules(app: FastAPI) -> list[str]:
         [f"route {n!r} has no permission rule" for n in unruled]
         + [f"rule {n!r} names no route" for n in stale]
         + [f"route name {n!r} is used twice; rules are keyed by name" for n in duplicates]
+        + [f"route {n!r} has a member rule but no project resource in its path" for n in unscoped]
     )

@@ -128,8 +128,9 @@ def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
 
 
 def revoke_api_token(session: Session, user: User, token_id: uuid.UUID) -> ApiToken:
+    """Revoke one of the user's tokens (site admins may revoke anyone's, e.g. a leaked one)."""
     token = session.get(ApiToken, token_id)
-    if token is None or token.user_id != user.id:
+    if token is None or (token.user_id != user.id and not user.is_admin):
         raise NotFoundError(f"No API token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = _now()

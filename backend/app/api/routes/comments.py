@@ -23,7 +23,10 @@ router = APIRouter(tags=["comments"])
 
 def _emails(session: Session, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     wanted = [i for i in ids if i is not None]
-    return dict(session.execute(select(User.id, User.email).where(User.id.in_(wanted))).tuples().all())
+    return {
+        user_id: email
+        for user_id, email in session.execute(select(User.id, User.email).where(User.id.in_(wanted)))
+    }
 
 
 def comment_read(comment: ReviewComment, emails: dict[uuid.UUID, str]) -> CommentRead:
