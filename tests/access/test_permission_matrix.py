@@ -120,8 +120,8 @@ def test_route_answers_every_caller_as_its_rule_says(
             headers = {} if caller == "anonymous" else {"Authorization": f"Token {world.keys[caller]}"}
             savepoint = connection.begin_nested()  # each call sees the same world
             try:
-                body = {"json": {}} if method in {"POST", "PUT", "PATCH"} else {}
-                response = client.request(method, url, headers=headers, **body)
+                body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
+                response = client.request(method, url, headers=headers, json=body)
             finally:
                 savepoint.rollback()
             found[caller] = outcome(response)
