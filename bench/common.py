@@ -32,6 +32,30 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+# Filled by bench_admin_headers(); every request to MineLabel sends it (titiler ignores it).
+AUTH: dict[str, str] = {}
+
+
+def bench_admin_headers(db_url: str) -> dict[str, str]:
+    """Create a site admin with an API token in the benchmark's database; remember and return the header."""
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.services.auth import create_api_token
+    from app.services.users import create_user
+
+    engine = create_engine(db_url)
+    with Session(engine) as session:
+        email = f"bench-{uuid.uuid4().hex[:6]}@bench.local"
+        admin = create_user(session, email=email, password=uuid.uuid4().hex, is_admin=True)
+        _, key = create_api_token(session, admin, "benchmark")
+    engine.dispose()
+    AUTH["Authorization"] = f"Token {key}"
+    return AUTH
+
+
 def minelabel_server(port: int, workers: int = 2) -> list[str]:
     import sys
 

@@ -15,6 +15,7 @@ from app.core.db import make_engine, make_session_factory
 from app.core.errors import MineLabelError
 from app.core.logging import configure_logging
 from app.core.migrations import upgrade
+from app.models.access import ProjectRole
 from app.models.project import DisplayPreset
 
 T = TypeVar("T")
@@ -94,6 +95,28 @@ def create_project(
     from app import cli_imagery
 
     _run_or_exit(lambda: cli_imagery.create_project(_settings(), name, preset, description))
+
+
+@cli.command("add-member")
+def add_member(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    email: str,
+    role: Annotated[ProjectRole, typer.Argument(help="admin, reviewer or annotator.")],
+) -> None:
+    """Add a user to a project with a role (or change their role)."""
+    from app import cli_access
+
+    _run_or_exit(lambda: cli_access.add_member(_settings(), project, email, role))
+
+
+@cli.command("create-token")
+def create_token(
+    email: str, name: Annotated[str, typer.Argument(help="What the token is for.")] = "script"
+) -> None:
+    """Create a personal API token for a user and print its key (once)."""
+    from app import cli_access
+
+    _run_or_exit(lambda: cli_access.create_token(_settings(), email, name))
 
 
 @cli.command("import-images")

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
 from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
-from bench.common import minelabel_server, start, stop
+from bench.common import AUTH, bench_admin_headers, minelabel_server, start, stop
 
 REGIONS = 10
 SETUP_SQL = text(
@@ -47,7 +47,7 @@ async def client_loop(base: str, ids: list[str], seconds: float, seed: int, tall
     rng = random.Random(seed)
     known = dict.fromkeys(ids, 1)
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=AUTH) as client:
         while time.monotonic() < deadline:
             region = rng.choice(ids)
             body = {"label": "Pit", "geometry": square(rng.uniform(0, 800), rng.uniform(0, 800), 50)}
@@ -76,6 +76,7 @@ def main() -> None:
         db_url = services.db_url("bench")
         upgrade(db_url)
         engine = create_engine(db_url)
+        bench_admin_headers(db_url)
         observation_id = uuid.uuid4()
         with engine.begin() as conn:
             conn.execute(SETUP_SQL, {"o": observation_id, "config": DEFAULT_LABELING_CONFIG})
@@ -89,7 +90,9 @@ def main() -> None:
                 {"id": i, "label": "Pit", "geometry": square(10 * n, 10 * n, 5)} for n, i in enumerate(ids)
             ]
             created = httpx.post(
-                f"{base}/api/observations/{observation_id}/annotations", json={"regions": regions}
+                f"{base}/api/observations/{observation_id}/annotations",
+                json={"regions": regions},
+                headers=AUTH,
             )
             assert created.status_code == 201, created.text
             annotation_id = created.json()["id"]

@@ -33,7 +33,7 @@ from app.imagery.storage import LocalStorage
 from app.services.imagery_processing import process_observations
 from app.services.ingest import StagedFile, register_images
 from app.services.projects import create_project
-from bench.common import start, stop
+from bench.common import AUTH, bench_admin_headers, start, stop
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_IMAGE = REPO.parent / "shared" / "seed-data" / "georef" / "landsat7_rgb_byte.tif"
@@ -95,7 +95,7 @@ async def cold_pass(
                 ok_paths.append(path)
 
     limits = httpx.Limits(max_connections=connections)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, headers=AUTH) as client:
         began = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(connections)))
         elapsed = time.perf_counter() - began
@@ -116,7 +116,8 @@ def warm_pass(base: str, paths: list[str], seconds: int, connections: int) -> di
         handle.write("\n".join(paths))
     script = Path(__file__).with_name("random_paths.lua")
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-H", f"Authorization: {AUTH['Authorization']}", "-s", str(script), base],
         env={**os.environ, "BENCH_PATHS": handle.name}, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     Path(handle.name).unlink()
@@ -149,6 +150,7 @@ def main() -> None:
         services.postgres.ensure_database("bench")
         db_url = services.db_url("bench")
         upgrade(db_url)
+        bench_admin_headers(db_url)
         files = services.root / "files"
         observation_id, cog, bounds = ingest(db_url, files)
         tiles = tile_list(bounds)

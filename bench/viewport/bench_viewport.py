@@ -24,7 +24,7 @@ from app.core.db import make_session_factory
 from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
 from app.repositories.labels import copy_regions, regions_in_viewport
-from bench.common import minelabel_server, percentile, start, stop
+from bench.common import AUTH, bench_admin_headers, minelabel_server, percentile, start, stop
 
 SIZE = 10_000
 PROJECT_SQL = text(
@@ -71,6 +71,7 @@ def main() -> None:
         db_url = services.db_url("bench")
         upgrade(db_url)
         engine = create_engine(db_url)
+        bench_admin_headers(db_url)
         project_id = uuid.uuid4()
         obs_ids = [uuid.uuid4() for _ in range(observations)]
         ann_ids = [uuid.uuid4() for _ in range(observations)]
@@ -163,7 +164,7 @@ def main() -> None:
         server = start(minelabel_server(port), env, port)
         http_times = []
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=AUTH) as client:
                 for i in range(args.queries + 50):
                     obs = obs_ids[int(rng.integers(0, observations))]
                     bbox = ",".join(f"{v:.1f}" for v in window())

@@ -49,6 +49,19 @@ def test_init_then_create_users(cli_env: dict[str, str]) -> None:
     assert short.returncode == 1
     assert "at least 10 characters" in short.stderr
 
+    project = minelabel(cli_env, "create-project", "Ghana pits")
+    assert project.returncode == 0, project.stderr
+    member = minelabel(cli_env, "add-member", "Ghana pits", "ann@mine.example", "annotator")
+    assert member.returncode == 0, member.stderr
+    assert member.stdout.strip() == "ann@mine.example is annotator of Ghana pits"
+    nobody = minelabel(cli_env, "add-member", "Ghana pits", "nobody@mine.example", "reviewer")
+    assert nobody.returncode == 1 and "create it first" in nobody.stderr
+    bad_role = minelabel(cli_env, "add-member", "Ghana pits", "ann@mine.example", "owner")
+    assert bad_role.returncode == 2 and "owner" in bad_role.stderr
+    token = minelabel(cli_env, "create-token", "ann@mine.example", "training script")
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.strip().startswith("ml_") and "shown once" in token.stderr
+
 
 def test_invalid_settings_are_reported_before_anything_runs(cli_env: dict[str, str]) -> None:
     result = minelabel({**cli_env, "MODE": "production"}, "migrate")
