@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
@@ -350,6 +350,21 @@ def renew_lease(session: Session, task: Observation, user_id: uuid.UUID, lease: 
         assignment.lease_expires_at = _now() + lease
     session.commit()
     return assignment
+
+
+def touch_lease(session: Session, task_id: uuid.UUID, user_id: uuid.UUID, lease: timedelta) -> None:
+    """Push the lease of the user's open assignment on the task (if it has one that expires) forward."""
+    session.execute(
+        update(Assignment)
+        .where(
+            Assignment.observation_id == task_id,
+            Assignment.user_id == user_id,
+            Assignment.state == AssignmentState.IN_PROGRESS,
+            Assignment.lease_expires_at.is_not(None),
+        )
+        .values(lease_expires_at=_now() + lease)
+    )
+    session.commit()
 
 
 def holds_open_assignment(session: Session, task_id: uuid.UUID, user_id: uuid.UUID) -> bool:

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
+from app.api.leases import renew_lease_on_edit
 from app.core.errors import InvalidInputError, NotFoundError
 from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
@@ -122,6 +123,7 @@ def annotation_response(
     response_model=AnnotationRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create an annotation (a person's regions on this task)",
+    dependencies=[Depends(renew_lease_on_edit)],
 )
 def create_annotation(
     observation_id: uuid.UUID,
@@ -178,6 +180,7 @@ def read_annotation(annotation_id: uuid.UUID, session: SessionDep, response: Res
     response_model=AnnotationRead,
     summary="Save the whole annotation: its regions become exactly these",
     responses={409: {"description": "The annotation changed since `version`; `current` holds its state."}},
+    dependencies=[Depends(renew_lease_on_edit)],
 )
 def save_annotation(
     annotation_id: uuid.UUID,
@@ -204,7 +207,10 @@ def save_annotation(
 
 
 @router.delete(
-    "/api/annotations/{annotation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete (a tombstone)"
+    "/api/annotations/{annotation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete (a tombstone)",
+    dependencies=[Depends(renew_lease_on_edit)],
 )
 def delete_annotation(
     annotation_id: uuid.UUID, session: SessionDep, access: AccessDep, if_match: IfMatch = None
@@ -231,6 +237,7 @@ def list_revisions(annotation_id: uuid.UUID, session: SessionDep) -> list[Revisi
     "/api/annotations/{annotation_id}/restore",
     response_model=AnnotationRead,
     summary="Bring back the regions of an earlier version, as a new version",
+    dependencies=[Depends(renew_lease_on_edit)],
 )
 def restore_annotation(
     annotation_id: uuid.UUID,

@@ -7,11 +7,12 @@ import json
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
+from app.api.leases import renew_lease_on_edit
 from app.api.routes.annotations import (
     ClipQuery,
     IfMatch,
@@ -37,6 +38,7 @@ router = APIRouter(tags=["regions"])
     "/api/annotations/{annotation_id}/regions",
     summary="Add one region (a client-chosen id makes a retry a no-op)",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(renew_lease_on_edit)],
 )
 def add_region(
     annotation_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep, access: AccessDep,
@@ -64,6 +66,7 @@ def read_region(region_id: uuid.UUID, session: SessionDep, response: Response) -
     "/api/regions/{region_id}",
     summary="Replace one region; If-Match carries the region's version",
     responses={409: {"description": "The region changed meanwhile; `current` holds it."}},
+    dependencies=[Depends(renew_lease_on_edit)],
 )
 def replace_region(
     region_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep, access: AccessDep,
@@ -79,7 +82,11 @@ def replace_region(
     return annotation_response(result, status.HTTP_200_OK)
 
 
-@router.delete("/api/regions/{region_id}", summary="Delete one region (a tombstone); If-Match: its version")
+@router.delete(
+    "/api/regions/{region_id}",
+    summary="Delete one region (a tombstone); If-Match: its version",
+    dependencies=[Depends(renew_lease_on_edit)],
+)
 def delete_region(
     region_id: uuid.UUID,
     session: SessionDep,
