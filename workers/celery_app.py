@@ -10,7 +10,7 @@ from kombu import Queue
 
 from app.core.config import Settings, get_settings
 
-TASK_MODULES = ["workers.tasks.probe", "workers.tasks.imagery"]
+TASK_MODULES = ["workers.tasks.probe", "workers.tasks.imagery", "workers.tasks.exports"]
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -16,6 +16,7 @@ from app.core.errors import MineLabelError
 from app.core.logging import configure_logging
 from app.core.migrations import upgrade
 from app.models.access import ProjectRole
+from app.models.observation import TaskState
 from app.models.project import DisplayPreset
 
 T = TypeVar("T")
@@ -119,6 +120,66 @@ def create_token(
     _run_or_exit(lambda: cli_access.create_token(_settings(), email, name))
 
 
+@cli.command("export")
+def export(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    out: Annotated[Path, typer.Argument(help="The file to write.")],
+    format_name: Annotated[
+        str, typer.Option("--format", help="label-studio, geojson, gpkg, coco or masks.")
+    ] = "label-studio",
+    state: Annotated[list[TaskState] | None, typer.Option(help="Task states (default: approved).")] = None,
+    all_states: Annotated[bool, typer.Option("--all-states", help="Every task state.")] = False,
+    label: Annotated[list[str] | None, typer.Option(help="Only these classes.")] = None,
+    predictions: Annotated[bool, typer.Option(help="Include predictions.")] = True,
+    image_url: Annotated[str | None, typer.Option(help="Label Studio image reference template.")] = None,
+    completed_by: Annotated[str, typer.Option(help="omit or email.")] = "omit",
+    chip_size: Annotated[int | None, typer.Option(help="Masks: chip size in pixels.")] = None,
+) -> None:
+    """Export labels to a file (with a progress bar and a report of what the format could not hold)."""
+    from app import cli_exports
+    from app.interop.exports import ExportOptions
+    from app.interop.selection import Selection
+
+    states: tuple[TaskState, ...] = () if all_states else tuple(state or [TaskState.APPROVED])
+    selection = Selection(states=states, classes=tuple(label or ()), include_predictions=predictions)
+    fields: dict[str, object] = {"completed_by": completed_by, "chip_size": chip_size}
+    if image_url:
+        fields["image_url"] = image_url
+    _run_or_exit(
+        lambda: cli_exports.export(
+            _settings(), project, format_name, out, selection, ExportOptions.model_validate(fields)
+        )
+    )
+
+
+@cli.command("import-labels")
+def import_labels(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    path: Annotated[Path, typer.Argument(help="A Label Studio JSON export, or a GeoJSON/GeoPackage file.")],
+    as_user: Annotated[str, typer.Option("--as-user", help="The importing user's email.")],
+    format_name: Annotated[
+        str, typer.Option("--format", help="label-studio, geojson or gpkg.")
+    ] = "label-studio",
+    as_: Annotated[str, typer.Option("--as", help="annotations or predictions.")] = "annotations",
+    observation: Annotated[str | None, typer.Option(help="GIS files: the observation id.")] = None,
+    label_property: Annotated[str, typer.Option(help="GIS files: the class property.")] = "class",
+    default_label: Annotated[str | None, typer.Option(help="GIS files: class when none is given.")] = None,
+) -> None:
+    """Import labels; the whole file or nothing, with every problem listed."""
+    from app import cli_exports
+    from app.interop.imports import ImportOptions
+
+    options = ImportOptions.model_validate(
+        {
+            "as": as_,
+            "observation_id": observation,
+            "label_property": label_property,
+            "default_label": default_label,
+        }
+    )
+    _run_or_exit(lambda: cli_exports.import_labels(_settings(), project, format_name, path, as_user, options))
+
+
 @cli.command("import-images")
 def import_images(
     project: Annotated[str, typer.Argument(help="Project name or id.")],
@@ -142,6 +203,8 @@ def _run_or_exit(action: Callable[[], T]) -> T:
         return action()
     except MineLabelError as exc:
         typer.echo(f"error: {exc}", err=True)
+        for problem in exc.extra.get("problems", []):
+            typer.echo(f"  {problem}", err=True)
         raise typer.Exit(1) from exc
 
 

@@ -18,6 +18,7 @@ from app.api.routes import annotations as annotation_routes
 from app.api.routes import (
     auth,
     comments,
+    exports,
     health,
     jobs,
     members,
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(comments.router)
     app.include_router(reports.router)
+    app.include_router(exports.router)
     app.include_router(jobs.router)
     app.include_router(projects.router)
     app.include_router(observations.router)

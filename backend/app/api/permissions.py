@@ -153,6 +153,12 @@ RULES: dict[str, Rule] = {
     "task_agreement": STAFF,
     "project_agreement": STAFF,
     "project_progress": STAFF,
+    # exports and imports
+    "export_labels": STAFF,
+    "create_export_job": STAFF,
+    "download_job_file": OWNER,
+    "list_formats": SIGNED_IN,
+    "import_labels": PROJECT_ADMIN,
 }
 
 

@@ -79,6 +79,9 @@ class LimitSettings(BaseModel):
     max_image_pixels: int = Field(default=40_000 * 40_000, ge=1, description="Width x height.")
     max_image_bands: int = Field(default=13, ge=1)
     max_polygon_vertices: int = Field(default=100_000, ge=3)
+    max_import_bytes: int = Field(
+        default=50 * 1024**2, ge=1, description="A Label Studio or GIS file to import."
+    )
 
 
 class TileSettings(BaseModel):

@@ -30,6 +30,7 @@ class Storage(Protocol):
     def put_file(self, local_path: Path, key: str) -> None: ...
     def put_bytes(self, data: bytes, key: str) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
+    def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
     def delete_prefix(self, prefix: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def raster_path(self, key: str) -> str: ...
@@ -63,6 +64,11 @@ class LocalStorage:
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with self._path(key).open("rb") as handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)
@@ -115,6 +121,10 @@ class S3Storage:
     def get_bytes(self, key: str) -> bytes:
         body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         return body
+
+    def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        yield from body.iter_chunks(chunk_size)
 
     def delete_prefix(self, prefix: str) -> None:
         paginator = self.client.get_paginator("list_objects_v2")

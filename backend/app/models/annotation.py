@@ -47,6 +47,10 @@ class RevisionAction(enum.StrEnum):
 
 class Annotation(Base):
     __tablename__ = "annotations"
+    __table_args__ = (
+        Index("uq_annotations_import_key", "observation_id", "import_key", unique=True,
+              postgresql_where=text("import_key IS NOT NULL")),
+    )  # fmt: skip
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -57,13 +61,21 @@ class Annotation(Base):
     # Raised by every change to the annotation or any of its regions; a save names the version it read.
     version: Mapped[int] = mapped_column(default=1)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a tombstone
+    # Seconds spent labeling, as Label Studio counts them (kept from imports; None when unknown).
+    lead_time: Mapped[float | None] = mapped_column(Float)
+    # What an import made this from (a hash of the source item), so that importing it again adds nothing.
+    import_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Prediction(Base):
     __tablename__ = "predictions"
-    __table_args__ = (CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_fraction"),)
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_fraction"),
+        Index("uq_predictions_import_key", "observation_id", "import_key", unique=True,
+              postgresql_where=text("import_key IS NOT NULL")),
+    )  # fmt: skip
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -72,6 +84,7 @@ class Prediction(Base):
     )
     model_version: Mapped[str] = mapped_column(String(200))
     score: Mapped[float | None] = mapped_column(Float)
+    import_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

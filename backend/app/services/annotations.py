@@ -103,15 +103,21 @@ def create_annotation(
     user_id: uuid.UUID | None = None,
     repair: bool = False,
     clip: bool = False,
+    commit: bool = True,
+    **fields: object,
 ) -> SaveResult:
+    """Create an annotation with its regions. ``commit=False`` only flushes, for callers that store many
+    things in one transaction (imports); ``fields`` set more Annotation columns (lead_time, import_key...)."""
     annotation = Annotation(
-        id=uuid.uuid4(), project_id=observation.project_id, observation_id=observation.id, created_by=user_id
-    )
+        id=uuid.uuid4(), project_id=observation.project_id, observation_id=observation.id, created_by=user_id,
+        **fields,
+    )  # fmt: skip
     session.add(annotation)
     session.flush()
     session.add(Revision(annotation_id=annotation.id, action=RevisionAction.CREATE, annotation_version=1,
                          user_id=user_id))  # fmt: skip
-    return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=False)
+    return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=False,
+                  commit=commit)  # fmt: skip
 
 
 def save_annotation(
@@ -200,6 +206,7 @@ def _apply(
     *,
     bump: bool,
     action: RevisionAction = RevisionAction.UPDATE,
+    commit: bool = True,
 ) -> SaveResult:
     project = session.get(Project, observation.project_id)
     assert project is not None
@@ -281,7 +288,11 @@ def _apply(
         result.regions = live_regions(session, annotation.id)
         result.warnings = topology_warnings(session, annotation.id, classes)
         return result
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
+        return result
     result.warnings = topology_warnings(session, annotation.id, classes)
     return result
 

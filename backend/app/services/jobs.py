@@ -25,6 +25,7 @@ TASK_BY_KIND: dict[str, str] = {
     "probe": "minelabel.probe",
     "ingest": "minelabel.ingest",
     "render": "minelabel.render",
+    "export": "minelabel.export",
 }
 
 Enqueue = Callable[[str, str, str], None]

@@ -31,13 +31,16 @@ def create_prediction(
     *,
     repair: bool = False,
     clip: bool = False,
+    commit: bool = True,
+    import_key: str | None = None,
 ) -> tuple[Prediction, list[Region]]:
-    """Store a model's regions as one prediction, all checked like human ones, in one transaction."""
+    """Store a model's regions as one prediction, all checked like human ones, in one transaction
+    (``commit=False`` only flushes, for imports that store many in one)."""
     project = session.get(Project, observation.project_id)
     assert project is not None
     classes = parse_labeling_config(project.labeling_config).class_names
     prediction = Prediction(id=uuid.uuid4(), project_id=project.id, observation_id=observation.id,
-                            model_version=model_version, score=score)  # fmt: skip
+                            model_version=model_version, score=score, import_key=import_key)  # fmt: skip
     session.add(prediction)
     session.flush()
     stored = []
@@ -59,7 +62,10 @@ def create_prediction(
         )
         session.add(region)
         stored.append(region)
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return prediction, stored
 
 

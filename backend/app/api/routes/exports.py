@@ -1,0 +1,237 @@
+"""Exports (streamed, or as a job with a file to download) and imports of labels."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from app.api.access import AccessDep
+from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.uploads import BadUploadError, receive_multipart
+from app.core.errors import ConflictError, NotFoundError
+from app.interop.exports import ExportOptions, export_filename, load_formats
+from app.interop.imports import ImportContext, ImportOptions, get_import_format
+from app.interop.labeling_config import parse_labeling_config
+from app.interop.selection import Selection
+from app.models.job import Job, JobQueue, JobState
+from app.models.observation import TaskState
+from app.schemas.job import JobRead
+from app.services import exports as export_service
+from app.services import jobs as jobs_service
+from app.services.projects import get_project_or_raise
+
+router = APIRouter(tags=["exports"])
+
+FormatQuery = Annotated[str, Query(description="label-studio, geojson, gpkg, coco or masks.")]
+
+
+def selection_from_query(
+    state: Annotated[
+        list[TaskState] | None, Query(description="Task states to export (default: approved).")
+    ] = None,
+    all_states: Annotated[bool, Query(description="Every state (overrides `state`).")] = False,
+    site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    label: Annotated[list[str] | None, Query(description="Only these classes.")] = None,
+    annotator: Annotated[list[uuid.UUID] | None, Query(description="Only these annotators' work.")] = None,
+    predictions: Annotated[bool, Query(description="Include predictions.")] = True,
+) -> Selection:
+    states: tuple[TaskState, ...] = () if all_states else tuple(state or [TaskState.APPROVED])
+    return Selection(
+        states=states, site_ids=tuple(site_id or ()), date_from=date_from, date_to=date_to,
+        classes=tuple(label or ()), annotator_ids=tuple(annotator or ()), include_predictions=predictions,
+    )  # fmt: skip
+
+
+def options_from_query(
+    image_url: Annotated[str | None, Query(description="Label Studio: image reference template.")] = None,
+    completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
+    chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
+    chip_images: bool = True,
+) -> ExportOptions:
+    fields: dict[str, object] = {
+        "completed_by": completed_by,
+        "chip_size": chip_size,
+        "chip_images": chip_images,
+    }
+    if image_url:
+        fields["image_url"] = image_url
+    return ExportOptions.model_validate(fields)
+
+
+@router.get(
+    "/api/projects/{project_id}/export",
+    summary="Export the project's labels (streamed): Label Studio JSON, GeoJSON, GeoPackage, COCO or masks",
+    response_class=StreamingResponse,
+)
+def export_labels(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    format: FormatQuery = "label-studio",
+    state: Annotated[list[TaskState] | None, Query(description="Task states (default: approved).")] = None,
+    all_states: bool = False,
+    site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    label: Annotated[list[str] | None, Query()] = None,
+    annotator: Annotated[list[uuid.UUID] | None, Query()] = None,
+    predictions: bool = True,
+    image_url: str | None = None,
+    completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
+    chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
+    chip_images: bool = True,
+) -> StreamingResponse:
+    """Whatever the project's size, the answer streams in constant memory. `X-Export-Tasks` says how many
+    tasks it holds; the full report (e.g. holes dropped for Label Studio) comes with an export job."""
+    selection = selection_from_query(
+        state, all_states, site_id, date_from, date_to, label, annotator, predictions
+    )
+    options = options_from_query(image_url, completed_by, chip_size, chip_images)
+    ctx, fmt = export_service.prepare(
+        session, project_id, format, selection, options, storage, settings.tiles
+    )
+    # The request's session stays open until the response is sent (FastAPI closes dependencies with yield
+    # after the response), so the stream reads through it.
+    chunks, _ = export_service.stream(ctx, fmt)
+    filename = export_filename(ctx.project, fmt)
+    return StreamingResponse(
+        chunks,
+        media_type=fmt.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Export-Tasks": str(ctx.total_tasks),
+        },
+    )
+
+
+@router.post(
+    "/api/projects/{project_id}/exports",
+    response_model=JobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Export as a job (for large projects): follow its progress, then download its file",
+)
+def create_export_job(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    celery: CeleryDep,
+    access: AccessDep,
+    format: FormatQuery = "label-studio",
+    state: Annotated[list[TaskState] | None, Query()] = None,
+    all_states: bool = False,
+    site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    label: Annotated[list[str] | None, Query()] = None,
+    annotator: Annotated[list[uuid.UUID] | None, Query()] = None,
+    predictions: bool = True,
+    image_url: str | None = None,
+    completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
+    chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
+    chip_images: bool = True,
+) -> JobRead:
+    selection = selection_from_query(
+        state, all_states, site_id, date_from, date_to, label, annotator, predictions
+    )
+    options = options_from_query(image_url, completed_by, chip_size, chip_images)
+    export_service.prepare(session, project_id, format, selection, options, storage, settings.tiles)  # checks
+
+    def enqueue(task_name: str, job_id: str, queue: str) -> None:
+        celery.send_task(task_name, args=[job_id], queue=queue)
+
+    job = jobs_service.submit_job(
+        session, kind="export", queue=JobQueue.CPU, enqueue=enqueue, created_by=access.user_id,
+        params={"project_id": str(project_id), "format": format, "selection": selection.to_params(),
+                "options": options.model_dump()},
+    )  # fmt: skip
+    return JobRead.model_validate(job)
+
+
+@router.get(
+    "/api/jobs/{job_id}/file",
+    summary="Download the file a finished export job wrote",
+    response_class=StreamingResponse,
+)
+def download_job_file(job_id: uuid.UUID, session: SessionDep, storage: StorageDep) -> StreamingResponse:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"No job with id {job_id}.")
+    if job.state != JobState.SUCCEEDED or not job.result or "file_key" not in job.result:
+        raise ConflictError(f"Job {job_id} has no file ({job.state.value}); wait until it has succeeded.")
+    return StreamingResponse(
+        storage.iter_bytes(job.result["file_key"]),
+        media_type=job.result["media_type"],
+        headers={"Content-Disposition": f'attachment; filename="{job.result["filename"]}"'},
+    )
+
+
+@router.get("/api/export-formats", summary="The export and import formats")
+def list_formats() -> dict[str, dict[str, str]]:
+    return {
+        name: {"media_type": f.media_type, "description": f.description} for name, f in load_formats().items()
+    }
+
+
+@router.post(
+    "/api/projects/{project_id}/import",
+    summary="Import labels: a Label Studio JSON export, or GeoJSON / GeoPackage polygons (multipart `file`)",
+    responses={422: {"description": "Nothing was stored; `problems` names every bad task/result/feature."}},
+)
+async def import_labels(
+    project_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    format: Annotated[str, Query(description="label-studio, geojson or gpkg.")] = "label-studio",
+    as_: Annotated[str, Query(alias="as", pattern="^(annotations|predictions)$")] = "annotations",
+    observation_id: uuid.UUID | None = None,
+    label_property: str = "class",
+    default_label: str | None = None,
+    model_version: str = "import",
+) -> dict[str, object]:
+    fmt = get_import_format(format)
+    options = ImportOptions.model_validate(
+        {"as": as_, "observation_id": observation_id, "label_property": label_property,
+         "default_label": default_label, "model_version": model_version}
+    )  # fmt: skip
+    staging_root = settings.storage.data_dir / "staging"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    try:
+        received = await receive_multipart(request, staging, settings.limits.max_import_bytes, 1)
+        files = received.files.get("file", [])
+        if not files:
+            raise BadUploadError(
+                "Send the file to import in a form field named 'file' (curl -F file=@export.json)."
+            )
+
+        def run() -> dict[str, object]:
+            project = get_project_or_raise(session, project_id)
+            ctx = ImportContext(
+                session=session, project=project, config=parse_labeling_config(project.labeling_config),
+                importer_id=access.user_id, options=options, limits=settings.limits,
+            )  # fmt: skip
+            try:
+                report = fmt.importer(ctx, files[0].path)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            return report.to_dict()
+
+        return await run_in_threadpool(run)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""What `minelabel export` and `minelabel import-labels` do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from app.core.config import Settings
+from app.core.db import make_engine, make_session_factory
+from app.imagery.storage import make_storage
+from app.interop.exports import ExportOptions
+from app.interop.imports import ImportContext, ImportOptions, get_import_format
+from app.interop.labeling_config import parse_labeling_config
+from app.interop.selection import Selection
+from app.repositories import users as users_repo
+from app.services import exports as export_service
+from app.services import projects as projects_service
+
+
+def export(settings: Settings, project_ref: str, format_name: str, out: Path, selection: Selection,
+           options: ExportOptions) -> None:  # fmt: skip
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            project = projects_service.find_project(session, project_ref)
+            with typer.progressbar(length=1, label=f"exporting {format_name}") as bar:
+                ctx, fmt = export_service.prepare(
+                    session, project.id, format_name, selection, options, make_storage(settings.storage),
+                    settings.tiles,
+                )  # fmt: skip
+                bar.length = max(ctx.total_tasks, 1)
+                done = [0]
+
+                def progress(count: int) -> None:
+                    bar.update(count - done[0])
+                    done[0] = count
+
+                ctx.on_progress = progress
+                report = export_service.write_file(ctx, fmt, out)
+            typer.echo(f"wrote {out} ({out.stat().st_size:,} bytes)")
+            typer.echo(json.dumps(report.to_dict(), indent=2))
+    finally:
+        engine.dispose()
+
+
+def import_labels(settings: Settings, project_ref: str, format_name: str, path: Path, email: str,
+                  options: ImportOptions) -> None:  # fmt: skip
+    fmt = get_import_format(format_name)
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            project = projects_service.find_project(session, project_ref)
+            user = users_repo.get_user_by_email(session, email)
+            if user is None:
+                raise projects_service.ProjectNotFoundError(f"No user with email {email} (--as-user).")
+            ctx = ImportContext(
+                session=session, project=project, config=parse_labeling_config(project.labeling_config),
+                importer_id=user.id, options=options, limits=settings.limits,
+            )  # fmt: skip
+            try:
+                report = fmt.importer(ctx, path)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            typer.echo(json.dumps(report.to_dict(), indent=2))
+    finally:
+        engine.dispose()
