@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from app.core.config import TileSettings
@@ -48,6 +48,19 @@ class ExportOptions(BaseModel):
     chip_images: bool = Field(
         default=True, description="Masks: with chips, also write the matching image chips."
     )
+
+    @field_validator("image_url")
+    @classmethod
+    def _image_url_is_one_label_studio_shows(cls, template: str) -> str:
+        from app.interop.label_studio_lint import image_reference_problem
+
+        sample = image_reference(
+            template, project_id=uuid.UUID(int=0), observation_id=uuid.UUID(int=1), site="site",
+            filename="image.png", index=0,
+        )  # fmt: skip
+        if (problem := image_reference_problem(sample)) is not None:
+            raise ValueError(f"image_url: {problem}")
+        return template
 
 
 @dataclass

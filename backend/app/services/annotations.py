@@ -104,7 +104,7 @@ def create_annotation(
     repair: bool = False,
     clip: bool = False,
     commit: bool = True,
-    **fields: object,
+    **fields: Any,
 ) -> SaveResult:
     """Create an annotation with its regions. ``commit=False`` only flushes, for callers that store many
     things in one transaction (imports); ``fields`` set more Annotation columns (lead_time, import_key...)."""

@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from app.api.access import AccessDep
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.uploads import BadUploadError, receive_multipart
-from app.core.errors import ConflictError, NotFoundError
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.exports import ExportOptions, export_filename, load_formats
 from app.interop.imports import ImportContext, ImportOptions, get_import_format
 from app.interop.labeling_config import parse_labeling_config
@@ -65,7 +66,10 @@ def options_from_query(
     }
     if image_url:
         fields["image_url"] = image_url
-    return ExportOptions.model_validate(fields)
+    try:
+        return ExportOptions.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidInputError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
 
 
 @router.get(
