@@ -42,6 +42,18 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.installed
 fi
 
+# --- A real consumer of Label Studio JSON, for the export tests ---------------------------------
+# label-studio-sdk (its Converter) pins other versions of numpy and friends, so it gets a venv of its own.
+LSSDK_VERSION="2.1.2"
+if [ "$(cat .venv-lssdk/.installed 2>/dev/null)" != "$LSSDK_VERSION" ]; then
+  log "installing label-studio-sdk $LSSDK_VERSION into .venv-lssdk (used by tests only)"
+  rm -rf .venv-lssdk
+  "$PYTHON" -m venv .venv-lssdk
+  .venv-lssdk/bin/pip install --quiet --disable-pip-version-check "label-studio-sdk==$LSSDK_VERSION" \
+    > .venv-lssdk/pip.log 2>&1 || { cat .venv-lssdk/pip.log >&2; exit 1; }
+  echo "$LSSDK_VERSION" > .venv-lssdk/.installed
+fi
+
 # --- Frontend --------------------------------------------------------------------------------
 want="$(sha256sum frontend/package-lock.json | cut -d' ' -f1)"
 if [ "$(cat frontend/node_modules/.installed 2>/dev/null)" != "$want" ]; then

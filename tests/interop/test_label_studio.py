@@ -204,8 +204,8 @@ def test_export_import_export_is_identical_and_a_second_import_adds_nothing(
 
 def unified(before: Any, after: Any) -> str:
     """A readable diff of two JSON documents, for assertion messages."""
-    lines = [orjson.dumps(d, option=orjson.OPT_INDENT_2).decode().splitlines() for d in (before, after)]
-    return "\n".join(difflib.unified_diff(*lines, lineterm=""))
+    old, new = (orjson.dumps(d, option=orjson.OPT_INDENT_2).decode().splitlines() for d in (before, after))
+    return "\n".join(difflib.unified_diff(old, new, lineterm=""))
 
 
 def label_studio_task(filename: str, results: list[dict[str, Any]], **annotation: Any) -> dict[str, Any]:
@@ -219,7 +219,10 @@ def label_studio_task(filename: str, results: list[dict[str, Any]], **annotation
     }  # fmt: skip
 
 
-def polygon(points: list[list[float]], label: str = "Pit", **changes: Any) -> dict[str, Any]:
+Points = list[list[int]] | list[list[float]]
+
+
+def polygon(points: Points, label: str = "Pit", **changes: Any) -> dict[str, Any]:
     result = {"id": "Dx_aB91ISN", "type": "polygonlabels", "from_name": "label", "to_name": "image",
               "original_width": 200, "original_height": 200, "image_rotation": 0,
               "value": {"points": points, "closed": True, "polygonlabels": [label]}}  # fmt: skip
