@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from rasterio.features import rasterize
 from shapely.geometry import Polygon, shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from app.core.config import REPO_ROOT
@@ -40,8 +41,9 @@ def convert(export: bytes, tmp: Path) -> dict[str, Any]:
     return converted
 
 
-def mask_of(polygons: list[tuple[Polygon, int]], size: tuple[int, int]) -> np.ndarray:
-    return rasterize(polygons, out_shape=size, fill=0, dtype="uint8")
+def mask_of(polygons: list[tuple[BaseGeometry, int]], size: tuple[int, int]) -> np.ndarray:
+    mask: np.ndarray = rasterize(polygons, out_shape=size, fill=0, dtype="uint8")
+    return mask
 
 
 def test_label_studio_sdk_reads_the_export_into_coco_and_yolo(
@@ -68,7 +70,7 @@ def test_label_studio_sdk_reads_the_export_into_coco_and_yolo(
     # Painted Outline first, Pit last, so the more specific class wins where they overlap.
     codes = {"Pit": 1, "Infrastructure": 2, "Outline": 3}
 
-    def polygon_of(annotation: dict[str, Any]) -> tuple[Polygon, int]:
+    def polygon_of(annotation: dict[str, Any]) -> tuple[BaseGeometry, int]:
         flat = annotation["segmentation"][0]
         return Polygon(zip(flat[::2], flat[1::2], strict=True)), codes[names[annotation["category_id"]]]
 
