@@ -106,9 +106,9 @@ def make_project(engine: Engine, name: str, tasks: int, rng: np.random.Generator
             for k, (annotation_id, project, observation) in enumerate(chunk):
                 for j in range(PER_TASK):
                     n = k * PER_TASK + j
-                    label = LABELS[n % 3]
-                    rows.append((uuid.uuid4(), project, observation, annotation_id, None, label, "human", None,
-                                 wkbs[n], None, float(areas[n]), None, 1))  # fmt: skip
+                    owner = (project, observation, annotation_id, None)
+                    rows.append((uuid.uuid4(), *owner, LABELS[n % 3], "human", None, wkbs[n], None,
+                                 float(areas[n]), None, 1))  # fmt: skip
             copy_regions(session, rows)
         session.commit()
         session.execute(text("ANALYZE"))
