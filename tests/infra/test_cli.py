@@ -63,6 +63,22 @@ def test_init_then_create_users(cli_env: dict[str, str]) -> None:
     assert token.stdout.strip().startswith("ml_") and "shown once" in token.stderr
 
 
+def test_export_and_import_labels(cli_env: dict[str, str], tmp_path: Path) -> None:
+    assert minelabel(cli_env, "init").returncode == 0
+    assert minelabel(cli_env, "create-project", "Ghana pits").returncode == 0
+    out = tmp_path / "labels.json"
+    exported = minelabel(cli_env, "export", "Ghana pits", str(out), "--format", "label-studio")
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_text() == "[]" and '"tasks": 0' in exported.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"data": {"image": "/data/upload/1/abcdef12-nowhere.png"}}]')
+    imported = minelabel(cli_env, "import-labels", "Ghana pits", str(bad), "--as-user", "root@mine.example")
+    assert imported.returncode == 1
+    assert "nothing was stored" in imported.stderr and "'task': 0" in imported.stderr
+    wrong = minelabel(cli_env, "export", "Ghana pits", str(out), "--format", "shapefile")
+    assert wrong.returncode == 1 and "Unknown export format" in wrong.stderr
+
+
 def test_invalid_settings_are_reported_before_anything_runs(cli_env: dict[str, str]) -> None:
     result = minelabel({**cli_env, "MODE": "production"}, "migrate")
     assert result.returncode == 2
