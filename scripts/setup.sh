@@ -54,6 +54,19 @@ if [ "$(cat .venv-lssdk/.installed 2>/dev/null)" != "$LSSDK_VERSION" ]; then
   echo "$LSSDK_VERSION" > .venv-lssdk/.installed
 fi
 
+# --- A real Label Studio, for the slow compatibility test (tests/interop/test_real_label_studio.py) -----
+# About 1 GB; MINELABEL_SKIP_LABEL_STUDIO=1 leaves it out (the test is then skipped, saying why).
+LABEL_STUDIO_VERSION="1.23.2"
+if [ "${MINELABEL_SKIP_LABEL_STUDIO:-0}" != "1" ] \
+   && [ "$(cat .venv-label-studio/.installed 2>/dev/null)" != "$LABEL_STUDIO_VERSION" ]; then
+  log "installing label-studio $LABEL_STUDIO_VERSION into .venv-label-studio (used by one slow test only)"
+  rm -rf .venv-label-studio
+  "$PYTHON" -m venv .venv-label-studio
+  .venv-label-studio/bin/pip install --quiet --disable-pip-version-check "label-studio==$LABEL_STUDIO_VERSION" \
+    > .venv-label-studio/pip.log 2>&1 || { cat .venv-label-studio/pip.log >&2; exit 1; }
+  echo "$LABEL_STUDIO_VERSION" > .venv-label-studio/.installed
+fi
+
 # --- Frontend --------------------------------------------------------------------------------
 want="$(sha256sum frontend/package-lock.json | cut -d' ' -f1)"
 if [ "$(cat frontend/node_modules/.installed 2>/dev/null)" != "$want" ]; then
