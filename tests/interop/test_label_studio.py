@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,45 @@ def test_a_file_over_the_import_limit_is_refused_while_streaming(
     response = post_import(client, project, content)
     assert response.status_code == 413, response.text
     assert "LIMITS__MAX_IMPORT_BYTES" in response.json()["detail"] or "larger" in response.json()["detail"]
+
+
+@pytest.mark.seed
+def test_seed_images_round_trip_through_label_studio_json(
+    client: TestClient, db_session: Session, app: FastAPI, seed_data: Path, tmp_path: Path
+) -> None:
+    """Real Sentinel-2 PNGs of two mines: labels exported as the workshop sends them, imported into a fresh
+    project with the same images, exported again: the same file."""
+    from tests.interop.test_coco_masks import seed_observation
+
+    def project_with_seed_images(name: str) -> tuple[Project, list[Observation]]:
+        project = make_project(db_session, name)
+        observations = []
+        for stem in ("0854_000", "3548_000"):
+            png = tmp_path / name / f"{stem}.png"
+            png.parent.mkdir(exist_ok=True)
+            shutil.copyfile(seed_data / "minetracking2021" / f"{stem}.png", png)
+            observations.append(seed_observation(db_session, app, project, png))
+        return project, observations
+
+    source, observations = project_with_seed_images("seed-a")
+    annotator = make_user(db_session, "seed-ann")
+    for number, observation in enumerate(observations):
+        regions = [
+            region_input("Outline", square(100, 100, 600)),
+            region_input("Pit", square(250 + number, 300, 120)),
+            region_input("Infrastructure", ring([(500, 500), (640, 520), (600, 650)])),
+        ]
+        annotation_service.create_annotation(db_session, observation, regions, LIMITS, user_id=annotator.id)
+        db_session.execute(
+            update(Observation).where(Observation.id == observation.id).values(task_state=TaskState.APPROVED)
+        )
+    db_session.commit()
+    first = client.get(f"/api/projects/{source.id}/export").content
+    tasks = orjson.loads(first)
+    assert [t["data"]["image"] for t in tasks] == ["/data/local-files/?d=0854/0854_000.png",
+                                                   "/data/local-files/?d=3548/3548_000.png"]  # fmt: skip
+    assert all(r["original_width"] == 1000 for t in tasks for r in t["annotations"][0]["result"])
+    target, _ = project_with_seed_images("seed-b")
+    imported = post_import(client, target, first)
+    assert imported.status_code == 200 and imported.json()["regions_created"] == 6, imported.text
+    assert client.get(f"/api/projects/{target.id}/export").content == first
