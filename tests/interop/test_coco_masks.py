@@ -384,8 +384,9 @@ def seed_observation(session: Session, app: FastAPI, project: Project, png: Path
     observation = Observation(
         project_id=project.id, site_id=site.id, index=0, original_filename=png.name,
         content_hash=f"seed-{png.name}", size_bytes=png.stat().st_size, driver="PNG", width=width,
-        height=height, band_count=count - 1, band_names=["red", "green", "blue"], dtype="uint8", has_alpha=True, georef_source=GeorefSource.NONE,
-        status=ObservationStatus.PROCESSING, original_key="none",
+        height=height, band_count=count - 1, band_names=["red", "green", "blue"], dtype="uint8",
+        has_alpha=True, georef_source=GeorefSource.NONE, status=ObservationStatus.PROCESSING,
+        original_key="none",
     )  # fmt: skip
     session.add(observation)
     session.flush()
