@@ -15,9 +15,10 @@ observations by index, annotations by creation; results by class, then by each p
 the same selection gives the same file, and a file imported into a fresh project exports identically (a
 region's parts and the separate regions they become on import sort alike).
 
-Lint (app.interop.label_studio_lint) checks what is written. Geometry comes from PostGIS as WKB and is
-converted a batch at a time with shapely and numpy; orjson writes the coordinate arrays. That keeps the
-export above 100,000 polygons/s.
+Lint (app.interop.label_studio_lint) checks what is written. PostgreSQL hands over a batch's polygons as
+one row of arrays plus one blob of exterior-ring coordinates; numpy turns them into percent, orjson writes
+the arrays, and the next batch is read in a thread meanwhile (app.interop.prefetch): no Python or GEOS
+object per polygon.
 """
 
 from __future__ import annotations
@@ -41,15 +42,91 @@ from app.interop.selection import TaskBatch, annotations_of, class_filter_sql, p
 
 PRECISION = 6  # decimals of a percent: 1e-6 % of a 100,000 px image is 0.001 px
 
-# The regions of a batch of tasks, as WKB; their geometry work happens vectorized in shapely/numpy.
+# A batch's regions as one row of arrays (one element per region) and one blob of their WKB, so that
+# neither psycopg nor GEOS builds an object per polygon, and PostGIS is called once per region.
 _REGIONS = """
-SELECT COALESCE(r.annotation_id, r.prediction_id)::text AS owner, r.prediction_id IS NOT NULL AS predicted,
-       r.label, r.score, r.id::text AS region_id, o.width, o.height, ST_AsBinary(r.geom) AS wkb
-  FROM regions r JOIN observations o ON o.id = r.observation_id
- WHERE r.observation_id = ANY(:tasks) AND r.deleted_at IS NULL
-   AND (r.annotation_id = ANY(:annotations) OR r.prediction_id = ANY(:predictions))
-   AND {classes}
+SELECT array_agg(owner) AS owners, array_agg(predicted) AS predicted, array_agg(label) AS labels,
+       array_agg(score) AS scores, array_agg(region_id) AS region_ids, array_agg(width) AS widths,
+       array_agg(height) AS heights, array_agg(octet_length(wkb)) AS sizes, string_agg(wkb, ''::bytea) AS wkb
+  FROM (
+    SELECT COALESCE(r.annotation_id, r.prediction_id)::text AS owner,
+           r.prediction_id IS NOT NULL AS predicted, r.label, r.score, r.id::text AS region_id,
+           o.width, o.height, ST_AsBinary(r.geom, 'NDR') AS wkb
+      FROM regions r
+      JOIN observations o ON o.id = r.observation_id
+     WHERE r.observation_id = ANY(:tasks) AND r.deleted_at IS NULL
+       AND (r.annotation_id = ANY(:annotations) OR r.prediction_id = ANY(:predictions))
+       AND {classes}
+  ) AS found
 """
+
+# Little-endian WKB of a MultiPolygon with one polygon of one ring: 9 bytes of MultiPolygon header (byte
+# order, type, number of polygons), 9 of Polygon header (byte order, type, number of rings), the ring's
+# number of points, then its x, y pairs. Nearly every region looks like that; the others go through shapely.
+_SIMPLE_HEADER = 22
+
+
+@dataclass
+class _Parts:
+    """Every polygon part of a batch: exterior-ring coordinates (closed rings, pixels), per-part arrays."""
+
+    coordinates: np.ndarray
+    points: np.ndarray  # per part, closing vertex included
+    region: np.ndarray  # per part: index of its region
+    number: np.ndarray  # per part: 1-based position within its region
+    count: np.ndarray  # per part: parts of its region
+    holes: int
+    hole_area: float
+
+
+def _parts(wkb: bytes, sizes: list[int]) -> _Parts:
+    blob = np.frombuffer(wkb, dtype=np.uint8)
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    sizes_array = np.array(sizes, dtype=np.int64)
+    # Each region's first 22 bytes (fewer for none: the smallest valid polygon has 4 points), as numbers.
+    header = blob[offsets[:, None] + np.arange(_SIMPLE_HEADER)]
+    polygons, rings, ring_points = (
+        np.ascontiguousarray(header[:, at : at + 4]).view("<u4")[:, 0] for at in (5, 14, 18)
+    )
+    simple = (
+        (polygons == 1) & (rings == 1) & (sizes_array == _SIMPLE_HEADER + 16 * ring_points.astype(np.int64))
+    )
+    # The simple regions' coordinates: their byte ranges joined (slices of a memoryview copy nothing).
+    starts, ends = offsets[simple] + _SIMPLE_HEADER, offsets[simple] + sizes_array[simple]
+    view = memoryview(wkb)
+    joined = b"".join([view[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+    coordinates = np.frombuffer(joined, dtype="<f8").reshape(-1, 2)
+    simple_regions = np.flatnonzero(simple)
+    points = (ends - starts) // 16
+    region, number, count = (
+        simple_regions,
+        np.ones(len(simple_regions), np.int64),
+        np.ones(len(simple_regions), np.int64),
+    )
+    holes, hole_area = 0, 0.0
+    complex_regions = np.flatnonzero(~simple)
+    if len(complex_regions):
+        geometries = shapely.from_wkb(
+            [
+                wkb[o : o + n]
+                for o, n in zip(
+                    offsets[complex_regions].tolist(), sizes_array[complex_regions].tolist(), strict=True
+                )
+            ]
+        )
+        parts, of_geometry = shapely.get_parts(geometries, return_index=True)
+        rings = shapely.get_exterior_ring(parts)
+        ring_coordinates, of_ring = shapely.get_coordinates(rings, return_index=True)
+        part_points = np.bincount(of_ring, minlength=len(parts))
+        first = np.searchsorted(of_geometry, of_geometry)
+        holes = int(shapely.get_num_interior_rings(parts).sum())
+        hole_area = float((shapely.area(shapely.polygons(rings)) - shapely.area(parts)).sum())
+        coordinates = np.concatenate((coordinates, ring_coordinates))
+        points = np.concatenate((points, part_points))
+        region = np.concatenate((region, complex_regions[of_geometry]))
+        number = np.concatenate((number, np.arange(len(parts)) - first + 1))
+        count = np.concatenate((count, np.bincount(of_geometry, minlength=len(geometries))[of_geometry]))
+    return _Parts(coordinates, points, region, number, count, holes, hole_area)
 
 
 def _json(value: Any) -> str:
@@ -61,7 +138,7 @@ class _Batch:
     tasks: TaskBatch
     annotations: list[Row[Any]]
     predictions: list[Row[Any]]
-    regions: list[Row[Any]]
+    regions: Row[Any]  # one row of arrays, see _REGIONS
 
 
 class _Writer:
@@ -91,8 +168,8 @@ class _Writer:
                 self.regions_sql,
                 {"tasks": batch.ids, "annotations": [a.id for a in annotations],
                  "predictions": [p.id for p in predictions], **self.class_params},
-            ).all()  # fmt: skip
-            yield _Batch(batch, annotations, predictions, list(regions))
+            ).one()  # fmt: skip
+            yield _Batch(batch, annotations, predictions, regions)
 
     def batches(self) -> Iterator[bytes]:
         done = 0
@@ -125,93 +202,68 @@ class _Writer:
             self.ctx.progress(done)
         yield b"]"
 
-    def results(self, rows: list[Row[Any]]) -> dict[str, list[str]]:
+    def results(self, found: Row[Any]) -> dict[str, list[str]]:
         """Each owner's (annotation's or prediction's, by id as text) results, one per polygon part, in a
         fixed order."""
         results: dict[str, list[str]] = defaultdict(list)
-        if not rows:
+        if found.owners is None:
             return results
         report = self.report
-        unknown = {row.label for row in rows} - self.classes
+        labels, owners, region_ids = found.labels, found.owners, found.region_ids
+        unknown = set(labels) - self.classes
         if unknown:
             raise LintError(f"classes {sorted(unknown)} are not in the labeling config")
-        # Every region is a MultiPolygon: as ragged arrays, all coordinates with offsets per ring, rings per
-        # polygon (part) and parts per region; everything below is vectorized over a batch.
-        _, coordinates, (ring_offsets, part_rings, region_parts) = shapely.to_ragged_array(
-            shapely.from_wkb([row.wkb for row in rows])
-        )
-        parts = len(part_rings) - 1
-        of_row = np.repeat(np.arange(len(rows)), np.diff(region_parts))  # part -> its region (row)
-        exterior = part_rings[:-1]  # part -> its exterior ring
-        starts, ends = ring_offsets[exterior], ring_offsets[exterior + 1]
+        parts = _parts(found.wkb, found.sizes)
+        coordinates, points, region = parts.coordinates, parts.points, parts.region
+        ends = np.cumsum(points)
+        starts = ends - points
         x, y = coordinates[:, 0], coordinates[:, 1]
-        ring_starts = ring_offsets[:-1]
-        min_x, max_x = (
-            np.minimum.reduceat(x, ring_starts)[exterior],
-            np.maximum.reduceat(x, ring_starts)[exterior],
-        )
-        min_y, max_y = (
-            np.minimum.reduceat(y, ring_starts)[exterior],
-            np.maximum.reduceat(y, ring_starts)[exterior],
-        )
+        min_x, max_x = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+        min_y, max_y = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
         cross = x[:-1] * y[1:] - x[1:] * y[:-1]  # shoelace terms; those across two rings are zeroed
-        cross[ring_offsets[1:-1] - 1] = 0
-        ring_areas = np.abs(np.add.reduceat(np.append(cross, 0.0), ring_starts)) / 2
-        exterior_areas = ring_areas[exterior]
-        holes = np.diff(part_rings) - 1
-        if holes.any():
-            report.holes_dropped += int(holes.sum())
-            report.hole_area_px += float(ring_areas.sum() - exterior_areas.sum())
-        # Percent of the image size, rounded; each ring's closing vertex is dropped when written.
-        percent_x = 100.0 / np.array([row.width for row in rows], dtype=float)
-        percent_y = 100.0 / np.array([row.height for row in rows], dtype=float)
-        of_ring = np.repeat(of_row, np.diff(part_rings))
-        of_coordinate = np.repeat(of_ring, np.diff(ring_offsets))
-        coordinates = np.round(
-            coordinates * np.column_stack((percent_x, percent_y))[of_coordinate], PRECISION
-        )
-        px, py = percent_x[of_row], percent_y[of_row]
-        counts = ends - starts
+        cross[ends[:-1] - 1] = 0
+        areas = np.abs(np.add.reduceat(np.append(cross, 0.0), starts)) / 2  # of the exterior ring
+        percent_x = (100.0 / np.array(found.widths, dtype=float))[region]
+        percent_y = (100.0 / np.array(found.heights, dtype=float))[region]
         bad = (
-            (counts - 1 < 3) | (min_x * px < -EPSILON) | (min_y * py < -EPSILON)
-            | (max_x * px > 100 + EPSILON) | (max_y * py > 100 + EPSILON)
+            (points - 1 < 3) | (min_x * percent_x < -EPSILON) | (min_y * percent_y < -EPSILON)
+            | (max_x * percent_x > 100 + EPSILON) | (max_y * percent_y > 100 + EPSILON)
         )  # fmt: skip
         if bad.any():
             k = int(np.argmax(bad))
             raise LintError(
-                f"region {rows[of_row[k]].region_id}: a polygon with {counts[k] - 1} vertices, or points "
-                f"outside 0-100 % of the image ({min_x[k]}, {min_y[k]}, {max_x[k]}, {max_y[k]} px)"
+                f"region {region_ids[region[k]]}: a polygon with {points[k] - 1} vertices, or points outside "
+                f"0-100 % of the image ({min_x[k]}, {min_y[k]}, {max_x[k]}, {max_y[k]} px)"
             )
-        part_numbers = np.arange(parts) - region_parts[:-1][of_row]  # 0-based, within its region
-        report.polygons += parts
-        report.regions += len(rows)
-        report.multipart_regions_split += int((np.diff(region_parts) > 1).sum())
+        # Percent of the image size, rounded; each ring's closing vertex is dropped when written.
+        scale = np.repeat(np.column_stack((percent_x, percent_y)), points, axis=0)
+        coordinates = np.round(coordinates * scale, PRECISION)
+        report.polygons += len(points)
+        report.regions += len(owners)
+        report.multipart_regions_split += int(((parts.number == 1) & (parts.count > 1)).sum())
+        report.holes_dropped += parts.holes
+        report.hole_area_px += parts.hole_area
         # Class, then each polygon's own position: a region's parts and the separate regions they become on
         # import sort alike, so an export -> import -> export round trip is identical.
-        labels = np.array([row.label for row in rows])
-        region_ids = np.array([row.region_id for row in rows])
         order = np.lexsort(
-            (part_numbers, region_ids[of_row], exterior_areas, min_y, min_x, labels[of_row])
+            (parts.number, np.array(region_ids)[region], areas, min_y, min_x, np.array(labels)[region])
         ).tolist()
         heads = [
-            f'{self.result_head},"original_width":{row.width},"original_height":{row.height},"image_rotation":0'
-            for row in rows
+            f'{self.result_head},"original_width":{w},"original_height":{h},"image_rotation":0'
+            for w, h in zip(found.widths, found.heights, strict=True)
         ]
         tails = [
-            self.labels[row.label]
-            + "}"
-            + (f',"score":{_json(row.score)}' if row.predicted and row.score is not None else "")
-            for row in rows
+            self.labels[label] + "}" + (f',"score":{_json(score)}' if predicted and score is not None else "")
+            for label, score, predicted in zip(labels, found.scores, found.predicted, strict=True)
         ]
-        owners = [row.owner for row in rows]
-        of_row_list, starts_list, ends_list = of_row.tolist(), starts.tolist(), ends.tolist()
+        region_list, starts_list, ends_list = region.tolist(), starts.tolist(), ends.tolist()
         dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
         for k in order:
-            r = of_row_list[k]
+            r = region_list[k]
             owned = results[owners[r]]
-            points = dumps(coordinates[starts_list[k] : ends_list[k] - 1], option=option).decode()
+            text_points = dumps(coordinates[starts_list[k] : ends_list[k] - 1], option=option).decode()
             owned.append(
-                f'{{"id":"r{len(owned) + 1}",{heads[r]},"value":{{"points":{points},"closed":true,'
+                f'{{"id":"r{len(owned) + 1}",{heads[r]},"value":{{"points":{text_points},"closed":true,'
                 f'"polygonlabels":{tails[r]}}}'
             )
         return results
