@@ -33,6 +33,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Cli
         pytest.skip(f"Label Studio is not installed at {LABEL_STUDIO} (scripts/setup.sh installs it)")
     data = tmp_path_factory.mktemp("label-studio")
     (data / "files").mkdir()
+    # Hex: a password or token starting with "-" would be taken for an option by its argparse.
     port, token = free_port(), secrets.token_hex(20)
     env = {
         **os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data), "LOCAL_FILES_SERVING_ENABLED": "true",
@@ -41,7 +42,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Cli
     command = [
         str(LABEL_STUDIO), "start", "--no-browser", "--port", str(port), "--internal-host", "127.0.0.1",
         "--host", f"http://127.0.0.1:{port}", "--data-dir", str(data), "--username", "tests@minelabel.local",
-        "--password", secrets.token_urlsafe(16), "--user-token", token, "--enable-legacy-api-token",
+        "--password", "pw" + secrets.token_hex(12), "--user-token", token, "--enable-legacy-api-token",
         "--agree-fix-sqlite",
     ]  # fmt: skip
     log = (data / "label-studio.log").open("w")
