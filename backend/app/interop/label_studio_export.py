@@ -218,8 +218,8 @@ class _Writer:
         ends = np.cumsum(points)
         starts = ends - points
         x, y = coordinates[:, 0], coordinates[:, 1]
-        min_x, max_x = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-        min_y, max_y = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
+        lows, highs = np.minimum.reduceat(coordinates, starts), np.maximum.reduceat(coordinates, starts)
+        min_x, min_y, max_x, max_y = lows[:, 0], lows[:, 1], highs[:, 0], highs[:, 1]
         cross = x[:-1] * y[1:] - x[1:] * y[:-1]  # shoelace terms; those across two rings are zeroed
         cross[ends[:-1] - 1] = 0
         areas = np.abs(np.add.reduceat(np.append(cross, 0.0), starts)) / 2  # of the exterior ring
@@ -256,14 +256,19 @@ class _Writer:
             self.labels[label] + "}" + (f',"score":{_json(score)}' if predicted and score is not None else "")
             for label, score, predicted in zip(labels, found.scores, found.predicted, strict=True)
         ]
-        region_list, starts_list, ends_list = region.tolist(), starts.tolist(), ends.tolist()
-        dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+        # All rings written at once: their closing vertices dropped, one orjson call for the batch, cut apart
+        # where one ring ends and the next begins ("]],[[" occurs nowhere else).
+        keep = np.ones(len(coordinates), dtype=bool)
+        keep[ends - 1] = False
+        open_rings, open_ends = coordinates[keep], (ends - np.arange(1, len(ends) + 1)).tolist()
+        rings = [open_rings[a:b] for a, b in zip([0, *open_ends[:-1]], open_ends, strict=True)]
+        texts = orjson.dumps(rings, option=orjson.OPT_SERIALIZE_NUMPY).decode()[3:-3].split("]],[[")
+        region_list = region.tolist()
         for k in order:
             r = region_list[k]
             owned = results[owners[r]]
-            text_points = dumps(coordinates[starts_list[k] : ends_list[k] - 1], option=option).decode()
             owned.append(
-                f'{{"id":"r{len(owned) + 1}",{heads[r]},"value":{{"points":{text_points},"closed":true,'
+                f'{{"id":"r{len(owned) + 1}",{heads[r]},"value":{{"points":[[{texts[k]}]],"closed":true,'
                 f'"polygonlabels":{tails[r]}}}'
             )
         return results
