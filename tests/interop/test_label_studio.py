@@ -363,3 +363,10 @@ def test_seed_images_round_trip_through_label_studio_json(
     imported = post_import(client, target, first)
     assert imported.status_code == 200 and imported.json()["regions_created"] == 6, imported.text
     assert client.get(f"/api/projects/{target.id}/export").content == first
+
+
+def test_the_formats_are_listed(client: TestClient) -> None:
+    formats = client.get("/api/export-formats").json()
+    assert set(formats["exports"]) == {"label-studio", "geojson", "gpkg", "coco", "masks"}
+    assert set(formats["imports"]) == {"label-studio", "geojson", "gpkg"}
+    assert formats["exports"]["masks"]["media_type"] == "application/zip"

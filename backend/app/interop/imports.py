@@ -106,9 +106,15 @@ def register(fmt: ImportFormat) -> ImportFormat:
     return fmt
 
 
-def get_import_format(name: str) -> ImportFormat:
-    from app.interop import gis_import, label_studio_import  # noqa: F401 (they register themselves)
+def import_formats() -> dict[str, ImportFormat]:
+    """Import every format module (each registers itself) and return the registry."""
+    from app.interop import gis_import, label_studio_import  # noqa: F401
 
+    return IMPORT_FORMATS
+
+
+def get_import_format(name: str) -> ImportFormat:
+    import_formats()
     if name not in IMPORT_FORMATS:
         raise InvalidInputError(f"Unknown import format {name!r}; choose one of {sorted(IMPORT_FORMATS)}.")
     return IMPORT_FORMATS[name]

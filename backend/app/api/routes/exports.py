@@ -19,7 +19,7 @@ from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.exports import ExportOptions, export_filename, load_formats
-from app.interop.imports import ImportContext, ImportOptions, get_import_format
+from app.interop.imports import ImportContext, ImportOptions, get_import_format, import_formats
 from app.interop.labeling_config import parse_labeling_config
 from app.interop.selection import Selection
 from app.models.job import Job, JobQueue, JobState
@@ -182,10 +182,12 @@ def download_job_file(job_id: uuid.UUID, session: SessionDep, storage: StorageDe
 
 
 @router.get("/api/export-formats", summary="The export and import formats")
-def list_formats() -> dict[str, dict[str, str]]:
-    return {
+def list_formats() -> dict[str, dict[str, dict[str, str]]]:
+    exports = {
         name: {"media_type": f.media_type, "description": f.description} for name, f in load_formats().items()
     }
+    imports = {name: {"description": f.description} for name, f in import_formats().items()}
+    return {"exports": exports, "imports": imports}
 
 
 @router.post(
