@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api.access import get_access
+from app.api.access import AccessCache, get_access
 from app.api.middleware import RequestContextMiddleware
 from app.api.permissions import missing_rules
 from app.api.routes import annotations as annotation_routes
@@ -80,6 +80,7 @@ def create_app(
     app.state.metrics = app_metrics
     app.state.storage = make_storage(settings.storage)
     app.state.tile_cache = TileCache(settings.tiles.cache_bytes)
+    app.state.access_cache = AccessCache(settings.security.access_cache_s)
     app.state.sign_in_limiter = SignInLimiter(
         redis.Redis.from_url(settings.redis.url, socket_timeout=2, socket_connect_timeout=2),
         settings.security.sign_in_max_failures,

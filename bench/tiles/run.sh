@@ -9,4 +9,4 @@ if [ ! -x bench/.venv-titiler/bin/uvicorn ]; then
   bench/.venv-titiler/bin/pip install --quiet titiler.core uvicorn > bench/.venv-titiler/pip.log 2>&1 \
     || { cat bench/.venv-titiler/pip.log; exit 1; }
 fi
-exec .venv/bin/python bench/tiles/bench_tiles.py "$@"
+exec .venv/bin/python -m bench.tiles.bench_tiles "$@"

@@ -7,17 +7,19 @@ already checked, object (FastAPI caches a dependency per request).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from app.api.deps import SessionDep
 from app.api.permissions import RULES, Caller, Cond, Rule
 from app.core.errors import ForbiddenError, InvalidInputError, NotAuthenticatedError, NotFoundError
 from app.models.access import AuthSession, ProjectRole
@@ -213,24 +215,73 @@ def sees_only_own(session: Session, access: Access) -> bool:
     return not shared
 
 
-def get_access(request: Request, session: SessionDep) -> Access:
+# Image reads a map makes by the dozen; their decisions are remembered for a short while (AccessCache).
+CACHED_ROUTES = frozenset({"tile", "thumbnail"})
+
+
+class AccessCache:
+    """Recent successful decisions for image reads (tiles, thumbnails), so that a map's many tile requests
+    do not each pay the database: a decision is reused for ``ttl_s`` seconds, which is therefore how long a
+    revoked token or membership can still read tiles it could read before. Failures are never cached."""
+
+    def __init__(self, ttl_s: float, size: int = 10_000) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._entries: dict[tuple[str, str, str], tuple[float, Access]] = {}
+
+    def key(self, request: Request, route: APIRoute) -> tuple[str, str, str] | None:
+        if self.ttl_s <= 0 or route.name not in CACHED_ROUTES or request.method not in SAFE_METHODS:
+            return None
+        credential = request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE) or ""
+        if not credential:
+            return None
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        return digest, route.name, str(request.path_params.get("observation_id"))
+
+    def get(self, key: tuple[str, str, str]) -> Access | None:
+        found = self._entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, str, str], access: Access) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # simple and bounded; a full cache only costs a few database reads
+        self._entries[key] = (time.monotonic() + self.ttl_s, access)
+
+
+async def get_access(request: Request) -> Access:
+    """Authenticate and authorize (see the module docstring). Async, so that a remembered decision for a
+    tile is answered on the event loop; everything else runs in the thread pool with a session of its own."""
     route = request.scope.get("route")
     assert isinstance(route, APIRoute), "get_access runs only for API routes"
+    cache: AccessCache = request.app.state.access_cache
+    key = cache.key(request, route)
+    if key is not None and (remembered := cache.get(key)) is not None:
+        return remembered
+    access = await run_in_threadpool(_check_access, request, route)
+    if key is not None:
+        cache.put(key, access)
+    return access
+
+
+def _check_access(request: Request, route: APIRoute) -> Access:
     rule = RULES[route.name]
-    user, auth_session = authenticate(request, session)
-    if (
-        auth_session is not None
-        and request.method not in SAFE_METHODS
-        and rule.caller != Caller.ANYONE
-        and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), auth_session.csrf_token)
-    ):
-        raise CsrfError(
-            f"Missing or wrong {CSRF_HEADER} header: send the value of the {CSRF_COOKIE} cookie with every "
-            "change (sign in again if the page is old)."
-        )
-    target = resolve_target(session, request.path_params)
-    access = authorize(session, rule, route, user, target)
-    return Access(access.user, auth_session, access.target, access.role)
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        user, auth_session = authenticate(request, session)
+        if (
+            auth_session is not None
+            and request.method not in SAFE_METHODS
+            and rule.caller != Caller.ANYONE
+            and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), auth_session.csrf_token)
+        ):
+            raise CsrfError(
+                f"Missing or wrong {CSRF_HEADER} header: send the value of the {CSRF_COOKIE} cookie with "
+                "every change (sign in again if the page is old)."
+            )
+        target = resolve_target(session, request.path_params)
+        access = authorize(session, rule, route, user, target)
+        return Access(access.user, auth_session, access.target, access.role)
 
 
 AccessDep = Annotated[Access, Depends(get_access)]

@@ -53,6 +53,8 @@ class SecuritySettings(BaseModel):
     # Failed sign-ins per email (and per client address) within the window before 429.
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_window_s: int = Field(default=15 * 60, ge=1)
+    # How long a tile or thumbnail read reuses an earlier permission decision (0: never).
+    access_cache_s: float = Field(default=30, ge=0)
 
 
 class ReviewSettings(BaseModel):
