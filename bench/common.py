@@ -6,6 +6,8 @@ import subprocess
 import time
 
 import httpx2 as httpx
+import numpy as np
+import shapely
 
 
 def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -63,3 +65,21 @@ def minelabel_server(port: int, workers: int = 2) -> list[str]:
         sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--workers", str(workers),
         "--no-access-log", "--log-level", "warning", "--port", str(port),
     ]  # fmt: skip
+
+
+def irregular_polygons(
+    rng: np.random.Generator, count: int, *, image_size: int, vertices: tuple[int, int],
+    radius: tuple[float, float], margin: float,
+) -> list[shapely.Polygon]:  # fmt: skip
+    """Star-shaped polygons like hand-drawn pits: ``vertices`` [low, high) corners at random angles, a radius
+    in ``radius`` varied by up to 40 % per corner, centred at least ``margin`` px inside the image."""
+    shapes = []
+    for _ in range(count):
+        n = int(rng.integers(*vertices))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radii = rng.uniform(*radius) * rng.uniform(0.6, 1.0, n)
+        cx, cy = rng.uniform(margin, image_size - margin, 2)
+        shapes.append(
+            shapely.Polygon(np.column_stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)]))
+        )
+    return shapes

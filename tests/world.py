@@ -48,6 +48,26 @@ def square(x: float, y: float, size: float) -> dict[str, Any]:
     }
 
 
+def ring(points: list[tuple[float, float]]) -> dict[str, Any]:
+    """A Polygon through ``points`` (closed here)."""
+    return {"type": "Polygon", "coordinates": [[*map(list, points), list(points[0])]]}
+
+
+def with_hole() -> dict[str, Any]:
+    """A 150 px square from the origin with a 20 px hole at (60, 60): 22,100 px."""
+    outer = [[0, 0], [150, 0], [150, 150], [0, 150], [0, 0]]
+    hole = [[60, 60], [80, 60], [80, 80], [60, 80], [60, 60]]
+    return {"type": "Polygon", "coordinates": [outer, hole]}
+
+
+def two_parts() -> dict[str, Any]:
+    """A MultiPolygon of a 20 px square at (160, 160) and a 10 px square at (100, 170)."""
+    return {
+        "type": "MultiPolygon",
+        "coordinates": [square(160, 160, 20)["coordinates"], square(100, 170, 10)["coordinates"]],
+    }
+
+
 def region_input(label: str, geometry: dict[str, Any]) -> annotation_service.RegionInput:
     return annotation_service.RegionInput(label=label, geometry=geometry)
 

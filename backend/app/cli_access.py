@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from app.core.config import Settings
-from app.core.db import make_engine, make_session_factory
+from app.core.db import command_session
 from app.core.errors import NotFoundError
 from app.models.access import ProjectRole
 from app.repositories import users as users_repo
@@ -15,28 +15,20 @@ from app.services import projects as projects_service
 
 
 def add_member(settings: Settings, project_ref: str, email: str, role: ProjectRole) -> None:
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            project = projects_service.find_project(session, project_ref)
-            user = users_repo.get_user_by_email(session, email)
-            if user is None:
-                raise NotFoundError(f"No user with email {email}; create it first (minelabel create-user).")
-            members_service.set_member(session, project.id, user.id, role)
-            typer.echo(f"{user.email} is {role.value} of {project.name}")
-    finally:
-        engine.dispose()
+    with command_session(settings) as session:
+        project = projects_service.find_project(session, project_ref)
+        user = users_repo.get_user_by_email(session, email)
+        if user is None:
+            raise NotFoundError(f"No user with email {email}; create it first (minelabel create-user).")
+        members_service.set_member(session, project.id, user.id, role)
+        typer.echo(f"{user.email} is {role.value} of {project.name}")
 
 
 def create_token(settings: Settings, email: str, name: str) -> None:
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            user = users_repo.get_user_by_email(session, email)
-            if user is None:
-                raise NotFoundError(f"No user with email {email}.")
-            _, key = auth_service.create_api_token(session, user, name)
-            typer.echo(key)
-            typer.echo(f"(shown once) send it as 'Authorization: Token {key[:10]}...'", err=True)
-    finally:
-        engine.dispose()
+    with command_session(settings) as session:
+        user = users_repo.get_user_by_email(session, email)
+        if user is None:
+            raise NotFoundError(f"No user with email {email}.")
+        _, key = auth_service.create_api_token(session, user, name)
+        typer.echo(key)
+        typer.echo(f"(shown once) send it as 'Authorization: Token {key[:10]}...'", err=True)

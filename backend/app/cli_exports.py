@@ -8,63 +8,46 @@ from pathlib import Path
 import typer
 
 from app.core.config import Settings
-from app.core.db import make_engine, make_session_factory
+from app.core.db import command_session
+from app.core.errors import NotFoundError
 from app.imagery.storage import make_storage
 from app.interop.exports import ExportOptions
-from app.interop.imports import ImportContext, ImportOptions, get_import_format
-from app.interop.labeling_config import parse_labeling_config
+from app.interop.imports import ImportOptions
 from app.interop.selection import Selection
 from app.repositories import users as users_repo
 from app.services import exports as export_service
 from app.services import projects as projects_service
+from app.services.imports import run_import
 
 
 def export(settings: Settings, project_ref: str, format_name: str, out: Path, selection: Selection,
            options: ExportOptions) -> None:  # fmt: skip
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            project = projects_service.find_project(session, project_ref)
-            with typer.progressbar(length=1, label=f"exporting {format_name}") as bar:
-                ctx, fmt = export_service.prepare(
-                    session, project.id, format_name, selection, options, make_storage(settings.storage),
-                    settings.tiles,
-                )  # fmt: skip
-                bar.length = max(ctx.total_tasks, 1)
-                done = [0]
+    with command_session(settings) as session:
+        project = projects_service.find_project(session, project_ref)
+        with typer.progressbar(length=1, label=f"exporting {format_name}") as bar:
+            ctx, fmt = export_service.prepare(
+                session, project.id, format_name, selection, options, make_storage(settings.storage),
+                settings.tiles,
+            )  # fmt: skip
+            bar.length = max(ctx.total_tasks, 1)
+            done = [0]
 
-                def progress(count: int) -> None:
-                    bar.update(count - done[0])
-                    done[0] = count
+            def progress(count: int) -> None:
+                bar.update(count - done[0])
+                done[0] = count
 
-                ctx.on_progress = progress
-                report = export_service.write_file(ctx, fmt, out)
-            typer.echo(f"wrote {out} ({out.stat().st_size:,} bytes)")
-            typer.echo(json.dumps(report.to_dict(), indent=2))
-    finally:
-        engine.dispose()
+            ctx.on_progress = progress
+            report = export_service.write_file(ctx, fmt, out)
+        typer.echo(f"wrote {out} ({out.stat().st_size:,} bytes)")
+        typer.echo(json.dumps(report.to_dict(), indent=2))
 
 
 def import_labels(settings: Settings, project_ref: str, format_name: str, path: Path, email: str,
                   options: ImportOptions) -> None:  # fmt: skip
-    fmt = get_import_format(format_name)
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            project = projects_service.find_project(session, project_ref)
-            user = users_repo.get_user_by_email(session, email)
-            if user is None:
-                raise projects_service.ProjectNotFoundError(f"No user with email {email} (--as-user).")
-            ctx = ImportContext(
-                session=session, project=project, config=parse_labeling_config(project.labeling_config),
-                importer_id=user.id, options=options, limits=settings.limits,
-            )  # fmt: skip
-            try:
-                report = fmt.importer(ctx, path)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            typer.echo(json.dumps(report.to_dict(), indent=2))
-    finally:
-        engine.dispose()
+    with command_session(settings) as session:
+        project = projects_service.find_project(session, project_ref)
+        user = users_repo.get_user_by_email(session, email)
+        if user is None:
+            raise NotFoundError(f"No user with email {email} (--as-user).")
+        report = run_import(session, project, format_name, path, user.id, options, settings.limits)
+        typer.echo(json.dumps(report.to_dict(), indent=2))

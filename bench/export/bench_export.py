@@ -25,7 +25,7 @@ from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
 from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
 from app.repositories.labels import copy_regions
-from bench.common import AUTH, bench_admin_headers, minelabel_server, start, stop
+from bench.common import AUTH, bench_admin_headers, irregular_polygons, minelabel_server, start, stop
 
 SIZE = 1000
 PER_TASK = 10
@@ -33,16 +33,7 @@ LABELS = ["Pit", "Infrastructure", "Outline"]
 
 
 def polygons(rng: np.random.Generator, count: int) -> list[shapely.Polygon]:
-    shapes = []
-    for _ in range(count):
-        n = int(rng.integers(8, 25))
-        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
-        radius = rng.uniform(5, 60) * rng.uniform(0.6, 1.0, n)
-        cx, cy = rng.uniform(70, SIZE - 70, 2)
-        shapes.append(
-            shapely.Polygon(np.column_stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)]))
-        )
-    return shapes
+    return irregular_polygons(rng, count, image_size=SIZE, vertices=(8, 25), radius=(5, 60), margin=70)
 
 
 def make_project(engine: Engine, name: str, tasks: int, rng: np.random.Generator) -> uuid.UUID:

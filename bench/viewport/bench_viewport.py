@@ -24,7 +24,15 @@ from app.core.db import make_session_factory
 from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
 from app.repositories.labels import copy_regions, regions_in_viewport
-from bench.common import AUTH, bench_admin_headers, minelabel_server, percentile, start, stop
+from bench.common import (
+    AUTH,
+    bench_admin_headers,
+    irregular_polygons,
+    minelabel_server,
+    percentile,
+    start,
+    stop,
+)
 
 SIZE = 10_000
 PROJECT_SQL = text(
@@ -42,16 +50,7 @@ PER_OBSERVATION = 500
 
 
 def polygons(rng: np.random.Generator, count: int) -> list[shapely.Polygon]:
-    shapes = []
-    for _ in range(count):
-        n = int(rng.integers(8, 33))
-        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
-        radius = rng.uniform(10, 200) * rng.uniform(0.6, 1.0, n)
-        cx, cy = rng.uniform(250, SIZE - 250, 2)
-        shapes.append(
-            shapely.Polygon(np.column_stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)]))
-        )
-    return shapes
+    return irregular_polygons(rng, count, image_size=SIZE, vertices=(8, 33), radius=(10, 200), margin=250)
 
 
 def report(what: str, times: list[float], note: str) -> None:

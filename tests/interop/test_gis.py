@@ -368,15 +368,9 @@ def test_geojson_imports_as_predictions_in_pixel_space(
         (lonlat_square(100, 100, 600), {"class": "Outline"}),
         (lonlat_square(950, 500, 100), {}),  # no class: the default; reaches past the right edge
     )
-    response = post_import(
-        client,
-        project,
-        content,
-        observation_id=str(observation.id),
-        **{"as": "predictions"},
-        default_label="Infrastructure",
-        model_version="ghana-2017",
-    )
+    params = {"observation_id": str(observation.id), "as": "predictions", "default_label": "Infrastructure",
+              "model_version": "ghana-2017"}  # fmt: skip
+    response = post_import(client, project, content, **params)
     assert response.status_code == 200, response.text
     report = response.json()
     assert (
@@ -401,15 +395,7 @@ def test_geojson_imports_as_predictions_in_pixel_space(
     assert near(pixel_vertices(infrastructure), [(950, 500), (1000, 500), (1000, 600), (950, 600)])  # clipped
     assert pit.area_ha == pytest.approx(100, rel=0.01)  # 100 x 100 px of 100 m²
 
-    again = post_import(
-        client,
-        project,
-        content,
-        observation_id=str(observation.id),
-        **{"as": "predictions"},
-        default_label="Infrastructure",
-        model_version="ghana-2017",
-    )
+    again = post_import(client, project, content, **params)
     assert again.status_code == 200, again.text
     assert again.json()["skipped_as_imported_before"] == 3 and again.json()["predictions_created"] == 0
     assert len(regions_of(db_session, observation)) == 3

@@ -23,26 +23,9 @@ from app.models import Annotation, Observation, Prediction, Project, Region, Tas
 from app.services import annotations as annotation_service
 from app.services import exports as export_service
 from app.services.predictions import create_prediction
-from tests.world import make_project, make_task, make_user, region_input, square
+from tests.world import make_project, make_task, make_user, region_input, ring, square, two_parts, with_hole
 
 LIMITS = LimitSettings()
-
-
-def ring(points: list[tuple[float, float]]) -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [[*map(list, points), list(points[0])]]}
-
-
-def with_hole() -> dict[str, Any]:
-    outer = [[0, 0], [150, 0], [150, 150], [0, 150], [0, 0]]
-    hole = [[60, 60], [80, 60], [80, 80], [60, 80], [60, 60]]
-    return {"type": "Polygon", "coordinates": [outer, hole]}
-
-
-def two_parts() -> dict[str, Any]:
-    return {
-        "type": "MultiPolygon",
-        "coordinates": [square(160, 160, 20)["coordinates"], square(100, 170, 10)["coordinates"]],
-    }
 
 
 class Labeled:

@@ -7,6 +7,7 @@ already checked, object (FastAPI caches a dependency per request).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -53,6 +54,7 @@ class Access:
     auth_session: AuthSession | None
     target: Target | None
     role: ProjectRole | None  # the caller's role in the target's project (ADMIN for site admins)
+    annotators_see_others: bool = False  # the target project's setting, read with the role
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -184,6 +186,8 @@ def authorize(
         return Access(user, None, target, ProjectRole.ADMIN)
     if target is None or target.project_id is None:
         raise AssertionError(f"route {route.name} has a member rule but no project in its path")
+    if user.is_admin:
+        return Access(user, None, target, ProjectRole.ADMIN)
     row = session.execute(
         text(
             """SELECT m.role::text, p.annotators_see_others FROM projects p
@@ -192,8 +196,6 @@ def authorize(
         ),
         {"user": user.id, "project": target.project_id},
     ).one()
-    if user.is_admin:
-        return Access(user, None, target, ProjectRole.ADMIN)
     if row[0] is None:
         raise _not_found(target.kind, target.id)  # outsiders do not learn that it exists
     role = ProjectRole(row[0])
@@ -202,17 +204,12 @@ def authorize(
         raise ForbiddenError(f"Your role in this project ({role.value}) does not allow this: {what}.")
     if not _condition_holds(session, cond, user, target, shared=bool(row[1])):
         raise ForbiddenError(f"Not allowed: {what}; {_WHY_NOT[cond]}.")
-    return Access(user, None, target, role)
+    return Access(user, None, target, role, annotators_see_others=bool(row[1]))
 
 
-def sees_only_own(session: Session, access: Access) -> bool:
+def sees_only_own(access: Access) -> bool:
     """Whether lists should hold only the caller's own annotations (annotators, unless the project shares)."""
-    if not access.is_annotator or access.target is None or access.target.project_id is None:
-        return False
-    shared = session.scalar(
-        text("SELECT annotators_see_others FROM projects WHERE id = :id"), {"id": access.target.project_id}
-    )
-    return not shared
+    return access.is_annotator and not access.annotators_see_others
 
 
 # Image reads a map makes by the dozen; their decisions are remembered for a short while (AccessCache).
@@ -281,7 +278,7 @@ def _check_access(request: Request, route: APIRoute) -> Access:
             )
         target = resolve_target(session, request.path_params)
         access = authorize(session, rule, route, user, target)
-        return Access(access.user, auth_session, access.target, access.role)
+        return dataclasses.replace(access, auth_session=auth_session)
 
 
 AccessDep = Annotated[Access, Depends(get_access)]

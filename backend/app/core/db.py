@@ -47,3 +47,14 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def command_session(settings: Settings) -> Iterator[Session]:
+    """A session on an engine of its own, disposed afterwards: what one CLI command needs."""
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -33,10 +33,17 @@ from rasterio import Affine
 from shapely import geometry as shp
 from shapely.errors import GEOSException
 from shapely.validation import explain_validity
-from sqlalchemy import select
 
 from app.core.errors import InvalidInputError
-from app.interop.imports import ImportContext, ImportFormat, ImportProblem, ImportReport, register, reject
+from app.interop.imports import (
+    ImportContext,
+    ImportFormat,
+    ImportProblem,
+    ImportReport,
+    imported_before,
+    register,
+    reject,
+)
 from app.labels.geometry import check_region_geometry
 from app.models.annotation import Annotation, Prediction, RegionSource
 from app.models.observation import Observation
@@ -321,9 +328,7 @@ def import_gis(ctx: ImportContext, path: Path, fmt: str) -> ImportReport:
     key = import_key(_file_hash(path), ctx)
     model = Prediction if ctx.options.as_ == "predictions" else Annotation
     session = ctx.session
-    if session.scalar(
-        select(model.id).where(model.observation_id == observation.id, model.import_key == key)
-    ):
+    if imported_before(session, model, observation.id, key):
         report.skipped_as_imported_before = len(layer)
         report.notes.append(
             f"this file was imported onto observation {observation.id} before, as "

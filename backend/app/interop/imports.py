@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
 from app.core.errors import InvalidInputError
 from app.interop.labeling_config import LabelingConfig
+from app.models.annotation import Annotation, Prediction
 from app.models.project import Project
 
 MAX_LISTED_PROBLEMS = 200
@@ -104,6 +106,16 @@ IMPORT_FORMATS: dict[str, ImportFormat] = {}
 def register(fmt: ImportFormat) -> ImportFormat:
     IMPORT_FORMATS[fmt.name] = fmt
     return fmt
+
+
+def imported_before(
+    session: Session, model: type[Annotation] | type[Prediction], observation_id: uuid.UUID, key: str
+) -> bool:
+    """Whether an annotation or prediction made from the item with this import key exists already."""
+    found = session.scalar(
+        select(model.id).where(model.observation_id == observation_id, model.import_key == key)
+    )
+    return found is not None
 
 
 def import_formats() -> dict[str, ImportFormat]:

@@ -25,7 +25,15 @@ from sqlalchemy import select
 
 from app.core.errors import InvalidInputError
 from app.core.security import hash_password
-from app.interop.imports import ImportContext, ImportFormat, ImportProblem, ImportReport, register, reject
+from app.interop.imports import (
+    ImportContext,
+    ImportFormat,
+    ImportProblem,
+    ImportReport,
+    imported_before,
+    register,
+    reject,
+)
 from app.interop.label_studio_lint import image_reference_problem, points_problem
 from app.labels.geometry import check_region_geometry
 from app.models.access import ProjectMember
@@ -346,11 +354,7 @@ def import_label_studio(ctx: ImportContext, path: Path) -> ImportReport:
         observation = task.observation
         added = 0
         for item in task.annotations:
-            if session.scalar(
-                select(Annotation.id).where(
-                    Annotation.observation_id == observation.id, Annotation.import_key == item.key
-                )
-            ):
+            if imported_before(session, Annotation, observation.id, item.key):
                 report.skipped_as_imported_before += 1
                 continue
             user = users_repo.get_user_by_email(session, item.email) if item.email else None
@@ -370,23 +374,18 @@ def import_label_studio(ctx: ImportContext, path: Path) -> ImportReport:
             report.annotations_created += 1
             report.regions_created += len(item.regions)
             added += 1
-        if ctx.options.as_ == "annotations" or task.predictions:
-            for item in task.predictions:
-                if session.scalar(
-                    select(Prediction.id).where(
-                        Prediction.observation_id == observation.id, Prediction.import_key == item.key
-                    )
-                ):
-                    report.skipped_as_imported_before += 1
-                    continue
-                prediction_service.create_prediction(
-                    session, observation, item.model_version, item.score, item.regions, ctx.limits,
-                    commit=False, import_key=item.key,
-                )  # fmt: skip
-                report.predictions_created += 1
-                report.regions_created += len(item.regions)
+        for item in task.predictions:
+            if imported_before(session, Prediction, observation.id, item.key):
+                report.skipped_as_imported_before += 1
+                continue
+            prediction_service.create_prediction(
+                session, observation, item.model_version, item.score, item.regions, ctx.limits,
+                commit=False, import_key=item.key,
+            )  # fmt: skip
+            report.predictions_created += 1
+            report.regions_created += len(item.regions)
         new_state = task.state or (TaskState.SUBMITTED if added else None)
-        if new_state is not None and new_state != observation.task_state and (task.state or added):
+        if new_state is not None and new_state != observation.task_state:
             workflow.audit(
                 session, observation, observation.project_id, ctx.importer_id, "import",
                 observation.task_state, new_state,

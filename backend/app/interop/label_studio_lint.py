@@ -41,13 +41,6 @@ def check_image_reference(reference: str, *, where: str) -> None:
         raise LintError(f"{where}: {problem}")
 
 
-def check_percent_bounds(x0: float, y0: float, x1: float, y1: float, vertices: int, *, where: str) -> None:
-    if vertices < 3:
-        raise LintError(f"{where}: a polygon needs at least 3 vertices, not {vertices}")
-    if not (x0 >= -EPSILON and x1 <= 100 + EPSILON and y0 >= -EPSILON and y1 <= 100 + EPSILON):
-        raise LintError(f"{where}: points leave 0-100 % of the image ({x0}, {y0}, {x1}, {y1})")
-
-
 def points_problem(points: object) -> str | None:
     """What is wrong with a ``value.points`` list, or None."""
     if not isinstance(points, list) or len(points) < 3:

@@ -23,6 +23,7 @@ from app.models.annotation import Annotation, Revision, RevisionAction
 from app.models.observation import Observation, ObservationStatus, TaskState
 from app.models.project import Project, Site
 from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
+from app.services.comments import CommentInput, build_comment
 
 S = TaskState
 # action -> the states it may start from. A request in any other state is answered 409.
@@ -115,12 +116,15 @@ def assignment_of(session: Session, task_id: uuid.UUID, user_id: uuid.UUID) -> A
     ).one_or_none()
 
 
-def _state_from_assignments(task: Observation, assignments: list[Assignment], needed: int) -> TaskState:
-    """new / in_progress / submitted as the assignments say (decided states are not derived)."""
+def _state_from_assignments(session: Session, task: Observation) -> TaskState:
+    """new / in_progress / submitted as the task's assignments say (decided states are not derived)."""
+    assignments = _assignments(session, task.id)
     if not assignments:
         return S.NEW
+    project = session.get(Project, task.project_id)
+    assert project is not None
     done = sum(1 for a in assignments if a.state == AssignmentState.SUBMITTED)
-    return S.SUBMITTED if done >= needed and done == len(assignments) else S.IN_PROGRESS
+    return S.SUBMITTED if done >= project.annotators_per_task and done == len(assignments) else S.IN_PROGRESS
 
 
 def _own_annotation(session: Session, task: Observation, user_id: uuid.UUID) -> Annotation:
@@ -188,9 +192,7 @@ def sweep_expired_leases(session: Session, project_id: uuid.UUID) -> int:
         session.delete(assignment)
         session.flush()
         if task.task_state in (S.NEW, S.IN_PROGRESS):
-            project = session.get(Project, task.project_id)
-            assert project is not None
-            state = _state_from_assignments(task, _assignments(session, task.id), project.annotators_per_task)
+            state = _state_from_assignments(session, task)
             _move(session, task, None, "lease_expired", state, user_id=assignment.user_id)
     return len(expired)
 
@@ -289,9 +291,7 @@ def submit(session: Session, task: Observation, user_id: uuid.UUID) -> None:
     assignment.lease_expires_at = None
     assignment.updated_at = _now()
     session.flush()
-    project = session.get(Project, task.project_id)
-    assert project is not None
-    state = _state_from_assignments(task, _assignments(session, task.id), project.annotators_per_task)
+    state = _state_from_assignments(session, task)
     _move(session, task, user_id, "submit", state)
     session.commit()
 
@@ -302,13 +302,16 @@ def approve(session: Session, task: Observation, actor_id: uuid.UUID) -> None:
     session.commit()
 
 
-def reject(session: Session, task: Observation, actor_id: uuid.UUID, comment: ReviewComment) -> None:
-    """Send the task back to its annotators with the reviewer's comment (required: say what to fix)."""
+def reject(session: Session, task: Observation, actor_id: uuid.UUID, given: CommentInput) -> ReviewComment:
+    """Send the task back to its annotators with the reviewer's comment (required: say what to fix). The state
+    is checked first: a comment cannot make a wrong reject right."""
     check_transition(task, "reject")
+    comment = build_comment(session, task, actor_id, given)
     session.add(comment)
     session.flush()
     _move(session, task, actor_id, "reject", S.REJECTED, comment_id=comment.id)
     session.commit()
+    return comment
 
 
 def rework(session: Session, task: Observation, user_id: uuid.UUID) -> None:
@@ -329,9 +332,7 @@ def release(session: Session, task: Observation, user_id: uuid.UUID, actor_id: u
         raise TransitionError("Only work in progress can be released; this assignment is submitted.")
     session.delete(assignment)
     session.flush()
-    project = session.get(Project, task.project_id)
-    assert project is not None
-    state = _state_from_assignments(task, _assignments(session, task.id), project.annotators_per_task)
+    state = _state_from_assignments(session, task)
     _move(session, task, actor_id, "release", state, user_id=user_id)
     session.commit()
 
@@ -365,16 +366,6 @@ def touch_lease(session: Session, task_id: uuid.UUID, user_id: uuid.UUID, lease:
         .values(lease_expires_at=_now() + lease)
     )
     session.commit()
-
-
-def holds_open_assignment(session: Session, task_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """Whether the user is labeling the task now (their assignment is in progress)."""
-    assignment = assignment_of(session, task_id, user_id)
-    return assignment is not None and assignment.state == AssignmentState.IN_PROGRESS
-
-
-def task_assignments(session: Session, task_id: uuid.UUID) -> list[Assignment]:
-    return _assignments(session, task_id)
 
 
 def audit_log(session: Session, project_id: uuid.UUID, task_id: uuid.UUID | None = None) -> list[AuditEvent]:

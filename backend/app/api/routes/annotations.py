@@ -160,7 +160,7 @@ def list_annotations(
     stmt = select(Annotation).where(
         Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
     )
-    if sees_only_own(session, access):
+    if sees_only_own(access):
         stmt = stmt.where(Annotation.created_by == access.user_id)
     annotations = session.scalars(stmt.order_by(Annotation.created_at)).all()
     return [annotation_read(a, service.live_regions(session, a.id)) for a in annotations]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy.orm import Session
 
 from app.api.access import CSRF_COOKIE, SESSION_COOKIE, AccessDep
 from app.api.deps import SessionDep, SettingsDep, SignInLimiterDep
@@ -29,7 +30,7 @@ from app.services import users as users_service
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def _me(session: SessionDep, user: User, csrf_token: str | None) -> MeRead:
+def _me(session: Session, user: User, csrf_token: str | None) -> MeRead:
     roles = members_service.roles_of(session, user.id)
     return MeRead(
         user=UserRead.model_validate(user),

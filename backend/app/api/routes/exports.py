@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -19,14 +19,14 @@ from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.exports import ExportOptions, export_filename, load_formats
-from app.interop.imports import ImportContext, ImportOptions, get_import_format, import_formats
-from app.interop.labeling_config import parse_labeling_config
+from app.interop.imports import ImportOptions, get_import_format, import_formats
 from app.interop.selection import Selection
 from app.models.job import Job, JobQueue, JobState
 from app.models.observation import TaskState
 from app.schemas.job import JobRead
 from app.services import exports as export_service
 from app.services import jobs as jobs_service
+from app.services.imports import run_import
 from app.services.projects import get_project_or_raise
 
 router = APIRouter(tags=["exports"])
@@ -72,6 +72,11 @@ def options_from_query(
         raise InvalidInputError("; ".join(str(e["msg"]) for e in exc.errors())) from exc
 
 
+# The filters and options of every export, from the query string (shared by the streamed export and the job).
+SelectionDep = Annotated[Selection, Depends(selection_from_query)]
+OptionsDep = Annotated[ExportOptions, Depends(options_from_query)]
+
+
 @router.get(
     "/api/projects/{project_id}/export",
     summary="Export the project's labels (streamed): Label Studio JSON, GeoJSON, GeoPackage, COCO or masks",
@@ -82,26 +87,12 @@ def export_labels(
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
+    selection: SelectionDep,
+    options: OptionsDep,
     format: FormatQuery = "label-studio",
-    state: Annotated[list[TaskState] | None, Query(description="Task states (default: approved).")] = None,
-    all_states: bool = False,
-    site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    label: Annotated[list[str] | None, Query()] = None,
-    annotator: Annotated[list[uuid.UUID] | None, Query()] = None,
-    predictions: bool = True,
-    image_url: str | None = None,
-    completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
-    chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
-    chip_images: bool = True,
 ) -> StreamingResponse:
     """Whatever the project's size, the answer streams in constant memory. `X-Export-Tasks` says how many
     tasks it holds; the full report (e.g. holes dropped for Label Studio) comes with an export job."""
-    selection = selection_from_query(
-        state, all_states, site_id, date_from, date_to, label, annotator, predictions
-    )
-    options = options_from_query(image_url, completed_by, chip_size, chip_images)
     ctx, fmt = export_service.prepare(
         session, project_id, format, selection, options, storage, settings.tiles
     )
@@ -132,24 +123,10 @@ def create_export_job(
     storage: StorageDep,
     celery: CeleryDep,
     access: AccessDep,
+    selection: SelectionDep,
+    options: OptionsDep,
     format: FormatQuery = "label-studio",
-    state: Annotated[list[TaskState] | None, Query()] = None,
-    all_states: bool = False,
-    site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    label: Annotated[list[str] | None, Query()] = None,
-    annotator: Annotated[list[uuid.UUID] | None, Query()] = None,
-    predictions: bool = True,
-    image_url: str | None = None,
-    completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
-    chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
-    chip_images: bool = True,
 ) -> JobRead:
-    selection = selection_from_query(
-        state, all_states, site_id, date_from, date_to, label, annotator, predictions
-    )
-    options = options_from_query(image_url, completed_by, chip_size, chip_images)
     export_service.prepare(session, project_id, format, selection, options, storage, settings.tiles)  # checks
 
     def enqueue(task_name: str, job_id: str, queue: str) -> None:
@@ -208,7 +185,7 @@ async def import_labels(
     default_label: str | None = None,
     model_version: str = "import",
 ) -> dict[str, object]:
-    fmt = get_import_format(format)
+    get_import_format(format)  # an unknown format is refused before the upload is read
     options = ImportOptions.model_validate(
         {"as": as_, "observation_id": observation_id, "label_property": label_property,
          "default_label": default_label, "model_version": model_version}
@@ -226,16 +203,9 @@ async def import_labels(
 
         def run() -> dict[str, object]:
             project = get_project_or_raise(session, project_id)
-            ctx = ImportContext(
-                session=session, project=project, config=parse_labeling_config(project.labeling_config),
-                importer_id=access.user_id, options=options, limits=settings.limits,
-            )  # fmt: skip
-            try:
-                report = fmt.importer(ctx, files[0].path)
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            report = run_import(
+                session, project, format, files[0].path, access.user_id, options, settings.limits
+            )
             return report.to_dict()
 
         return await run_in_threadpool(run)

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.api.deps import SessionDep
+from app.models.user import User
 from app.schemas.access import MemberRead, MemberSet
 from app.services import members as members_service
 
@@ -24,8 +25,9 @@ def list_members(project_id: uuid.UUID, session: SessionDep) -> list[MemberRead]
 @router.put("/{user_id}", response_model=MemberRead, summary="Add a member or change their role")
 def set_member(project_id: uuid.UUID, user_id: uuid.UUID, body: MemberSet, session: SessionDep) -> MemberRead:
     member = members_service.set_member(session, project_id, user_id, body.role)
-    email = next(u.email for m, u in members_service.list_members(session, project_id) if u.id == user_id)
-    return MemberRead(user_id=user_id, email=email, role=member.role)
+    user = session.get(User, user_id)
+    assert user is not None  # set_member refuses unknown users
+    return MemberRead(user_id=user_id, email=user.email, role=member.role)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a member")

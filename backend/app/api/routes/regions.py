@@ -132,7 +132,7 @@ def viewport(
     rows = regions_in_viewport(
         session, observation_id, (x0, y0, x1, y1), wgs84=crs == "EPSG:4326", simplify=simplify,
         predictions=kind == "predictions", limit=limit + 1,
-        author=access.user_id if kind == "annotations" and sees_only_own(session, access) else None,
+        author=access.user_id if kind == "annotations" and sees_only_own(access) else None,
     )  # fmt: skip
     features = [
         RegionFeature(

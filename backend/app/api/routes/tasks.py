@@ -168,12 +168,8 @@ def reject_task(
     observation_id: uuid.UUID, body: RejectRequest, session: SessionDep, access: AccessDep
 ) -> TaskRead:
     task = workflow.lock_task(session, observation_id)
-    workflow.check_transition(task, "reject")  # the state first: a comment cannot make a wrong reject right
-    comment = comments_service.build_comment(
-        session, task, access.user_id,
-        comments_service.CommentInput(body=body.comment, region_id=body.region_id, point=body.point),
-    )  # fmt: skip
-    workflow.reject(session, task, access.user_id, comment)
+    given = comments_service.CommentInput(body=body.comment, region_id=body.region_id, point=body.point)
+    workflow.reject(session, task, access.user_id, given)
     return task_read(session, task)
 
 
