@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import ProjectRole, User
+from app.models import ProjectMember, ProjectRole, User
 from tests.world import World, add_member, build_world, make_task
 
 ClientFor = Callable[[User | None], TestClient]
@@ -128,3 +129,15 @@ def test_the_last_admin_cannot_be_removed(world: World, client_for: ClientFor) -
     )
     assert added.status_code == 200 and added.json()["role"] == "annotator"
     assert client_for(world.outsider).get(f"/api/observations/{world.task.id}").status_code == 200
+
+
+def test_an_unknown_user_cannot_be_made_a_member(
+    world: World, client_for: ClientFor, db_session: Session
+) -> None:
+    before = db_session.scalar(select(func.count()).select_from(ProjectMember))
+    missing = uuid.uuid4()
+    response = client_for(world.admin).put(
+        f"/api/projects/{world.project.id}/members/{missing}", json={"role": "annotator"}
+    )
+    assert response.status_code == 422 and f"No user with id {missing}" in response.json()["detail"]
+    assert db_session.scalar(select(func.count()).select_from(ProjectMember)) == before

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
-from app.models import Observation, Project, TaskState, User
+from app.models import Job, Observation, Project, TaskState, User
 from app.services import annotations as annotation_service
 from tests.world import make_project, make_task, make_user, region_input, square
 
@@ -74,11 +74,21 @@ def test_an_export_job_writes_the_same_file_as_the_stream(
 
 
 def test_a_job_with_bad_options_is_refused_before_it_starts(
-    committing_client: TestClient, committed_project: Project
+    committing_client: TestClient, committed_project: Project, engine: Engine
 ) -> None:
+    def export_jobs() -> int:
+        with Session(engine) as session:
+            return session.scalar(select(func.count()).select_from(Job).where(Job.kind == "export")) or 0
+
+    before = export_jobs()
     bad = committing_client.post(
         f"/api/projects/{committed_project.id}/exports", params={"format": "shapefile"}
     )
     assert bad.status_code == 422 and "label-studio" in bad.json()["detail"]
+    unknown_class = committing_client.post(
+        f"/api/projects/{committed_project.id}/exports", params={"label": "Road"}
+    )
+    assert unknown_class.status_code == 422 and "Road" in unknown_class.json()["detail"]
+    assert export_jobs() == before  # no job was stored
     missing = committing_client.get(f"/api/jobs/{uuid.uuid4()}/file")
     assert missing.status_code == 404

@@ -243,7 +243,8 @@ def test_admins_assign_explicitly(team: Team) -> None:
     full = team.as_(team.admin).post(url, json={"user_id": str(b.id)})
     assert full.status_code == 409 and "annotators_per_task" in full.json()["detail"]
     reviewer = team.as_(team.admin).post(url, json={"user_id": str(team.reviewer.id)})
-    assert reviewer.status_code == 409 or reviewer.status_code == 422
+    assert reviewer.status_code == 422 and "not an annotator or admin" in reviewer.json()["detail"]
+    assert [x.user_id for x in team.session.scalars(select(Assignment))] == [a.id]  # nothing added
     assert team.as_(b).post(url, json={"user_id": str(b.id)}).status_code == 403
 
 
