@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import Route
 
 from app.api.access import AccessCache, get_access
 from app.api.middleware import RequestContextMiddleware
@@ -28,6 +29,7 @@ from app.api.routes import (
     regions,
     reports,
     tasks,
+    ui,
     users,
 )
 from app.core.config import REPO_ROOT, Settings, get_settings
@@ -88,7 +90,9 @@ def create_app(
     )
 
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=app_metrics, basemap_origin=settings.map.basemap_origin
+    )
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)
@@ -103,6 +107,7 @@ def create_app(
     app.include_router(annotation_routes.router)
     app.include_router(regions.router)
     app.include_router(metrics.router)
+    app.include_router(ui.router)
 
     if problems := missing_rules(app):
         raise RuntimeError(
@@ -112,9 +117,9 @@ def create_app(
     if (FRONTEND_DIST / "index.html").is_file():
         app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")
     else:
-
-        @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-        def frontend_missing() -> str:
-            return _FRONTEND_MISSING
+        # A plain Starlette route, not an API route: it needs no permission rule (nor any access check).
+        app.router.routes.append(
+            Route("/", lambda _: HTMLResponse(_FRONTEND_MISSING), name="frontend_missing")
+        )
 
     return app

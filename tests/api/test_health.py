@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app import main
 from app.core.config import DatabaseSettings, RedisSettings, Settings
 from app.core.logging import RequestIdFilter
 from app.main import create_app
 from tests.services import free_port
 
 
-def test_health_reports_each_component_without_a_worker(client: TestClient) -> None:
-    response = client.get("/api/health")
+def test_health_reports_each_component_without_a_worker(settings: Settings) -> None:
+    # Another Redis database than the test workers' (a session's browser tests may have started one).
+    base = settings.redis.url.rsplit("/", 1)[0]
+    alone = settings.model_copy(update={"redis": RedisSettings(url=f"{base}/13")})
+    with TestClient(create_app(alone)) as client:
+        response = client.get("/api/health")
     assert response.status_code == 200
     report = response.json()
     assert report["database"]["ok"] is True
@@ -21,7 +28,7 @@ def test_health_reports_each_component_without_a_worker(client: TestClient) -> N
     assert report["postgis"]["detail"].startswith("POSTGIS=")
     assert report["redis"]["ok"] is True
     assert report["redis"]["detail"].startswith("redis ")
-    # No worker consumes this test Redis's queues here, so the report must say so.
+    # No worker consumes this Redis database's queues, so the report must say so.
     assert report["workers"]["ok"] is False
     assert "no worker answered" in report["workers"]["detail"]
     assert report["status"] == "degraded"
@@ -100,6 +107,16 @@ def test_frontend_is_served_at_root(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "<title>MineLabel</title>" in response.text
+
+
+def test_an_unbuilt_frontend_gets_a_page_that_says_how_to_build_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(main, "FRONTEND_DIST", tmp_path / "no-dist")
+    with TestClient(main.create_app(settings)) as client:
+        response = client.get("/")
+    assert response.status_code == 200
+    assert "make frontend" in response.text
 
 
 def test_openapi_documents_the_routes(client: TestClient) -> None:

@@ -15,27 +15,34 @@ from app.core.metrics import Metrics
 logger = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+
+
 # Sent with every answer. The policy lets the page run only its own scripts (no inline script, so text from
 # a file name or a comment that reaches the page as markup still cannot run), and no one may frame it.
-SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        b"img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
-        b"base-uri 'self'",
-    ),
-]
+# Images may also come from the configured basemap's origin (MAP__BASEMAP_URL).
+def security_headers(basemap_origin: str | None = None) -> list[tuple[bytes, bytes]]:
+    img_src = "'self' data: blob:" + (f" {basemap_origin}" if basemap_origin else "")
+    policy = (
+        f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src {img_src}; "
+        "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'"
+    )
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"content-security-policy", policy.encode()),
+    ]
+
+
 # Accept a caller's id only when it is short and plain, so it cannot forge log lines.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, basemap_origin: str | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.headers = security_headers(basemap_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,7 +60,7 @@ class RequestContextMiddleware:
                 status_code = message["status"]
                 message.setdefault("headers", [])
                 message["headers"].append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message["headers"].extend(SECURITY_HEADERS)
+                message["headers"].extend(self.headers)
             await send(message)
 
         try:

@@ -82,6 +82,7 @@ RULES: dict[str, Rule] = {
     # health and metrics
     "live": ANYONE,
     "health": ANYONE,
+    "ui_config": ANYONE,  # the basemap's URL: no secret, and the sign-in page may use it
     "metrics": SITE_ADMIN,
     # accounts
     "sign_in": ANYONE,
@@ -128,6 +129,7 @@ RULES: dict[str, Rule] = {
     "replace_region": WRITE_WORK,
     "delete_region": WRITE_WORK,
     "viewport": EVERY_MEMBER,  # annotators see their own regions unless shared
+    "approved_regions": EVERY_MEMBER,  # approved labels are the project's ground truth
     "label_stats": STAFF,
     "add_prediction": PROJECT_ADMIN,
     "remove_prediction": PROJECT_ADMIN,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+from functools import lru_cache
 from typing import Any
 
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import to_shape
+from pyproj import CRS
+from pyproj.exceptions import CRSError
 from shapely.geometry import mapping
 
 from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
@@ -60,6 +64,7 @@ def observation_read(observation: Observation, site: Site) -> ObservationRead:
         nodata=observation.nodata,
         georef_source=observation.georef_source,
         crs=observation.crs,
+        crs_proj4=proj4_of(observation.crs),
         transform=observation.transform,
         footprint=geojson(observation.footprint),
         status=observation.status,
@@ -69,6 +74,20 @@ def observation_read(observation: Observation, site: Site) -> ObservationRead:
         tiles=tiles,
         created_at=observation.created_at,
     )
+
+
+@lru_cache(maxsize=64)
+def proj4_of(crs: str | None) -> str | None:
+    """The PROJ string of a CRS (browsers have no EPSG database); None when there is none or PROJ cannot."""
+    if not crs:
+        return None
+    try:
+        with warnings.catch_warnings():
+            # PROJ warns that a PROJ string drops datum details; a basemap under the image does not need them.
+            warnings.simplefilter("ignore", UserWarning)
+            return str(CRS.from_user_input(crs).to_proj4())
+    except CRSError:
+        return None
 
 
 def site_read(site: Site, observation_count: int) -> SiteRead:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -98,6 +99,36 @@ class WorkerSettings(BaseModel):
     ping_timeout_s: float = Field(default=1.0, gt=0)
 
 
+class MapSettings(BaseModel):
+    """The labeling view's basemap under georeferenced images (an XYZ tile URL in Web Mercator)."""
+
+    basemap_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="XYZ template with {z}, {x}, {y}; empty: no basemap. Its origin is allowed in the CSP.",
+    )
+    basemap_attribution: str = "© OpenStreetMap contributors"
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _xyz_template(cls, value: str) -> str:
+        if value and (
+            not value.startswith(("https://", "http://"))
+            or not all(p in value for p in ("{z}", "{x}", "{y}"))
+        ):
+            raise ValueError(
+                "MAP__BASEMAP_URL must be an http(s) XYZ template with {z}, {x} and {y} "
+                "(e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png), or empty for no basemap"
+            )
+        return value
+
+    @property
+    def basemap_origin(self) -> str | None:
+        if not self.basemap_url:
+            return None
+        parts = urlsplit(self.basemap_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
 class DevSettings(BaseModel):
     """Where `make run` keeps the PostGIS and Redis it starts itself (not used in production)."""
 
@@ -130,6 +161,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     tiles: TileSettings = TileSettings()
     worker: WorkerSettings = WorkerSettings()
+    map: MapSettings = MapSettings()
     dev: DevSettings = DevSettings()
 
     @model_validator(mode="after")

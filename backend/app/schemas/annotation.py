@@ -57,6 +57,7 @@ class AnnotationRead(BaseModel):
     id: uuid.UUID
     project_id: uuid.UUID
     observation_id: uuid.UUID
+    created_by: uuid.UUID | None = Field(default=None, description="Whose annotation it is.")
     version: int
     created_at: datetime
     updated_at: datetime

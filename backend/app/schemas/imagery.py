@@ -106,7 +106,12 @@ class ObservationRead(BaseModel):
     nodata: float | None
     georef_source: GeorefSource
     crs: str | None
-    transform: list[float] | None
+    crs_proj4: str | None = Field(
+        default=None, description="The CRS as a PROJ string, for clients that reproject (the basemap)."
+    )
+    transform: list[float] | None = Field(
+        description="Pixel -> CRS affine (a, b, c, d, e, f) as in rasterio."
+    )
     footprint: dict[str, Any] | None = Field(description="GeoJSON polygon in EPSG:4326.")
     status: ObservationStatus
     error: str | None

@@ -70,6 +70,7 @@ def annotation_read(
         id=annotation.id,
         project_id=annotation.project_id,
         observation_id=annotation.observation_id,
+        created_by=annotation.created_by,
         version=annotation.version,
         created_at=annotation.created_at,
         updated_at=annotation.updated_at,

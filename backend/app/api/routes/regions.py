@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
@@ -24,8 +25,8 @@ from app.api.routes.annotations import (
     region_inputs,
 )
 from app.core.errors import InvalidInputError
-from app.models.annotation import Region
-from app.models.observation import Observation
+from app.models.annotation import Annotation, Region
+from app.models.observation import Observation, TaskState
 from app.repositories.labels import class_stats, regions_in_viewport
 from app.schemas.annotation import RegionFeature, RegionIn
 from app.services import annotations as service
@@ -152,6 +153,30 @@ def viewport(
         for row in rows[:limit]
     ]
     return RegionCollection(features=features, truncated=len(rows) > limit)
+
+
+@router.get(
+    "/api/observations/{observation_id}/approved-regions",
+    response_model=RegionCollection,
+    summary="The regions of an approved task (its latest annotation), to start the next observation from",
+)
+def approved_regions(observation_id: uuid.UUID, session: SessionDep) -> RegionCollection:
+    """Approved labels are the project's ground truth, so every member may read them, also annotators of a
+    project that keeps drafts private. A task that is not approved has none (an empty collection)."""
+    observation = session.get(Observation, observation_id)
+    if observation is None:
+        raise ObservationNotFoundError(f"No observation with id {observation_id}.")
+    if observation.task_state is not TaskState.APPROVED:
+        return RegionCollection(features=[], truncated=False)
+    # With several annotators the most recently saved annotation is the reviewed one.
+    latest = session.scalars(
+        select(Annotation)
+        .where(Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None))
+        .order_by(Annotation.updated_at.desc())
+        .limit(1)
+    ).first()
+    regions = service.live_regions(session, latest.id) if latest is not None else []
+    return RegionCollection(features=[region_feature(r) for r in regions], truncated=False)
 
 
 class ClassStat(BaseModel):
