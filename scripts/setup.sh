@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what MineLabel needs on a Debian machine, doing only what is missing (safe to run again):
-# Debian packages (PostgreSQL + PostGIS, Redis, Node.js), the Python virtual environment from
-# requirements.lock, and the frontend's npm packages and build.
+# Debian packages (PostgreSQL + PostGIS, Redis, Node.js, Chromium for the browser tests), the Python
+# virtual environment from requirements.lock, and the frontend's npm packages and build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +10,10 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # --- Debian packages -------------------------------------------------------------------------
-DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 redis-server)
+# chromium: the browser that tests/e2e drive through Playwright (never `playwright install`). Its fonts are
+# only recommended, and recommends are left out below: Liberation (metric-compatible with Arial/Times) for
+# readable screenshots; DejaVu already comes with fontconfig.
+DEB_PACKAGES=(postgresql-15 postgresql-15-postgis-3 redis-server chromium fonts-liberation)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,14 +1,35 @@
-import { fetchHealth, renderHealth } from "./health";
+import "ol/ol.css";
 import "./style.css";
+import { onSignedOut } from "./api/client";
+import { loadMe, me } from "./api/session";
+import { currentPath, navigate, route, setGuard, startRouter } from "./router";
+import { renderSignIn } from "./views/signIn";
+import { renderProjects } from "./views/projects";
+import { renderDashboard } from "./views/dashboard";
+import { renderTasks } from "./views/tasks";
+import { showSignInAgain } from "./views/signIn";
 
-const table = document.querySelector<HTMLTableElement>("#health");
-const summary = document.querySelector<HTMLElement>("#health-summary");
+route("/sign-in", renderSignIn);
+route("/", renderProjects);
+route("/projects/:projectId", renderDashboard);
+route("/projects/:projectId/tasks", renderTasks);
+// The labeling view carries OpenLayers' editing code and proj4: loaded when first opened.
+route("/projects/:projectId/label/:observationId", async (root, params, query) => {
+  const { renderLabeling } = await import("./views/labeling");
+  return renderLabeling(root, params, query);
+});
 
-if (table && summary) {
-  fetchHealth()
-    .then((report) => renderHealth(table, summary, report))
-    .catch((error: unknown) => {
-      summary.textContent = `Could not reach the API: ${String(error)}`;
-      table.dataset["ready"] = "error";
-    });
-}
+setGuard((path) => {
+  if (path === "/sign-in") return me() ? "/" : null;
+  return me() ? null : `/sign-in?next=${encodeURIComponent(currentPath())}`;
+});
+
+// A session that ends while working (expiry, sign-out elsewhere) asks to sign in again on top of the
+// current screen, so nothing on it is lost.
+onSignedOut(() => {
+  if (me() && currentPath() !== "/sign-in") showSignInAgain();
+});
+
+void loadMe().then(() => startRouter());
+
+export { navigate };

@@ -1,0 +1,54 @@
+// Edits not yet confirmed by the server live in IndexedDB, so closing the tab, a network drop or an
+// expired session loses nothing: the next visit of the task finds them and saves them.
+import type { RegionDraft } from "./regions";
+
+export interface PendingSave {
+  key: string; // `${userId}:${observationId}`
+  annotationId: string | null;
+  baseVersion: number;
+  regions: RegionDraft[];
+  edits: number;
+  idempotencyKey: string;
+  changedAt: string;
+}
+
+const DB_NAME = "minelabel";
+const STORE = "outbox";
+
+let opening: Promise<IDBDatabase> | null = null;
+
+function database(): Promise<IDBDatabase> {
+  opening ??= new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: "key" });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error("IndexedDB is not available"));
+  });
+  return opening;
+}
+
+async function run<T>(mode: IDBTransactionMode, action: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await database();
+  return new Promise((resolve, reject) => {
+    const transaction = db.transaction(STORE, mode);
+    const request = action(transaction.objectStore(STORE));
+    transaction.oncomplete = () => resolve(request.result);
+    transaction.onerror = () => reject(transaction.error ?? new Error("IndexedDB write failed"));
+  });
+}
+
+export function outboxKey(userId: string, observationId: string): string {
+  return `${userId}:${observationId}`;
+}
+
+export async function readPending(key: string): Promise<PendingSave | null> {
+  return ((await run("readonly", (store) => store.get(key))) as PendingSave | undefined) ?? null;
+}
+
+export async function writePending(entry: PendingSave): Promise<void> {
+  await run("readwrite", (store) => store.put(entry));
+}
+
+export async function dropPending(key: string): Promise<void> {
+  await run("readwrite", (store) => store.delete(key));
+}

@@ -1,0 +1,130 @@
+// A model's (or SAM's) regions, kept apart from people's: shown as a dashed layer; accepting one copies it
+// into the annotation (source and score kept, `accepted_from` pointing back); deleting removes the prediction.
+import Feature from "ol/Feature";
+import VectorLayer from "ol/layer/Vector";
+import VectorSource from "ol/source/Vector";
+import type Map from "ol/Map";
+import { api, call, type Observation, type Project } from "../api/client";
+import { compact, h } from "../ui/dom";
+import { toast } from "../ui/toast";
+import { toMapGeometry, isArea } from "./geometry";
+import { newId, type RegionDraft } from "./regions";
+import { predictionStyle, classColour } from "./styles";
+import type { Editor } from "./editor";
+
+export class Predictions {
+  readonly source = new VectorSource<Feature>();
+  readonly layer: VectorLayer<VectorSource<Feature>>;
+  readonly panel = h("section", { class: "predictions", "aria-label": "Predictions" });
+
+  constructor(
+    map: Map,
+    private readonly project: Project,
+    private readonly observation: Observation,
+    private readonly editor: Editor,
+    private readonly canDelete: boolean,
+  ) {
+    this.layer = new VectorLayer({
+      source: this.source,
+      style: predictionStyle(project),
+      properties: { name: "predictions" },
+      zIndex: 5,
+    });
+    map.getLayers().insertAt(1, this.layer);
+  }
+
+  async load(): Promise<void> {
+    const { width, height } = this.observation;
+    const collection = await call(
+      api.GET("/api/observations/{observation_id}/regions", {
+        params: {
+          path: { observation_id: this.observation.id },
+          query: { bbox: `0,0,${width},${height}`, kind: "predictions", limit: 50000 },
+        },
+      }),
+    );
+    this.source.clear();
+    for (const region of collection.features) {
+      if (!isArea(region.geometry)) continue;
+      const feature = new Feature({ geometry: toMapGeometry(region.geometry) });
+      feature.setId(region.id);
+      feature.setProperties(region.properties as Record<string, unknown>);
+      this.source.addFeature(feature);
+    }
+    this.render();
+  }
+
+  /** Predictions not yet accepted into the annotation. */
+  private open(): Feature[] {
+    const accepted = new Set(this.editor.snapshot().map((r) => r.accepted_from));
+    return this.source.getFeatures().filter((f) => !accepted.has(String(f.getId())));
+  }
+
+  accept(features: Feature[]): void {
+    const drafts: RegionDraft[] = [];
+    for (const feature of features) {
+      const geometry = feature.getGeometry();
+      if (!geometry) continue;
+      const region = {
+        id: newId(),
+        label: String(feature.get("label")),
+        source: (feature.get("source") as RegionDraft["source"] | undefined) ?? "model",
+        score: (feature.get("score") as number | null | undefined) ?? null,
+        accepted_from: String(feature.getId()),
+      };
+      const probe = new Feature({ geometry: geometry.clone() });
+      probe.setProperties(region);
+      probe.setId(region.id);
+      this.editor.source.addFeature(probe);
+      drafts.push({ ...region, geometry: { type: "Polygon", coordinates: [] } });
+    }
+    if (drafts.length) {
+      this.editor.commit();
+      toast(`${drafts.length} prediction${drafts.length > 1 ? "s" : ""} accepted`, "success");
+    }
+    this.render();
+  }
+
+  private async remove(predictionId: string): Promise<void> {
+    try {
+      await call(api.DELETE("/api/predictions/{prediction_id}", { params: { path: { prediction_id: predictionId } } }));
+      await this.load();
+    } catch (error) {
+      toast((error as Error).message, "error");
+    }
+  }
+
+  render(): void {
+    this.editor.restyle();
+    const open = this.open();
+    this.layer.setStyle((feature) => (open.includes(feature as Feature) ? predictionStyle(this.project)(feature) : undefined));
+    const acceptAll = h("button", { class: "small", "data-action": "accept-all", disabled: open.length === 0 || !this.editor.editable }, "Accept all");
+    acceptAll.addEventListener("click", () => this.accept(open));
+    this.panel.replaceChildren(
+      ...compact([
+      h("h3", {}, `Predictions (${open.length})`, acceptAll),
+      open.length === 0 ? h("p", { class: "muted" }, "No predictions to review.") : null,
+      h(
+        "ul",
+        { class: "prediction-list" },
+        open.map((feature) => {
+          const label = String(feature.get("label"));
+          const score = feature.get("score") as number | null;
+          const accept = h("button", { class: "small", disabled: !this.editor.editable, "data-action": "accept" }, "Accept");
+          accept.addEventListener("click", () => this.accept([feature]));
+          const remove = h("button", { class: "small danger", "data-action": "delete", disabled: !this.canDelete, title: "Delete this prediction (all its regions)" }, "Delete");
+          remove.addEventListener("click", () => void this.remove(String(feature.get("prediction_id"))));
+          return h(
+            "li",
+            { "data-region-id": String(feature.getId()) },
+            h("span", { class: "chip", style: `--chip: ${classColour(this.project, label)}` }, label),
+            h("span", { class: "muted" }, `${String(feature.get("source"))}${score === null || score === undefined ? "" : ` ${Math.round(score * 100)}%`}`),
+            accept,
+            remove,
+          );
+        }),
+      ),
+      ]),
+    );
+  }
+}

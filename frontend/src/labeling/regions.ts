@@ -1,0 +1,71 @@
+// The annotation being edited, as plain data (what is saved, undone and kept offline) and as map features.
+import Feature from "ol/Feature";
+import MultiPolygon from "ol/geom/MultiPolygon";
+import Polygon from "ol/geom/Polygon";
+import type { RegionFeature, RegionIn, Schemas } from "../api/client";
+import { type AreaGeoJson, fromMapGeometry, isArea, toMapGeometry } from "./geometry";
+
+export interface RegionDraft {
+  id: string;
+  label: string;
+  geometry: AreaGeoJson;
+  source: Schemas["RegionSource"];
+  score: number | null;
+  accepted_from: string | null;
+}
+
+export function newId(): string {
+  return crypto.randomUUID();
+}
+
+export function draftFromServer(feature: RegionFeature): RegionDraft | null {
+  const props = feature.properties as Record<string, unknown>;
+  if (!isArea(feature.geometry)) return null;
+  return {
+    id: feature.id,
+    label: String(props["label"]),
+    geometry: feature.geometry,
+    source: (props["source"] as RegionDraft["source"] | undefined) ?? "human",
+    score: typeof props["score"] === "number" ? props["score"] : null,
+    accepted_from: typeof props["accepted_from"] === "string" ? props["accepted_from"] : null,
+  };
+}
+
+export function featureFromDraft(draft: RegionDraft): Feature {
+  const feature = new Feature({ geometry: toMapGeometry(draft.geometry) });
+  feature.setId(draft.id);
+  feature.set("label", draft.label);
+  feature.set("source", draft.source);
+  feature.set("score", draft.score);
+  feature.set("accepted_from", draft.accepted_from);
+  return feature;
+}
+
+export function draftFromFeature(feature: Feature): RegionDraft | null {
+  const geometry = feature.getGeometry();
+  if (!(geometry instanceof Polygon || geometry instanceof MultiPolygon)) return null;
+  return {
+    id: String(feature.getId()),
+    label: String(feature.get("label")),
+    geometry: fromMapGeometry(geometry),
+    source: (feature.get("source") as RegionDraft["source"] | undefined) ?? "human",
+    score: (feature.get("score") as number | null | undefined) ?? null,
+    accepted_from: (feature.get("accepted_from") as string | null | undefined) ?? null,
+  };
+}
+
+export function toRegionIn(draft: RegionDraft): RegionIn {
+  return {
+    id: draft.id,
+    label: draft.label,
+    geometry: draft.geometry as unknown as Record<string, never>,
+    source: draft.source,
+    score: draft.score,
+    accepted_from: draft.accepted_from,
+  };
+}
+
+/** A stable text of the regions, to tell whether two states differ. */
+export function fingerprint(regions: RegionDraft[]): string {
+  return JSON.stringify([...regions].sort((a, b) => a.id.localeCompare(b.id)));
+}

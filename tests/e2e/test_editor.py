@@ -1,0 +1,231 @@
+"""The labeling view's editing tools in Chromium: holes, snapping, class keys, delete, undo/redo, cancel and
+Backspace while drawing, the shortcuts help; a 409 from the server and its three choices; predictions;
+the time series (swipe, copy the previous observation's approved regions); an expired session."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from tests.e2e.actions import (
+    annotation_of,
+    draw_polygon,
+    html_attr,
+    put_regions,
+    select_at,
+    start_labeling,
+    vertices,
+)
+from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot
+from tests.world import square
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BIG = [(-150, -120), (130, -130), (150, 120), (-140, 130)]
+
+
+def test_holes_snapping_class_keys_delete_undo_redo(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts, shot: Shot
+) -> None:
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    admin = committing_client
+
+    draw_polygon(page, BIG)
+    html_attr(page, "regions", "1")
+
+    # A hole: select the polygon, H, draw a ring inside it.
+    select_at(page, 0, 0)
+    page.keyboard.press("h")
+    html_attr(page, "mode", "hole")
+    for placed, (dx, dy) in enumerate([(-30, -30), (30, -30), (30, 30), (-30, 30)], start=1):
+        centre = page.locator("#map").bounding_box()
+        assert centre is not None
+        x, y = centre["x"] + centre["width"] / 2 + dx, centre["y"] + centre["height"] / 2 + dy
+        page.mouse.click(x, y)
+        html_attr(page, "draw-vertices", str(placed))
+    page.keyboard.press("Enter")
+    html_attr(page, "mode", "select")
+    html_attr(page, "save-state", "saved")
+    expect(page.locator(".selected")).to_contain_text("1 hole")
+    assert len(vertices(annotation_of(admin, first), "Pit")) == 2  # outer ring and one hole
+
+    # Snapping: a new polygon whose first click lands 4 px off the big one's second vertex starts on it.
+    page.keyboard.press("Escape")  # nothing selected: the class key then only picks the class
+    expect(page.locator("html")).not_to_have_attribute("data-selected", re.compile(".+"))
+    page.keyboard.press("2")
+    near = (BIG[1][0] + 4, BIG[1][1] + 3)
+    draw_polygon(page, [near, (220, -130), (220, -40)])
+    html_attr(page, "regions", "2")
+    html_attr(page, "save-state", "saved")
+    saved = annotation_of(admin, first)
+    pit_outer = {tuple(v) for v in vertices(saved, "Pit")[0]}
+    plant_outer = {tuple(v) for v in vertices(saved, "Infrastructure")[0]}
+    assert pit_outer & plant_outer, "the shared vertex was not snapped"
+
+    # Class keys recolour the selection; Delete removes it; Ctrl+Z / Ctrl+Shift+Z undo and redo that.
+    select_at(page, 200, -90)
+    page.keyboard.press("3")
+    html_attr(page, "save-state", "saved")
+    assert sorted(r["properties"]["label"] for r in annotation_of(admin, first)["regions"]) == [
+        "Outline",
+        "Pit",
+    ]
+    page.keyboard.press("Delete")
+    html_attr(page, "regions", "1")
+    page.keyboard.press("Control+z")
+    html_attr(page, "regions", "2")
+    page.keyboard.press("Control+Shift+z")
+    html_attr(page, "regions", "1")
+    html_attr(page, "save-state", "saved")
+    assert [r["properties"]["label"] for r in annotation_of(admin, first)["regions"]] == ["Pit"]
+
+    # While drawing: Backspace takes the last vertex back, Esc drops the polygon.
+    page.keyboard.press("d")
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    for placed, (dx, dy) in enumerate([(200, 150), (260, 150), (260, 200)], start=1):
+        page.mouse.click(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy)
+        html_attr(page, "draw-vertices", str(placed))
+    page.keyboard.press("Backspace")
+    html_attr(page, "draw-vertices", "2")
+    page.keyboard.press("Escape")
+    expect(page.locator("html")).not_to_have_attribute("data-draw-vertices", "2")
+    html_attr(page, "regions", "1")
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    expect(page.locator("dialog#shortcuts")).to_be_visible()
+    shot(page, "10-shortcuts-help")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog#shortcuts")).to_have_count(0)
+
+
+def test_a_conflict_offers_keep_mine_take_theirs_and_see_both(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts, shot: Shot,
+    console_errors: ConsoleErrors,
+) -> None:  # fmt: skip
+    console_errors.allow("status of 409", "/api/annotations/")  # the conflicts this test makes
+    first = e2e_project.observation_ids[0]
+    admin = committing_client
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    draw_polygon(page, BIG)
+    html_attr(page, "save-state", "saved")
+
+    # Someone else (an admin, through the API) saves meanwhile; the next edit here gets a 409.
+    theirs = {"label": "Outline", "geometry": square(10, 10, 40)}
+    put_regions(admin, annotation_of(admin, first), [theirs])
+    page.keyboard.press("2")
+    draw_polygon(page, [(200, 150), (260, 150), (260, 200)])
+    dialog = page.locator("dialog.modal")
+    expect(dialog).to_contain_text("Someone else saved this annotation")
+    shot(page, "11-conflict")
+    dialog.get_by_role("button", name="See both").click()
+    html_attr(page, "save-state", "conflict")
+    page.locator(".save-state button").click()
+    dialog.get_by_role("button", name="Keep mine").click()
+    html_attr(page, "save-state", "saved")
+    mine = annotation_of(admin, first)
+    assert sorted(r["properties"]["label"] for r in mine["regions"]) == ["Infrastructure", "Pit"]
+
+    # Again, and this time take theirs: the map shows their single region and nothing more is sent.
+    put_regions(admin, mine, [theirs])
+    page.keyboard.press("1")
+    draw_polygon(page, [(-260, 150), (-200, 150), (-200, 200)])
+    dialog.get_by_role("button", name="Take theirs").click()
+    html_attr(page, "regions", "1")
+    html_attr(page, "save-state", "saved")
+    final = annotation_of(admin, first)
+    assert [r["properties"]["label"] for r in final["regions"]] == ["Outline"]
+    assert final["version"] == mine["version"] + 1
+
+
+def test_predictions_are_accepted_one_or_all(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts, shot: Shot
+) -> None:
+    first = e2e_project.observation_ids[0]
+    created = committing_client.post(
+        f"/api/observations/{first}/predictions",
+        json={
+            "model_version": "sam-vit-b", "score": 0.8,
+            "regions": [
+                {"label": "Pit", "geometry": square(300, 300, 120), "source": "sam", "score": 0.91},
+                {"label": "Infrastructure", "geometry": square(600, 600, 60), "source": "sam", "score": 0.62},
+            ],
+        },
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    panel = page.locator(".predictions")
+    expect(panel).to_contain_text("Predictions (2)")
+    shot(page, "12-predictions")
+    panel.locator("li", has_text="Pit").get_by_role("button", name="Accept").click()
+    html_attr(page, "regions", "1")
+    expect(panel).to_contain_text("Predictions (1)")
+    html_attr(page, "save-state", "saved")
+    (accepted,) = annotation_of(committing_client, first)["regions"]
+    assert accepted["properties"]["source"] == "sam"
+    assert accepted["properties"]["score"] == pytest.approx(0.91)
+    assert accepted["properties"]["accepted_from"] == created.json()["regions"][0]["id"]
+    assert accepted["properties"]["area_px"] == pytest.approx(120 * 120)
+
+    panel.get_by_role("button", name="Accept all").click()
+    html_attr(page, "regions", "2")
+    expect(panel).to_contain_text("Predictions (0)")
+    html_attr(page, "save-state", "saved")
+    assert len(annotation_of(committing_client, first)["regions"]) == 2
+
+
+def test_an_expired_session_keeps_the_edit_and_saves_it_after_signing_in_again(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts,
+    console_errors: ConsoleErrors,
+) -> None:  # fmt: skip
+    console_errors.allow("status of 401", "/api/annotations/")  # the save the expired session makes
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    page.context.clear_cookies()  # the session is gone, as after expiry
+    draw_polygon(page, BIG)
+    again = page.locator("dialog#sign-in-again")
+    expect(again).to_be_visible()
+    html_attr(page, "save-state", "signed-out")
+    assert annotation_of(committing_client, first)["regions"] == []
+    again.locator("input[name=email]").fill(e2e_accounts.annotator.email)
+    again.locator("input[name=password]").fill(e2e_accounts.annotator.password)
+    again.locator("button[type=submit]").click()
+    html_attr(page, "save-state", "saved")
+    assert len(annotation_of(committing_client, first)["regions"]) == 1
+
+
+def test_time_series_swipe_and_copy_from_the_approved_previous_observation(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts, shot: Shot
+) -> None:
+    if len(e2e_project.observation_ids) < 2:
+        pytest.skip("the synthetic project has one observation; the seed series has two")
+    first, second = e2e_project.observation_ids[:2]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    draw_polygon(page, BIG)
+    html_attr(page, "save-state", "saved")
+    page.click("[data-action=submit]")
+    html_attr(page, "map-ready", second)  # submitting opens the next task: the site's next observation
+    approved = committing_client.post(f"/api/observations/{first}/task/approve")
+    assert approved.status_code == 200, approved.text
+
+    page.keyboard.press("c")
+    expect(page.locator(".swipe-control")).to_be_visible()
+    shot(page, "13-time-series-swipe")
+    page.keyboard.press("c")
+    expect(page.locator(".swipe-control")).to_be_hidden()
+    page.click("[data-action=copy-previous]")
+    html_attr(page, "regions", "1")
+    html_attr(page, "save-state", "saved")
+    copied = annotation_of(committing_client, second)["regions"]
+    original = annotation_of(committing_client, first)["regions"]
+    assert [r["geometry"] for r in copied] == [r["geometry"] for r in original]
+    assert copied[0]["id"] != original[0]["id"]
+
+    page.keyboard.press("[")
+    html_attr(page, "map-ready", first)
+    expect(page.locator(".banner")).to_contain_text("waits for review")
