@@ -99,7 +99,7 @@ def test_holes_snapping_class_keys_delete_undo_redo(
     page.keyboard.press("Escape")
     page.keyboard.press("?")
     expect(page.locator("dialog#shortcuts")).to_be_visible()
-    shot(page, "10-shortcuts-help")
+    shot(page, "16-shortcuts-help")
     page.keyboard.press("Escape")
     expect(page.locator("dialog#shortcuts")).to_have_count(0)
 
@@ -229,3 +229,49 @@ def test_time_series_swipe_and_copy_from_the_approved_previous_observation(
     page.keyboard.press("[")
     html_attr(page, "map-ready", first)
     expect(page.locator(".banner")).to_contain_text("waits for review")
+
+
+def test_topology_warnings_show_on_the_offending_polygon_also_after_a_reload(
+    page: Page, e2e_project: E2EProject, e2e_accounts: E2EAccounts, shot: Shot
+) -> None:
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    page.keyboard.press("3")
+    draw_polygon(page, [(-200, -150), (0, -150), (0, 50), (-200, 50)])  # the mine grounds
+    page.keyboard.press("Escape")
+    page.keyboard.press("1")
+    draw_polygon(page, [(-50, -20), (120, -20), (120, 120), (-50, 120)])  # a pit reaching outside them
+    html_attr(page, "save-state", "saved")
+    html_attr(page, "warnings", "1")
+    select_at(page, 100, 100)
+    expect(page.locator(".selected .warnings")).to_contain_text("outside every Outline")
+    shot(page, "15-topology-warning")
+
+    page.reload()
+    html_attr(page, "map-ready", first)
+    html_attr(page, "warnings", "1")
+
+
+def test_edits_made_offline_survive_a_reload_and_are_saved_once_back_online(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts,
+    console_errors: ConsoleErrors,
+) -> None:  # fmt: skip
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    version = annotation_of(committing_client, first)["version"]
+    console_errors.allow("net::ERR_INTERNET_DISCONNECTED")
+    page.route("**/api/annotations/**", lambda route: route.abort("internetdisconnected"))
+    draw_polygon(page, BIG)
+    html_attr(page, "save-state", "offline")
+
+    page.reload()  # still offline: the edit comes back from IndexedDB, not from the server
+    html_attr(page, "map-ready", first)
+    html_attr(page, "regions", "1")
+    expect(page.locator(".save-state")).to_contain_text("1 edit pending")
+    assert annotation_of(committing_client, first)["regions"] == []
+
+    page.unroute("**/api/annotations/**")
+    html_attr(page, "save-state", "saved", timeout=40_000)
+    saved = annotation_of(committing_client, first)
+    assert len(saved["regions"]) == 1
+    assert saved["version"] == version + 1

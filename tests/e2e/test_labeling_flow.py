@@ -152,6 +152,16 @@ def test_label_review_rework_approve_export(
     reviewer.click("[data-action=approve]")
     expect(reviewer.locator("[data-task-state]")).to_have_attribute("data-task-state", "approved")
     assert task_state(admin, first) == "approved"
+
+    # The dashboard and the task list show it.
+    reviewer.goto(f"/#/projects/{e2e_project.project_id}")
+    wait_for_view(reviewer, "dashboard")
+    expect(reviewer.locator("svg")).to_have_count(1)  # labeled area per date per site
+    shot(reviewer, "09-dashboard-reviewer")
+    reviewer.goto(f"/#/projects/{e2e_project.project_id}/tasks")
+    wait_for_view(reviewer, "tasks")
+    expect(reviewer.locator(f"[data-observation-id='{first}']")).to_contain_text("pproved")
+    shot(reviewer, "10-task-list")
     reviewer.context.close()
 
     # --- The export holds the fixed polygon -----------------------------------------------------------------

@@ -224,6 +224,9 @@ def test_topology_rules_come_back_as_warnings(client: TestClient, observation: O
     assert response.status_code == 201
     warnings = {(w["region"], w["rule"]) for w in response.json()["warnings"]}
     assert warnings == {(pit_outside["id"], "outside_outline"), (pit["id"], "pit_overlaps_infrastructure")}
+    # Listing the task's annotations brings them too (a client shows them on opening the task).
+    (listed,) = client.get(f"/api/observations/{observation.id}/annotations").json()
+    assert {(w["region"], w["rule"]) for w in listed["warnings"]} == warnings
 
 
 def test_versions_are_required_and_deletes_are_tombstones(

@@ -16,7 +16,7 @@ import { toast } from "../ui/toast";
 import { navigate, type Params, type Query } from "../router";
 import { createPixelMap, imageExtent, pixelSizeM2 } from "../labeling/pixelMap";
 import { Editor, type Mode } from "../labeling/editor";
-import { Saver, type Conflict, type SaveStatus } from "../labeling/saver";
+import { Saver, type Conflict, type SaveResult, type SaveStatus } from "../labeling/saver";
 import { draftFromServer, featureFromDraft, type RegionDraft } from "../labeling/regions";
 import { pixelArea, pointToPixel } from "../labeling/geometry";
 import { Comments } from "../labeling/comments";
@@ -37,6 +37,7 @@ interface Loaded {
   annotationId: string | null;
   version: number;
   regions: RegionDraft[];
+  warnings: SaveResult["warnings"];
   series: Series;
 }
 
@@ -67,6 +68,7 @@ async function load(projectId: string, observationId: string, review: boolean): 
     annotationId: annotation?.id ?? null,
     version: annotation?.version ?? 0,
     regions,
+    warnings: (annotation?.warnings ?? []) as SaveResult["warnings"],
     series,
   };
 }
@@ -174,19 +176,24 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     annotationId: data.annotationId,
     version: data.version,
     onStatus: renderSaveState,
-    onSaved: (result) => {
-      warningsFor.clear();
-      editor.warned.clear();
-      for (const warning of result.warnings) {
-        if (!warning.region) continue;
-        editor.warned.add(warning.region);
-        warningsFor.set(warning.region, [...(warningsFor.get(warning.region) ?? []), warning.message ?? ""]);
-      }
-      editor.restyle();
-      renderSelected();
-    },
+    onSaved: (result) => showWarnings(result.warnings),
     onConflict: (conflict) => void resolveConflict(conflict),
   });
+
+  /** Topology warnings from the server: dashed orange on the map, listed when the region is selected. */
+  function showWarnings(warnings: SaveResult["warnings"]): void {
+    warningsFor.clear();
+    editor.warned.clear();
+    for (const warning of warnings) {
+      if (!warning.region) continue;
+      editor.warned.add(warning.region);
+      const text = (warning.message ?? warning.rule ?? "").replace(/^Region [0-9a-f-]+ /, "");
+      warningsFor.set(warning.region, [...(warningsFor.get(warning.region) ?? []), text.charAt(0).toUpperCase() + text.slice(1)]);
+    }
+    document.documentElement.dataset["warnings"] = String(editor.warned.size);
+    editor.restyle();
+    renderSelected();
+  }
 
   const comments = new Comments(map, observation.id, editor);
   const predictions = new Predictions(map, project, observation, editor, role === "admin");
@@ -568,6 +575,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   renderModeBar();
   renderSeriesBar();
   renderSaveState(saver.current);
+  showWarnings(data.warnings);
   document.documentElement.dataset["mode"] = "select";
 
   // Edits kept in this browser from an earlier visit go back on the map and to the server.
@@ -595,7 +603,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     saver.dispose();
     map.setTarget(undefined);
     delete document.documentElement.dataset["mapReady"];
-    for (const hook of ["saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "basemapTiles"]) {
+    for (const hook of ["saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "basemapTiles", "warnings"]) {
       delete document.documentElement.dataset[hook];
     }
   };

@@ -18,8 +18,10 @@ from app.api.deps import SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.api.leases import renew_lease_on_edit
 from app.core.errors import InvalidInputError, NotFoundError
+from app.interop.labeling_config import parse_labeling_config
 from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
+from app.models.project import Project
 from app.schemas.annotation import (
     AnnotationCreate,
     AnnotationRead,
@@ -164,7 +166,17 @@ def list_annotations(
     if sees_only_own(access):
         stmt = stmt.where(Annotation.created_by == access.user_id)
     annotations = session.scalars(stmt.order_by(Annotation.created_at)).all()
-    return [annotation_read(a, service.live_regions(session, a.id)) for a in annotations]
+    if not annotations:
+        return []
+    # The topology warnings come along, so a client shows them on opening the task, not only after a save.
+    project = session.get(Project, annotations[0].project_id)
+    classes = parse_labeling_config(project.labeling_config).class_names if project else []
+    return [
+        annotation_read(a, service.live_regions(session, a.id)).model_copy(
+            update={"warnings": service.topology_warnings(session, a.id, classes)}
+        )
+        for a in annotations
+    ]
 
 
 @router.get(
