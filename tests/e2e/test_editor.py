@@ -5,6 +5,7 @@ the time series (swipe, copy the previous observation's approved regions); an ex
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,11 +17,12 @@ from tests.e2e.actions import (
     html_attr,
     put_regions,
     select_at,
+    sign_in,
     start_labeling,
     vertices,
 )
-from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot
-from tests.world import square
+from tests.e2e.conftest import Account, ConsoleErrors, E2EAccounts, E2EProject, Shot
+from tests.world import PASSWORD, square
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -275,3 +277,35 @@ def test_edits_made_offline_survive_a_reload_and_are_saved_once_back_online(
     saved = annotation_of(committing_client, first)
     assert len(saved["regions"]) == 1
     assert saved["version"] == version + 1
+
+
+def test_a_project_admin_deletes_a_prediction(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts
+) -> None:
+    first = e2e_project.observation_ids[0]
+    email = f"e2e-admin-{uuid.uuid4().hex[:8]}@test.local"
+    user = committing_client.post(
+        "/api/users", json={"email": email, "password": PASSWORD, "is_admin": False}
+    )
+    assert user.status_code == 201, user.text
+    role = committing_client.put(
+        f"/api/projects/{e2e_project.project_id}/members/{user.json()['id']}", json={"role": "admin"}
+    )
+    assert role.status_code == 200, role.text
+    created = committing_client.post(
+        f"/api/observations/{first}/predictions",
+        json={"model_version": "m1", "regions": [{"label": "Pit", "geometry": square(300, 300, 80)}]},
+    )
+    assert created.status_code == 201, created.text
+
+    sign_in(page, Account(id=user.json()["id"], email=email, password=PASSWORD))
+    page.goto(f"/#/projects/{e2e_project.project_id}/label/{first}")
+    html_attr(page, "map-ready", first)
+    panel = page.locator(".predictions")
+    expect(panel).to_contain_text("Predictions (1)")
+    panel.get_by_role("button", name="Delete").click()
+    expect(panel).to_contain_text("Predictions (0)")
+    gone = committing_client.get(
+        f"/api/observations/{first}/regions", params={"bbox": "0,0,1000,1000", "kind": "predictions"}
+    )
+    assert gone.json()["features"] == []

@@ -83,3 +83,31 @@ def test_hectares_and_a_basemap_where_the_image_lies(
     assert all(abs(tx - x) <= 3 and abs(ty - y) <= 3 for tz, tx, ty in requested if tz == z), requested
     expect(page.locator("html")).to_have_attribute("data-basemap-tiles", re.compile(r"\d+"))
     shot(page, "14-georeferenced-basemap")
+
+
+def test_a_large_geotiff_zooms_to_full_resolution_without_asking_for_tiles_outside_it(
+    page: Page, committing_client: TestClient, worker: str, e2e_accounts: E2EAccounts, shot: Shot,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    path = tmp_path / "large_000.tif"
+    write_geotiff(path, width=5000, height=3500)
+    project = create_e2e_project(committing_client, e2e_accounts, [(path.name, path.read_bytes())], False)
+    (observation_id,) = project.observation_ids
+    maxzoom = committing_client.get(f"/api/observations/{observation_id}").json()["tiles"]["maxzoom"]
+    assert maxzoom >= 4  # several levels of overview below full resolution
+    start_labeling(page, e2e_accounts.annotator, project, observation_id)
+
+    # Wheel in over the map until full-resolution tiles are fetched; a tile outside the image would be a
+    # 404, which the page fixture reports as a console error.
+    full_resolution = re.compile(rf"/tiles/pixel/{maxzoom}/\d+/\d+\.png")
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.7)
+    with page.expect_request(full_resolution, timeout=30_000) as tile:
+        for _ in range(12):
+            page.mouse.wheel(0, -400)
+    response = tile.value.response()
+    assert response is not None and response.status == 200
+    draw_polygon(page, [(-40, -30), (40, -30), (40, 30), (-40, 30)])
+    html_attr(page, "save-state", "saved")
+    shot(page, "17-large-geotiff-full-resolution")

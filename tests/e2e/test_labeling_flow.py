@@ -20,6 +20,7 @@ from tests.e2e.actions import (
     drag,
     draw_polygon,
     html_attr,
+    map_centre,
     new_page,
     open_labeling,
     open_review_queue,
@@ -123,20 +124,39 @@ def test_label_review_rework_approve_export(
     open_review_queue(reviewer, e2e_project, first)
     html_attr(reviewer, "regions", "2")
     pit_id = next(r["id"] for r in back_online["regions"] if r["properties"]["label"] == "Pit")
+    # A comment pinned to a point: M, click, write.
+    reviewer.keyboard.press("m")
+    html_attr(reviewer, "mode", "comment")
+    cx, cy = map_centre(reviewer)
+    reviewer.mouse.click(cx + 190, cy + 155)
+    reviewer.fill("dialog textarea", "Is this building part of the plant?")
+    reviewer.click("dialog button[type=submit]")
+    expect(reviewer.locator(".comments h3")).to_contain_text("Comments (1 open)")
     select_at(reviewer, 0, 0)
     html_attr(reviewer, "selected", pit_id)
     reviewer.click("[data-action=reject]")
     reviewer.fill("dialog textarea", "The pit's east wall goes further: follow the dark edge.")
     shot(reviewer, "07-review-reject")
     reviewer.click("dialog button[type=submit]")
-    expect(reviewer.locator("[data-comment-id]")).to_contain_text("east wall")
+    expect(reviewer.locator(".comments h3")).to_contain_text("Comments (2 open)")
     assert task_state(admin, first) == "rejected"
-    comments = admin.get(f"/api/observations/{first}/comments").json()
-    assert comments[0]["comment"]["region_id"] == pit_id
+    threads = {
+        t["comment"]["body"][:8]: t["comment"]
+        for t in admin.get(f"/api/observations/{first}/comments").json()
+    }
+    assert threads["The pit'"]["region_id"] == pit_id
+    assert threads["Is this "]["point"] is not None and threads["Is this "]["region_id"] is None
 
     # --- The annotator sees the comment, fixes the Pit and submits again ------------------------------------
     open_labeling(page, e2e_project, first)
-    expect(page.locator(".thread")).to_contain_text("east wall")
+    region_thread = page.locator(".thread", has_text="east wall")
+    expect(region_thread).to_be_visible()
+    region_thread.locator("input[name=reply]").fill("Followed the edge, thanks.")
+    region_thread.locator("input[name=reply]").press("Enter")
+    expect(page.locator(".thread", has_text="east wall")).to_contain_text("Followed the edge")
+    page.locator(".thread", has_text="east wall").locator("[data-action=resolve]").click()
+    expect(page.locator(".thread.resolved", has_text="east wall")).to_be_visible()
+    expect(page.locator(".comments h3")).to_contain_text("Comments (1 open)")
     html_attr(page, "regions", "2")
     version_before_fix = annotation_of(admin, first)["version"]
     select_at(page, 0, 0)
@@ -161,6 +181,8 @@ def test_label_review_rework_approve_export(
     reviewer.goto(f"/#/projects/{e2e_project.project_id}/tasks")
     wait_for_view(reviewer, "tasks")
     expect(reviewer.locator(f"[data-observation-id='{first}']")).to_contain_text("pproved")
+    reviewer.locator("select[name=state]").select_option("approved")
+    expect(reviewer.locator("[data-observation-id]")).to_have_count(1)
     shot(reviewer, "10-task-list")
     reviewer.context.close()
 
