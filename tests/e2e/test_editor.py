@@ -217,6 +217,7 @@ def test_time_series_swipe_and_copy_from_the_approved_previous_observation(
 
     page.keyboard.press("c")
     expect(page.locator(".swipe-control")).to_be_visible()
+    html_attr(page, "swipe", "ready")
     shot(page, "13-time-series-swipe")
     page.keyboard.press("c")
     expect(page.locator(".swipe-control")).to_be_hidden()
@@ -309,3 +310,18 @@ def test_a_project_admin_deletes_a_prediction(
         f"/api/observations/{first}/regions", params={"bbox": "0,0,1000,1000", "kind": "predictions"}
     )
     assert gone.json()["features"] == []
+
+
+def test_a_task_assigned_to_someone_else_opens_read_only(
+    page: Page, e2e_project: E2EProject, e2e_accounts: E2EAccounts
+) -> None:
+    first = e2e_project.observation_ids[0]
+    sign_in(page, e2e_accounts.annotator)
+    page.goto(f"/#/projects/{e2e_project.project_id}/label/{first}")  # not taken: nobody's task yet
+    html_attr(page, "map-ready", first)
+    expect(page.locator(".banner")).to_contain_text("not assigned to you")
+    expect(page.locator(".comments")).to_contain_text("shown to the task's annotators")
+    expect(page.locator("[data-action=submit]")).to_have_count(0)
+    page.keyboard.press("d")  # drawing is refused with a message, and nothing is drawn
+    expect(page.locator(".toast")).to_contain_text("cannot be edited")
+    html_attr(page, "mode", "select")

@@ -45,6 +45,14 @@ export class Comments {
     this.render();
   }
 
+  /** Shown instead of the threads when the user may not read them (an annotator on another's task). */
+  unavailable(): void {
+    this.panel.replaceChildren(
+      h("h3", {}, "Comments"),
+      h("p", { class: "muted" }, "Comments are shown to the task's annotators, its reviewers and admins."),
+    );
+  }
+
   /** Where a thread points: its pixel point, or the centre of its region. */
   private anchor(thread: Thread): number[] | null {
     const { point, region_id: regionId } = thread.comment;

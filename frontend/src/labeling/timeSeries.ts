@@ -56,10 +56,15 @@ export class Swipe {
     this.slider = h("input", { type: "range", min: 0, max: 100, value: 50, "aria-label": "Swipe position", class: "swipe-slider" });
     this.slider.addEventListener("input", () => {
       this.fraction = Number(this.slider.value) / 100;
+      this.divider.style.left = `${this.fraction * 100}%`;
       this.map.render();
     });
     this.control = h("div", { class: "swipe-control", hidden: true }, this.slider);
+    this.divider = h("div", { class: "swipe-divider", hidden: true });
+    map.getTargetElement()?.parentElement?.append(this.divider);
   }
+
+  private readonly divider: HTMLElement;
 
   get active(): boolean {
     return this.layer !== null;
@@ -71,9 +76,13 @@ export class Swipe {
     layer.setZIndex(1);
     layer.on("prerender", (event) => this.clip(event));
     layer.on("postrender", (event) => (event.context as CanvasRenderingContext2D | undefined)?.restore());
+    // A test hook: the previous observation's tiles are drawn.
+    this.map.once("rendercomplete", () => (document.documentElement.dataset["swipe"] = "ready"));
     this.map.getLayers().insertAt(1, layer);
     this.layer = layer;
     this.control.hidden = false;
+    this.divider.hidden = false;
+    this.divider.style.left = `${this.fraction * 100}%`;
     this.control.dataset["label"] = `${previous.acquired_on ?? `#${previous.index}`} ◀ ▶ ${this.current.acquired_on ?? `#${this.current.index}`}`;
   }
 
@@ -81,6 +90,8 @@ export class Swipe {
     if (this.layer) this.map.removeLayer(this.layer);
     this.layer = null;
     this.control.hidden = true;
+    this.divider.hidden = true;
+    delete document.documentElement.dataset["swipe"];
   }
 
   private clip(event: RenderEvent): void {

@@ -142,10 +142,6 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   if (basemap) {
     map.getLayers().insertAt(0, basemap);
     map.addControl(new Attribution({ collapsible: false }));
-    let loaded = 0;
-    basemap.getSource()?.on("tileloadend", () => {
-      document.documentElement.dataset["basemapTiles"] = String(++loaded); // a test hook
-    });
   }
   const settings: LayerSettings = { hidden: new Set(), opacity: 0.35 };
   const m2PerPixel = pixelSizeM2(observation);
@@ -337,7 +333,9 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
       return;
     }
     basemap.setVisible(visible);
-    document.documentElement.dataset["basemap"] = visible ? "on" : "off";
+    // A test hook: "on" once the basemap's tiles are drawn.
+    if (visible) map.once("rendercomplete", () => (document.documentElement.dataset["basemap"] = "on"));
+    else document.documentElement.dataset["basemap"] = "off";
     renderLayers();
   }
 
@@ -587,7 +585,10 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     toast(`Restored ${pending.edits} unsaved edit${pending.edits === 1 ? "" : "s"} from this browser.`);
   }
 
-  await Promise.all([comments.load(), predictions.load()]).catch((error: unknown) => toast((error as Error).message, "error"));
+  // Annotators read the comments of their own tasks only (the permission table); others see a note.
+  const commentsVisible = role !== "annotator" || mine !== undefined;
+  const loadingComments = commentsVisible ? comments.load() : Promise.resolve(comments.unavailable());
+  await Promise.all([loadingComments, predictions.load()]).catch((error: unknown) => toast((error as Error).message, "error"));
   renderSelected();
 
   // Ready once the first tiles have been drawn: tests (and people) then see the image.
@@ -603,7 +604,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     saver.dispose();
     map.setTarget(undefined);
     delete document.documentElement.dataset["mapReady"];
-    for (const hook of ["saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "basemapTiles", "warnings"]) {
+    for (const hook of ["saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe"]) {
       delete document.documentElement.dataset[hook];
     }
   };
