@@ -8,7 +8,7 @@ import { api, call, type Observation, type Project } from "../api/client";
 import { compact, h } from "../ui/dom";
 import { toast } from "../ui/toast";
 import { toMapGeometry, isArea } from "./geometry";
-import { newId, type RegionDraft } from "./regions";
+import { draftFromFeature, newId, type RegionDraft } from "./regions";
 import { predictionStyle, classColour } from "./styles";
 import type { Editor } from "./editor";
 
@@ -60,26 +60,20 @@ export class Predictions {
     return this.source.getFeatures().filter((f) => !accepted.has(String(f.getId())));
   }
 
+  /** Copies predictions into the annotation: new ids, the source and score kept, `accepted_from` set. */
   accept(features: Feature[]): void {
-    const drafts: RegionDraft[] = [];
-    for (const feature of features) {
-      const geometry = feature.getGeometry();
-      if (!geometry) continue;
-      const region = {
+    const drafts = features
+      .map(draftFromFeature)
+      .filter((draft): draft is RegionDraft => draft !== null)
+      .map((draft) => ({
+        ...draft,
         id: newId(),
-        label: String(feature.get("label")),
-        source: (feature.get("source") as RegionDraft["source"] | undefined) ?? "model",
-        score: (feature.get("score") as number | null | undefined) ?? null,
-        accepted_from: String(feature.getId()),
-      };
-      const probe = new Feature({ geometry: geometry.clone() });
-      probe.setProperties(region);
-      probe.setId(region.id);
-      this.editor.source.addFeature(probe);
-      drafts.push({ ...region, geometry: { type: "Polygon", coordinates: [] } });
-    }
+        // A prediction stored without a source is still a machine's work.
+        source: draft.source === "human" ? ("model" as const) : draft.source,
+        accepted_from: draft.id,
+      }));
     if (drafts.length) {
-      this.editor.commit();
+      this.editor.addRegions(drafts);
       toast(`${drafts.length} prediction${drafts.length > 1 ? "s" : ""} accepted`, "success");
     }
     this.render();

@@ -1,0 +1,106 @@
+// What floats over the map: the tools (mode bar), the time series bar, the save badge and a banner.
+import { h } from "../ui/dom";
+import type { Observation } from "../api/client";
+import type { Mode } from "./editor";
+import type { SaveStatus } from "./saver";
+import { shortcutsHelp } from "./shortcuts";
+import type { Workbench } from "./workbench";
+
+export class MapBars {
+  readonly modeBar = h("div", { class: "mode-bar", role: "toolbar", "aria-label": "Tools" });
+  readonly seriesBar = h("div", { class: "series-bar" });
+  readonly saveBadge = h("div", { class: "save-state", role: "status", "aria-live": "polite", "data-state": "saved" });
+  readonly banner = h("div", { class: "banner", hidden: true, role: "alert" });
+
+  constructor(private readonly wb: Workbench) {}
+
+  get elements(): HTMLElement[] {
+    return [this.modeBar, this.seriesBar, this.saveBadge, this.banner];
+  }
+
+  render(): void {
+    this.renderModeBar();
+    this.renderSeriesBar();
+  }
+
+  showBanner(text: string): void {
+    this.banner.textContent = text;
+    this.banner.hidden = !text;
+  }
+
+  /** The save badge; `resolve` adds a button that reopens an undecided conflict. */
+  renderSaveState(status: SaveStatus, resolve?: () => void): void {
+    this.saveBadge.dataset["state"] = status.state;
+    const edits = status.pendingEdits;
+    const pending = edits > 0 ? ` · ${edits} edit${edits > 1 ? "s" : ""} pending` : "";
+    this.saveBadge.replaceChildren(h("span", { class: "dot" }), `${status.message}${pending}`);
+    if (status.state === "conflict" && resolve) {
+      const again = h("button", { class: "small" }, "Resolve…");
+      again.addEventListener("click", resolve);
+      this.saveBadge.append(again);
+    }
+  }
+
+  renderModeBar(): void {
+    const { editor } = this.wb;
+    const tool = (mode: Mode, label: string, key: string): HTMLElement => {
+      const active = editor.mode === mode;
+      const button = h(
+        "button",
+        { class: active ? "active" : "", "data-mode": mode, title: `${label} (${key})`, "aria-pressed": String(active) },
+        label,
+        h("kbd", {}, key),
+      );
+      button.addEventListener("click", () => editor.setMode(mode));
+      return button;
+    };
+    const undo = h("button", { disabled: !editor.history.canUndo || !editor.editable, "data-action": "undo", title: "Undo (Ctrl+Z)" }, "Undo");
+    undo.addEventListener("click", () => editor.undo());
+    const redo = h("button", { disabled: !editor.history.canRedo || !editor.editable, "data-action": "redo", title: "Redo (Ctrl+Shift+Z)" }, "Redo");
+    redo.addEventListener("click", () => editor.redo());
+    const help = h("button", { title: "Keyboard shortcuts (?)", "data-action": "help" }, "?");
+    help.addEventListener("click", () => shortcutsHelp());
+    this.modeBar.replaceChildren(
+      tool("select", "Select", "V"),
+      tool("draw", "Draw", "D"),
+      tool("hole", "Hole", "H"),
+      tool("comment", "Comment", "M"),
+      undo,
+      redo,
+      help,
+    );
+  }
+
+  renderSeriesBar(): void {
+    const { series, observation, swipe, editor, actions } = this.wb;
+    const link = (target: Observation | null, text: "Previous" | "Next", key: string): HTMLElement => {
+      const button = h(
+        "button",
+        { disabled: !target, title: `${text} observation (${key})`, "data-action": text.toLowerCase() },
+        text === "Previous" ? `◀ ${key}` : `${key} ▶`,
+      );
+      button.addEventListener("click", () => target && actions.goTo(target));
+      return button;
+    };
+    const compare = h(
+      "button",
+      { disabled: !series.previous, class: swipe.active ? "active" : "", "data-action": "compare", title: "Swipe against the previous observation (C)" },
+      "Compare",
+    );
+    compare.addEventListener("click", () => actions.toggleCompare());
+    const copy = h(
+      "button",
+      { disabled: !series.previous || !editor.editable, "data-action": "copy-previous", title: "Copy the previous observation's approved regions" },
+      "Copy previous",
+    );
+    copy.addEventListener("click", () => void actions.copyPrevious());
+    const where = `${observation.site_name} · ${observation.acquired_on ?? "no date"} · ${series.position}/${series.total}`;
+    this.seriesBar.replaceChildren(
+      link(series.previous, "Previous", "["),
+      h("span", { class: "series-label" }, where),
+      link(series.next, "Next", "]"),
+      compare,
+      copy,
+    );
+  }
+}
