@@ -27,6 +27,7 @@ from tests.e2e.actions import (
     select_at,
     sign_in,
     task_state,
+    vertices,
 )
 from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot, wait_for_view
 
@@ -173,26 +174,35 @@ def test_label_review_rework_approve_export(
     expect(reviewer.locator("[data-task-state]")).to_have_attribute("data-task-state", "approved")
     assert task_state(admin, first) == "approved"
 
-    # The dashboard and the task list show it.
-    reviewer.goto(f"/#/projects/{e2e_project.project_id}")
-    wait_for_view(reviewer, "dashboard")
-    expect(reviewer.locator("svg")).to_have_count(1)  # labeled area per date per site
-    shot(reviewer, "09-dashboard-reviewer")
+    # The task list shows it; the dashboard charts it and exports it (a download, as a person would).
     reviewer.goto(f"/#/projects/{e2e_project.project_id}/tasks")
     wait_for_view(reviewer, "tasks")
     expect(reviewer.locator(f"[data-observation-id='{first}']")).to_contain_text("pproved")
     reviewer.locator("select[name=state]").select_option("approved")
     expect(reviewer.locator("[data-observation-id]")).to_have_count(1)
     shot(reviewer, "10-task-list")
+    reviewer.goto(f"/#/projects/{e2e_project.project_id}")
+    wait_for_view(reviewer, "dashboard")
+    expect(reviewer.locator("svg")).to_have_count(1)  # labeled area per date per site
+    shot(reviewer, "09-dashboard-reviewer")
+    reviewer.locator("select[name=export-format]").select_option("label-studio")
+    with reviewer.expect_download() as download:
+        reviewer.click("[data-action=export]")
+    exported = json.loads(download.value.path().read_bytes())
     reviewer.context.close()
 
     # --- The export holds the fixed polygon -----------------------------------------------------------------
-    exported = admin.get(f"/api/projects/{e2e_project.project_id}/export", params={"format": "label-studio"})
-    assert exported.status_code == 200, exported.text
-    (task,) = json.loads(exported.content)  # approved tasks only, by default
+    (task,) = exported  # approved tasks only
     assert task["data"]["minelabel"]["state"] == "approved"
     results = task["annotations"][0]["result"]
     labels = sorted(r["value"]["polygonlabels"][0] for r in results)
     assert labels == ["Infrastructure", "Pit"]
     pit = next(r for r in results if r["value"]["polygonlabels"] == ["Pit"])
     assert len(pit["value"]["points"]) == 4
+    # The same vertices as stored (Label Studio points are percent of the image size).
+    width, height = task["data"]["minelabel"]["width"], task["data"]["minelabel"]["height"]
+    exported_points = {
+        (round(x * width / 100, 1), round(y * height / 100, 1)) for x, y in pit["value"]["points"]
+    }
+    stored_points = {(round(x, 1), round(y, 1)) for x, y in vertices(annotation_of(admin, first), "Pit")[0]}
+    assert exported_points == stored_points

@@ -5,6 +5,7 @@ import { formatHectares, h, markView } from "../ui/dom";
 import { isoDate, lineChart, type ChartSeries } from "../ui/chart";
 import type { Params } from "../router";
 import { errorBox, shell } from "./shell";
+import { exportCard } from "./exportCard";
 import { canReview, startButtons, stateBadge, TASK_STATES } from "./tasks";
 
 type Progress = Schemas["ProgressReport"];
@@ -101,12 +102,11 @@ function classTable(project: Project, progress: Progress): HTMLElement {
         label,
       ),
       text(area?.regions ?? 0),
-      h(
-        "span",
-        { title: area ? `${area.area_px.toLocaleString("en")} px` : null },
-        formatHectares(area ? area.area_ha : 0),
-      ),
-      text(formatHectares(area?.approved_area_ha ?? 0)),
+      // Without georeferencing there are no hectares: the pixel area, and no approved hectares either.
+      area && area.area_ha === null
+        ? h("span", { title: "Not georeferenced: pixels" }, `${Math.round(area.area_px).toLocaleString("en")} px²`)
+        : text(formatHectares(area ? area.area_ha : 0)),
+      text(area && area.area_ha === null ? "–" : formatHectares(area?.approved_area_ha ?? 0)),
     ];
   });
   return h(
@@ -279,15 +279,17 @@ export async function renderDashboard(root: HTMLElement, params: Params): Promis
         h("p", { class: "muted" }, "Progress per annotator and per class is shown to reviewers and admins."),
       );
     } else {
-      const [progress, stats, observations] = await Promise.all([
+      const [progress, stats, observations, exporting] = await Promise.all([
         call(api.GET("/api/projects/{project_id}/progress", path)),
         call(api.GET("/api/projects/{project_id}/label-stats", path)),
         allObservations(projectId),
+        exportCard(projectId),
       ]);
       page.append(
         stateTiles(projectId, progress.tasks_by_state, progress.tasks_total),
         h("div", { class: "dashboard-grid" }, annotatorTable(progress), classTable(project, progress)),
         chartSection(project, stats, observations),
+        exporting,
       );
     }
   } catch (error) {
