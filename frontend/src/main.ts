@@ -2,12 +2,11 @@ import "ol/ol.css";
 import "./style.css";
 import { onSignedOut } from "./api/client";
 import { loadMe, me } from "./api/session";
-import { currentPath, navigate, route, setGuard, startRouter } from "./router";
-import { renderSignIn } from "./views/signIn";
+import { currentPath, route, setGuard, startRouter } from "./router";
+import { renderSignIn, showSignInAgain } from "./views/signIn";
 import { renderProjects } from "./views/projects";
 import { renderDashboard } from "./views/dashboard";
 import { renderTasks } from "./views/tasks";
-import { showSignInAgain } from "./views/signIn";
 
 route("/sign-in", renderSignIn);
 route("/", renderProjects);
@@ -32,4 +31,3 @@ onSignedOut(() => {
 
 void loadMe().then(() => startRouter());
 
-export { navigate };

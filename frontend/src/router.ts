@@ -40,12 +40,6 @@ export function setGuard(check: (path: string) => string | null): void {
   guard = check;
 }
 
-/** Asked before leaving a view; a view with unsaved work can say no (the browser asks the user). */
-let leaveCheck: (() => boolean) | null = null;
-export function setLeaveCheck(check: (() => boolean) | null): void {
-  leaveCheck = check;
-}
-
 export async function render(): Promise<void> {
   const root = document.getElementById("app");
   if (!root) return;
@@ -59,7 +53,6 @@ export async function render(): Promise<void> {
   const count = ++renderCount;
   cleanup?.();
   cleanup = null;
-  leaveCheck = null;
   for (const candidate of routes) {
     const match = candidate.pattern.exec(path);
     if (!match) continue;
@@ -76,8 +69,5 @@ export async function render(): Promise<void> {
 
 export function startRouter(): void {
   window.addEventListener("hashchange", () => void render());
-  window.addEventListener("beforeunload", (event) => {
-    if (leaveCheck && !leaveCheck()) event.preventDefault();
-  });
   void render();
 }

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,20 +81,16 @@ def _status(port: int, path: str) -> int | None:
         connection.close()
 
 
-@pytest.fixture(scope="session")
-def live_server(committing_app: FastAPI) -> Iterator[str]:
-    """The committing app (writes are real, the ``worker`` fixture's worker sees them) with the built
-    client at "/", served by uvicorn in a daemon thread; yields its base URL once /api/health/live answers."""
-    mounted = any(getattr(route, "name", None) == "frontend" for route in committing_app.routes)
-    if not FRONTEND_INDEX.is_file() or not mounted:
-        pytest.fail("frontend/dist is missing: run `make frontend`", pytrace=False)
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn in a daemon thread on a free loopback port; yields its base URL once
+    /api/health/live answers."""
     port = free_port()
     config = uvicorn.Config(
-        committing_app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=5,
-    )  # fmt: skip
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="e2e-live-server", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"e2e-server-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while _status(port, "/api/health/live") != 200:
@@ -106,6 +103,17 @@ def live_server(committing_app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def live_server(committing_app: FastAPI) -> Iterator[str]:
+    """The committing app (writes are real, the ``worker`` fixture's worker sees them) with the built
+    client at "/"."""
+    mounted = any(getattr(route, "name", None) == "frontend" for route in committing_app.routes)
+    if not FRONTEND_INDEX.is_file() or not mounted:
+        pytest.fail("frontend/dist is missing: run `make frontend`", pytrace=False)
+    with serve(committing_app) as url:
+        yield url
 
 
 # --- The browser -------------------------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import E2EAccounts, E2EProject, Shot, wait_for_view
+from app.core.config import Settings
+from app.main import create_app
+from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot, serve, wait_for_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,3 +38,37 @@ def test_an_annotator_signs_in_and_sees_their_project(
     wait_for_view(page, "projects")
     expect(page.get_by_text(e2e_project.name).first).to_be_visible()
     shot(page, "projects")
+
+
+def test_where_sign_up_is_allowed_a_visitor_creates_an_account(
+    browser: Browser, settings: Settings, console_errors: ConsoleErrors, shot: Shot
+) -> None:
+    open_doors = settings.model_copy(
+        update={"security": settings.security.model_copy(update={"allow_signup": True})}
+    )
+    with serve(create_app(open_doors)) as url:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=url)
+        page = context.new_page()
+        page.on("console", console_errors.on_console)
+        page.goto("/")
+        wait_for_view(page, "sign-in")
+        page.click("[data-action=sign-up]")
+        form = page.locator("form#sign-up")
+        form.locator("input[name=email]").fill(f"visitor-{uuid.uuid4().hex[:8]}@test.local")
+        form.locator("input[name=password]").fill("a long enough passphrase")
+        shot(page, "00-sign-up")
+        form.locator("button[type=submit]").click()
+        wait_for_view(page, "projects")
+        expect(page.locator(".empty")).to_contain_text("not a member of any project")
+        context.close()
+
+
+def test_wrong_credentials_show_the_servers_message(page: Page, console_errors: ConsoleErrors) -> None:
+    console_errors.allow("status of 401", "/api/auth/sign-in")
+    page.goto("/")
+    wait_for_view(page, "sign-in")
+    expect(page.locator("[data-action=sign-up]")).to_have_count(0)  # sign-up is off by default
+    page.fill("input[name=email]", "nobody@test.local")
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    expect(page.locator("form#sign-in .error")).to_contain_text("Wrong email or password")

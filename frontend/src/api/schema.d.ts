@@ -1044,7 +1044,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Settings for the browser client (the basemap) */
+        /** Settings for the browser client (basemap, sign-up) */
         get: operations["ui_config_api_ui_config_get"];
         put?: never;
         post?: never;
@@ -2140,6 +2140,11 @@ export interface components {
         };
         /** UiConfig */
         UiConfig: {
+            /**
+             * Allow Signup
+             * @description Whether the sign-in page offers to create an account.
+             */
+            allow_signup: boolean;
             /** Basemap Attribution */
             basemap_attribution: string;
             /**

@@ -24,6 +24,11 @@ export async function signIn(email: string, password: string): Promise<Me> {
   return current;
 }
 
+export async function signUp(email: string, password: string): Promise<Me> {
+  current = await call(api.POST("/api/auth/sign-up", { body: { email, password } }));
+  return current;
+}
+
 export async function signOut(): Promise<void> {
   await api.POST("/api/auth/sign-out");
   current = null;

@@ -7,18 +7,8 @@ import XYZ from "ol/source/XYZ";
 import { addCoordinateTransforms } from "ol/proj";
 import type Projection from "ol/proj/Projection";
 import type { Coordinate } from "ol/coordinate";
-import { api, call, type Observation } from "../api/client";
-
-export interface UiConfig {
-  basemap_url: string | null;
-  basemap_attribution: string;
-}
-
-let config: Promise<UiConfig> | null = null;
-export function uiConfig(): Promise<UiConfig> {
-  config ??= call(api.GET("/api/ui-config"));
-  return config;
-}
+import type { Observation } from "../api/client";
+import type { UiConfig } from "../api/uiConfig";
 
 /** Pixel (map x = column, y = -row) <-> Web Mercator, through the image's affine transform and CRS. */
 export function pixelToMercator(observation: Observation): {

@@ -1,21 +1,24 @@
-import { ApiError } from "../api/client";
-import { signIn } from "../api/session";
+import { ApiError, type Me } from "../api/client";
+import { signIn, signUp } from "../api/session";
+import { uiConfig } from "../api/uiConfig";
 import { h, markView } from "../ui/dom";
 import { navigate, type Params, type Query } from "../router";
 
-function signInForm(onDone: () => void, title: string, note?: string): HTMLFormElement {
+type Send = (email: string, password: string) => Promise<Me>;
+
+function signInForm(onDone: () => void, title: string, note?: string, send: Send = signIn, id = "sign-in"): HTMLFormElement {
   const email = h("input", { name: "email", type: "email", autocomplete: "username", required: true });
   const password = h("input", {
     name: "password",
     type: "password",
-    autocomplete: "current-password",
+    autocomplete: send === signIn ? "current-password" : "new-password",
     required: true,
   });
   const error = h("p", { class: "error", role: "alert" });
-  const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
+  const submit = h("button", { type: "submit", class: "primary" }, send === signIn ? "Sign in" : "Create the account");
   const form = h(
     "form",
-    { id: "sign-in", class: "card narrow" },
+    { id, class: "card narrow" },
     h("h1", {}, title),
     note ? h("p", { class: "muted" }, note) : null,
     h("label", {}, "Email", email),
@@ -27,7 +30,7 @@ function signInForm(onDone: () => void, title: string, note?: string): HTMLFormE
     event.preventDefault();
     error.textContent = "";
     submit.disabled = true;
-    signIn(email.value.trim(), password.value)
+    send(email.value.trim(), password.value)
       .then(onDone)
       .catch((reason: unknown) => {
         error.textContent =
@@ -42,18 +45,28 @@ function signInForm(onDone: () => void, title: string, note?: string): HTMLFormE
 
 export async function renderSignIn(root: HTMLElement, _: Params, query: Query): Promise<void> {
   const next = query.get("next");
-  const form = signInForm(() => navigate(next && next.startsWith("/") ? next : "/"), "Sign in to MineLabel");
-  root.replaceChildren(
-    h(
-      "div",
-      { class: "sign-in-page" },
-      h("p", { class: "brand big" }, "MineLabel"),
-      h("p", { class: "tagline" }, "Reviewed labels and trained models from satellite imagery of mines."),
-      form,
-    ),
+  const done = (): void => navigate(next && next.startsWith("/") ? next : "/");
+  const form = signInForm(done, "Sign in to MineLabel");
+  const page = h(
+    "div",
+    { class: "sign-in-page" },
+    h("p", { class: "brand big" }, "MineLabel"),
+    h("p", { class: "tagline" }, "Reviewed labels and trained models from satellite imagery of mines."),
+    form,
   );
+  root.replaceChildren(page);
+  // Where the server allows sign-up, the same form can create an account instead.
+  const config = await uiConfig().catch(() => null);
+  if (config?.allow_signup) {
+    const toggle = h("button", { class: "link", type: "button", "data-action": "sign-up" }, "No account? Create one");
+    toggle.addEventListener("click", () => {
+      const signUpForm = signInForm(done, "Create your MineLabel account", "Project admins add you to their projects.", signUp, "sign-up");
+      page.replaceChild(signUpForm, page.querySelector("form")!);
+      toggle.remove();
+    });
+    page.append(h("p", {}, toggle));
+  }
   markView("sign-in");
-  return Promise.resolve();
 }
 
 /** The session ended mid-work: sign in again in a dialog over the screen; unsaved edits stay put. */
