@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import date
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ def _filtered(
     states: list[TaskState] | None,
     site_id: uuid.UUID | None,
     assignee: uuid.UUID | None,
+    acquired: tuple[date | None, date | None] = (None, None),
 ) -> Select[Observation, Site]:
     stmt = select(Observation, Site).join(Site, Site.id == Observation.site_id)
     stmt = stmt.where(Observation.project_id == project_id, Observation.status == ObservationStatus.READY)
@@ -26,6 +28,11 @@ def _filtered(
         stmt = stmt.where(Observation.task_state.in_(states))
     if site_id is not None:
         stmt = stmt.where(Observation.site_id == site_id)
+    acquired_from, acquired_to = acquired
+    if acquired_from is not None:
+        stmt = stmt.where(Observation.acquired_on >= acquired_from)
+    if acquired_to is not None:
+        stmt = stmt.where(Observation.acquired_on <= acquired_to)
     if assignee is not None:
         stmt = stmt.where(
             select(Assignment.id)
@@ -42,11 +49,12 @@ def list_tasks(
     states: list[TaskState] | None = None,
     site_id: uuid.UUID | None = None,
     assignee: uuid.UUID | None = None,
+    acquired: tuple[date | None, date | None] = (None, None),
     limit: int = 100,
     offset: int = 0,
     oldest_change_first: bool = False,
 ) -> tuple[list[tuple[Observation, Site]], int]:
-    stmt = _filtered(project_id, states, site_id, assignee)
+    stmt = _filtered(project_id, states, site_id, assignee, acquired)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = (Observation.created_at,) if oldest_change_first else (Site.name, Observation.index)
     rows = session.execute(stmt.order_by(*order).limit(limit).offset(offset)).all()

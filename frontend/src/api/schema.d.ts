@@ -4494,6 +4494,10 @@ export interface operations {
                 state?: components["schemas"]["TaskState"][] | null;
                 site_id?: string | null;
                 assignee?: string | null;
+                /** @description Acquired on or after this date. */
+                acquired_from?: string | null;
+                /** @description Acquired on or before this date. */
+                acquired_to?: string | null;
                 limit?: number;
                 offset?: number;
             };

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.api.access import AccessDep
 from app.api.deps import SessionDep, SettingsDep
-from app.core.errors import ForbiddenError
+from app.core.errors import ForbiddenError, InvalidInputError
 from app.models.observation import Observation, TaskState
 from app.models.project import Site
 from app.repositories import tasks as tasks_repo
@@ -80,12 +80,17 @@ def list_tasks(
     state: Annotated[list[TaskState] | None, Query()] = None,
     site_id: uuid.UUID | None = None,
     assignee: uuid.UUID | None = None,
+    acquired_from: Annotated[date | None, Query(description="Acquired on or after this date.")] = None,
+    acquired_to: Annotated[date | None, Query(description="Acquired on or before this date.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TaskList:
+    if acquired_from and acquired_to and acquired_from > acquired_to:
+        raise InvalidInputError(f"acquired_from {acquired_from} is after acquired_to {acquired_to}.")
     rows, total = tasks_repo.list_tasks(
-        session, project_id, states=state, site_id=site_id, assignee=assignee, limit=limit, offset=offset
-    )
+        session, project_id, states=state, site_id=site_id, assignee=assignee,
+        acquired=(acquired_from, acquired_to), limit=limit, offset=offset,
+    )  # fmt: skip
     return TaskList(items=task_reads(session, rows), total=total)
 
 
