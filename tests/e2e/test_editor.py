@@ -9,12 +9,15 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.actions import (
     annotation_of,
+    drag,
     draw_polygon,
     html_attr,
+    new_page,
+    open_review_queue,
     put_regions,
     select_at,
     sign_in,
@@ -325,3 +328,32 @@ def test_a_task_assigned_to_someone_else_opens_read_only(
     page.keyboard.press("d")  # drawing is refused with a message, and nothing is drawn
     expect(page.locator(".toast")).to_contain_text("cannot be edited")
     html_attr(page, "mode", "select")
+
+
+def test_a_reviewer_fixes_a_region_during_review_and_approves(
+    page: Page, browser: Browser, live_server: str, console_errors: ConsoleErrors,
+    committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts,
+) -> None:  # fmt: skip
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    draw_polygon(page, BIG)
+    html_attr(page, "save-state", "saved")
+    page.click("[data-action=submit]")
+    expect(page.locator("html")).not_to_have_attribute("data-map-ready", first)
+    submitted = annotation_of(committing_client, first)
+
+    reviewer = new_page(browser, live_server, console_errors)
+    sign_in(reviewer, e2e_accounts.reviewer)
+    open_review_queue(reviewer, e2e_project, first)
+    select_at(reviewer, 0, 0)
+    drag(reviewer, BIG[0], (BIG[0][0] - 40, BIG[0][1] - 30))
+    html_attr(reviewer, "saved-version", str(submitted["version"] + 1))
+    reviewer.click("[data-action=approve]")
+    expect(reviewer.locator("[data-task-state]")).to_have_attribute("data-task-state", "approved")
+    reviewer.context.close()
+
+    fixed = annotation_of(committing_client, first)
+    assert fixed["id"] == submitted["id"]  # the annotator's annotation, changed by the reviewer
+    assert fixed["regions"][0]["properties"]["area_px"] > submitted["regions"][0]["properties"]["area_px"]
+    revisions = committing_client.get(f"/api/annotations/{fixed['id']}/revisions").json()
+    assert revisions[-1]["user_id"] == e2e_accounts.reviewer.id
