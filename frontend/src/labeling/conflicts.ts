@@ -32,7 +32,7 @@ export class ConflictResolver {
           "p",
           {},
           `While you were editing, the annotation was saved by someone else (now version ${conflict.theirVersion}, ` +
-            `with ${conflict.theirs.length} regions).`,
+            `with ${conflict.theirs.length} region${conflict.theirs.length === 1 ? "" : "s"}).`,
         ),
         h(
           "p",

@@ -106,8 +106,11 @@ export class Predictions {
           const score = feature.get("score") as number | null;
           const accept = h("button", { class: "small", disabled: !this.editor.editable, "data-action": "accept" }, "Accept");
           accept.addEventListener("click", () => this.accept([feature]));
-          const remove = h("button", { class: "small danger", "data-action": "delete", disabled: !this.canDelete, title: "Delete this prediction (all its regions)" }, "Delete");
-          remove.addEventListener("click", () => void this.remove(String(feature.get("prediction_id"))));
+          // Only project admins may delete a prediction: others do not see the button.
+          const remove = this.canDelete
+            ? h("button", { class: "small danger", "data-action": "delete", title: "Delete this prediction (all its regions)" }, "Delete")
+            : null;
+          remove?.addEventListener("click", () => void this.remove(String(feature.get("prediction_id"))));
           return h(
             "li",
             { "data-region-id": String(feature.getId()) },
