@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.e2e.actions import (
     annotation_of,
@@ -357,3 +357,42 @@ def test_a_reviewer_fixes_a_region_during_review_and_approves(
     assert fixed["regions"][0]["properties"]["area_px"] > submitted["regions"][0]["properties"]["area_px"]
     revisions = committing_client.get(f"/api/annotations/{fixed['id']}/revisions").json()
     assert revisions[-1]["user_id"] == e2e_accounts.reviewer.id
+
+
+def test_a_save_whose_answer_is_lost_is_not_taken_for_someone_elses(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts,
+    console_errors: ConsoleErrors,
+) -> None:  # fmt: skip
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    draw_polygon(page, BIG)
+    html_attr(page, "save-state", "saved")
+    version = annotation_of(committing_client, first)["version"]
+
+    # The next save reaches the server and is applied, but its answer never comes back.
+    console_errors.allow("net::ERR_CONNECTION_RESET")
+    lost: list[str] = []
+
+    def lose_the_answer(route: Route) -> None:
+        if lost or route.request.method != "PUT":
+            route.continue_()
+            return
+        route.fetch()  # the server saves it ...
+        lost.append(route.request.url)
+        route.abort("connectionreset")  # ... and the browser never hears of it
+
+    page.route("**/api/annotations/**", lose_the_answer)
+    page.keyboard.press("2")
+    draw_polygon(page, [(200, 150), (260, 150), (260, 200)])
+    html_attr(page, "save-state", "offline")
+    assert annotation_of(committing_client, first)["version"] == version + 1  # it was applied
+    page.keyboard.press("3")
+    draw_polygon(page, [(-260, 150), (-200, 150), (-200, 200)])
+
+    # The lost request is sent again as it was (the server answers from its idempotency record), then the
+    # newest state on top of it: no conflict with oneself, nothing saved twice.
+    html_attr(page, "save-state", "saved", timeout=40_000)
+    expect(page.locator("dialog.modal")).to_have_count(0)
+    final = annotation_of(committing_client, first)
+    assert final["version"] == version + 2
+    assert sorted(r["properties"]["label"] for r in final["regions"]) == ["Infrastructure", "Outline", "Pit"]

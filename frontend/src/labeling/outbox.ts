@@ -9,6 +9,8 @@ export interface PendingSave {
   regions: RegionDraft[];
   edits: number;
   idempotencyKey: string;
+  /** A request sent whose answer never came: it is sent again, as it was, before anything newer. */
+  unconfirmed?: { regions: RegionDraft[]; key: string; baseVersion: number; annotationId: string | null } | null;
   changedAt: string;
 }
 

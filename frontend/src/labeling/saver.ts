@@ -34,6 +34,15 @@ interface SaverOptions {
   onConflict: (conflict: Conflict) => void;
 }
 
+/** One save request. Retried as it is (same key and body) while its outcome is unknown, so that a request
+ * the server applied but whose answer was lost is answered from the server's idempotency record. */
+interface Attempt {
+  regions: RegionDraft[];
+  key: string;
+  baseVersion: number;
+  annotationId: string | null;
+}
+
 const DEBOUNCE_MS = 500;
 const MAX_BACKOFF_MS = 15_000;
 
@@ -59,6 +68,7 @@ export class Saver {
   version: number;
   private readonly key: string;
   private latest: RegionDraft[] | null = null; // newest state not yet confirmed
+  private unconfirmed: Attempt | null = null; // sent, but no answer came back
   private edits = 0;
   private idempotencyKey: string = crypto.randomUUID();
   private timer: number | undefined;
@@ -117,6 +127,7 @@ export class Saver {
     this.latest = entry.regions;
     this.edits = entry.edits;
     this.idempotencyKey = entry.idempotencyKey;
+    this.unconfirmed = entry.unconfirmed ?? null;
     this.setStatus("pending");
     this.kick(0);
   }
@@ -158,6 +169,7 @@ export class Saver {
       regions,
       edits: this.edits,
       idempotencyKey: this.idempotencyKey,
+      unconfirmed: this.unconfirmed,
       changedAt: new Date().toISOString(),
     };
   }
@@ -186,35 +198,45 @@ export class Saver {
   }
 
   private send(): Promise<void> {
-    const regions = this.latest;
-    if (!regions || this.blocked) return Promise.resolve();
+    if (this.blocked) return Promise.resolve();
+    // A request whose answer was lost goes first, as it was: either it was applied (the server replays its
+    // answer) or it is applied now; only then does the newest state go, on top of its version.
+    const attempt: Attempt | null =
+      this.unconfirmed ??
+      (this.latest
+        ? { regions: this.latest, key: this.idempotencyKey, baseVersion: this.version, annotationId: this.annotationId }
+        : null);
+    if (!attempt) return Promise.resolve();
     this.setStatus("saving");
-    const sentPrint = fingerprint(regions);
-    this.inFlight = this.request(regions)
+    this.inFlight = this.request(attempt)
       .then(async (saved) => {
+        this.unconfirmed = null;
         this.backoff = 1000;
         this.version = saved.version;
         document.documentElement.dataset["savedVersion"] = String(saved.version);
-        const newer = this.latest && fingerprint(this.latest) !== sentPrint;
+        const newer = this.latest && fingerprint(this.latest) !== fingerprint(attempt.regions);
         if (!newer) {
           this.latest = null;
           this.edits = 0;
           await dropPending(this.key).catch(() => undefined);
           this.setStatus("saved");
         } else {
-          this.idempotencyKey = crypto.randomUUID();
+          if (this.idempotencyKey === attempt.key) this.idempotencyKey = crypto.randomUUID();
           this.kick(0);
         }
         this.options.onSaved(saved);
       })
-      .catch((error: unknown) => this.failed(error))
+      .catch((error: unknown) => this.failed(error, attempt))
       .finally(() => {
         this.inFlight = null;
       });
     return this.inFlight;
   }
 
-  private failed(error: unknown): void {
+  private failed(error: unknown, attempt: Attempt): void {
+    const unknownOutcome = !(error instanceof ApiError) || error.status >= 500;
+    this.unconfirmed = unknownOutcome ? attempt : null;
+    if (unknownOutcome && this.latest) void writePending(this.entry(this.latest)).catch(() => undefined);
     if (!(error instanceof ApiError)) {
       // fetch itself failed: no network, or the server is down. Keep trying.
       this.setStatus("offline");
@@ -244,20 +266,18 @@ export class Saver {
     this.setStatus("error", error.message);
   }
 
-  private async request(regions: RegionDraft[]): Promise<SaveResult> {
-    const headers = { "Idempotency-Key": this.idempotencyKey };
-    const body = regions.map(toRegionIn);
+  private async request(attempt: Attempt): Promise<SaveResult> {
+    const key = attempt.key;
+    const regions = attempt.regions.map(toRegionIn);
     const pending =
-      this.annotationId === null
+      attempt.annotationId === null
         ? api.POST("/api/observations/{observation_id}/annotations", {
-            params: { path: { observation_id: this.options.observationId }, header: { "idempotency-key": this.idempotencyKey } },
-            body: { regions: body },
-            headers,
+            params: { path: { observation_id: this.options.observationId }, header: { "idempotency-key": key } },
+            body: { regions },
           })
         : api.PUT("/api/annotations/{annotation_id}", {
-            params: { path: { annotation_id: this.annotationId }, header: { "idempotency-key": this.idempotencyKey } },
-            body: { version: this.version, regions: body },
-            headers,
+            params: { path: { annotation_id: attempt.annotationId }, header: { "idempotency-key": key } },
+            body: { version: attempt.baseVersion, regions },
           });
     const { data, error, response } = await pending;
     if (!response.ok || !data) {
