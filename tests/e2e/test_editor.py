@@ -396,3 +396,36 @@ def test_a_save_whose_answer_is_lost_is_not_taken_for_someone_elses(
     final = annotation_of(committing_client, first)
     assert final["version"] == version + 2
     assert sorted(r["properties"]["label"] for r in final["regions"]) == ["Infrastructure", "Outline", "Pit"]
+
+
+def test_polygons_past_the_edge_are_cut_to_the_image_and_a_bowtie_can_be_repaired(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts,
+    console_errors: ConsoleErrors, shot: Shot,
+) -> None:  # fmt: skip
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    box = page.locator("#map").bounding_box()
+    assert box is not None
+    left_of_image = -int(box["width"] / 2) + 20  # the map's left margin, outside the image
+    draw_polygon(page, [(left_of_image, -60), (-250, -60), (-250, 60), (left_of_image, 60)])
+    html_attr(page, "save-state", "saved")
+    expect(page.locator(".toast")).to_contain_text("clipped to the image")
+    (cut,) = annotation_of(committing_client, first)["regions"]
+    assert min(x for x, _ in vertices(annotation_of(committing_client, first), "Pit")[0]) == 0
+    assert cut["properties"]["area_px"] > 0
+
+    # A bowtie is refused with the server's reason and a Repair button; the region is selected.
+    console_errors.allow("status of 422", "/api/annotations/")
+    page.keyboard.press("Escape")
+    page.keyboard.press("2")
+    draw_polygon(page, [(0, 0), (120, 120), (120, 0), (0, 120)])
+    html_attr(page, "save-state", "error")
+    expect(page.locator(".save-state")).to_contain_text("not a valid polygon")
+    expect(page.locator("html")).to_have_attribute("data-selected", re.compile(".+"))
+    shot(page, "18-invalid-polygon")
+    page.click("[data-action=repair]")
+    html_attr(page, "save-state", "saved")
+    repaired = annotation_of(committing_client, first)
+    assert sorted(r["properties"]["label"] for r in repaired["regions"]) == ["Infrastructure", "Pit"]
+    bowtie = next(r for r in repaired["regions"] if r["properties"]["label"] == "Infrastructure")
+    assert bowtie["geometry"]["type"] == "MultiPolygon" and len(bowtie["geometry"]["coordinates"]) == 2

@@ -28,16 +28,22 @@ export class MapBars {
     this.banner.hidden = !text;
   }
 
-  /** The save badge; `resolve` adds a button that reopens an undecided conflict. */
-  renderSaveState(status: SaveStatus, resolve?: () => void): void {
+  /** The save badge. `resolve` adds a button that reopens an undecided conflict; `repair` one that saves
+   * again letting the server repair a self-intersecting polygon. */
+  renderSaveState(status: SaveStatus, buttons: { resolve?: (() => void) | undefined; repair?: () => void } = {}): void {
     this.saveBadge.dataset["state"] = status.state;
     const edits = status.pendingEdits;
     const pending = edits > 0 ? ` · ${edits} edit${edits > 1 ? "s" : ""} pending` : "";
-    this.saveBadge.replaceChildren(h("span", { class: "dot" }), `${status.message}${pending}`);
-    if (status.state === "conflict" && resolve) {
-      const again = h("button", { class: "small" }, "Resolve…");
-      again.addEventListener("click", resolve);
-      this.saveBadge.append(again);
+    const message = status.message.replace("send repair=true to let MineLabel repair it", "press Repair");
+    this.saveBadge.replaceChildren(h("span", { class: "dot" }), `${message}${pending}`);
+    const button = (label: string, action: string, onClick: () => void): void => {
+      const element = h("button", { class: "small", "data-action": action }, label);
+      element.addEventListener("click", onClick);
+      this.saveBadge.append(element);
+    };
+    if (status.state === "conflict" && buttons.resolve) button("Resolve…", "resolve-conflict", buttons.resolve);
+    if (status.state === "error" && status.code === "region_geometry_invalid" && status.message.includes("repair=true")) {
+      if (buttons.repair) button("Repair", "repair", buttons.repair);
     }
   }
 

@@ -25,6 +25,11 @@ export class History {
     this.future = [];
   }
 
+  /** Replaces the present state in place (the server normalised it): no undo step, the future is kept. */
+  replacePresent(next: RegionDraft[]): void {
+    this.present = next;
+  }
+
   undo(): RegionDraft[] | null {
     const previous = this.past.pop();
     if (!previous) return null;

@@ -10,7 +10,13 @@ export interface PendingSave {
   edits: number;
   idempotencyKey: string;
   /** A request sent whose answer never came: it is sent again, as it was, before anything newer. */
-  unconfirmed?: { regions: RegionDraft[]; key: string; baseVersion: number; annotationId: string | null } | null;
+  unconfirmed?: {
+    regions: RegionDraft[];
+    key: string;
+    baseVersion: number;
+    annotationId: string | null;
+    repair: boolean;
+  } | null;
   changedAt: string;
 }
 

@@ -1,7 +1,7 @@
 // Autosave: every change is written to the outbox (IndexedDB) at once and sent to the server shortly
 // after, as the whole annotation with the version it is based on. A network error keeps retrying with
 // backoff; a 401 waits for the user to sign in again; a 409 (someone else saved) asks the user.
-import { api, ApiError, errorMessage } from "../api/client";
+import { api, ApiError, errorMessage, type RegionFeature } from "../api/client";
 import { dropPending, outboxKey, readPending, writePending, type PendingSave } from "./outbox";
 import { draftFromServer, fingerprint, toRegionIn, type RegionDraft } from "./regions";
 import { isArea } from "./geometry";
@@ -12,6 +12,8 @@ export interface SaveStatus {
   state: SaveState;
   pendingEdits: number;
   message: string;
+  /** The server's error code when it refused the save (e.g. region_geometry_invalid). */
+  code?: string | null;
 }
 
 export interface Conflict {
@@ -21,6 +23,9 @@ export interface Conflict {
 
 export interface SaveResult {
   warnings: { region?: string; rule?: string; message?: string }[];
+  /** What the server changed (cut to the image, repaired), by region: "3 (<id>)". */
+  changes: { region?: string; change?: string }[];
+  regions: RegionFeature[];
   version: number;
 }
 
@@ -41,6 +46,7 @@ interface Attempt {
   key: string;
   baseVersion: number;
   annotationId: string | null;
+  repair: boolean;
 }
 
 const DEBOUNCE_MS = 500;
@@ -69,6 +75,7 @@ export class Saver {
   private readonly key: string;
   private latest: RegionDraft[] | null = null; // newest state not yet confirmed
   private unconfirmed: Attempt | null = null; // sent, but no answer came back
+  private repairNext = false; // the user asked the server to repair self-intersections
   private edits = 0;
   private idempotencyKey: string = crypto.randomUUID();
   private timer: number | undefined;
@@ -141,6 +148,12 @@ export class Saver {
     this.kick(0);
   }
 
+  /** Saves again, letting the server repair self-intersecting polygons (ST_MakeValid). */
+  repair(): void {
+    this.repairNext = true;
+    this.kick(0);
+  }
+
   /** Take theirs: local edits are dropped and the server's version becomes the base. */
   takeTheirs(theirVersion: number): void {
     this.blocked = null;
@@ -182,7 +195,7 @@ export class Saver {
     }, delay);
   }
 
-  private setStatus(state: SaveState, message?: string): void {
+  private setStatus(state: SaveState, message?: string, code: string | null = null): void {
     const defaults: Record<SaveState, string> = {
       saved: "All changes saved",
       saving: "Saving…",
@@ -192,7 +205,7 @@ export class Saver {
       conflict: "Someone else saved this annotation",
       error: "Not saved",
     };
-    this.status = { state, pendingEdits: this.latest ? this.edits : 0, message: message ?? defaults[state] };
+    this.status = { state, pendingEdits: this.latest ? this.edits : 0, message: message ?? defaults[state], code };
     document.documentElement.dataset["saveState"] = state;
     this.options.onStatus(this.status);
   }
@@ -204,13 +217,20 @@ export class Saver {
     const attempt: Attempt | null =
       this.unconfirmed ??
       (this.latest
-        ? { regions: this.latest, key: this.idempotencyKey, baseVersion: this.version, annotationId: this.annotationId }
+        ? {
+            regions: this.latest,
+            key: this.idempotencyKey,
+            baseVersion: this.version,
+            annotationId: this.annotationId,
+            repair: this.repairNext,
+          }
         : null);
     if (!attempt) return Promise.resolve();
     this.setStatus("saving");
     this.inFlight = this.request(attempt)
       .then(async (saved) => {
         this.unconfirmed = null;
+        if (attempt.repair) this.repairNext = false;
         this.backoff = 1000;
         this.version = saved.version;
         document.documentElement.dataset["savedVersion"] = String(saved.version);
@@ -263,20 +283,22 @@ export class Saver {
       return;
     }
     // The server refused the content (422: a broken polygon, 409: the task is not yours to edit now).
-    this.setStatus("error", error.message);
+    this.setStatus("error", error.message, error.code);
   }
 
   private async request(attempt: Attempt): Promise<SaveResult> {
     const key = attempt.key;
     const regions = attempt.regions.map(toRegionIn);
+    // Polygons are cut to the image (drawing past its edge is normal); repairs only when asked.
+    const query = { clip: true, repair: attempt.repair };
     const pending =
       attempt.annotationId === null
         ? api.POST("/api/observations/{observation_id}/annotations", {
-            params: { path: { observation_id: this.options.observationId }, header: { "idempotency-key": key } },
+            params: { path: { observation_id: this.options.observationId }, query, header: { "idempotency-key": key } },
             body: { regions },
           })
         : api.PUT("/api/annotations/{annotation_id}", {
-            params: { path: { annotation_id: attempt.annotationId }, header: { "idempotency-key": key } },
+            params: { path: { annotation_id: attempt.annotationId }, query, header: { "idempotency-key": key } },
             body: { version: attempt.baseVersion, regions },
           });
     const { data, error, response } = await pending;
@@ -286,6 +308,11 @@ export class Saver {
       throw new ApiError(response.status, errorMessage(error, response.status), code, error);
     }
     this.annotationId = data.id;
-    return { version: data.version, warnings: (data.warnings ?? []) as SaveResult["warnings"] };
+    return {
+      version: data.version,
+      warnings: (data.warnings ?? []) as SaveResult["warnings"],
+      changes: (data.changes ?? []) as SaveResult["changes"],
+      regions: data.regions,
+    };
   }
 }

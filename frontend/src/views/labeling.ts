@@ -14,7 +14,7 @@ import { uiConfig } from "../api/uiConfig";
 import { Comments } from "../labeling/comments";
 import { ConflictResolver } from "../labeling/conflicts";
 import { Editor } from "../labeling/editor";
-import { pointToPixel } from "../labeling/geometry";
+import { isArea, pointToPixel, toMapGeometry } from "../labeling/geometry";
 import { bindKeys } from "../labeling/keyboard";
 import { SidePanel } from "../labeling/panels";
 import { createPixelMap, imageExtent } from "../labeling/pixelMap";
@@ -29,6 +29,8 @@ import { errorBox, shell } from "./shell";
 import "./labeling.css";
 
 const HEARTBEAT_MS = 4 * 60_000;
+// A region's id in the server's messages: "Region 3 (<uuid>) ...".
+const REGION_ID = /\(([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\)/;
 const TEST_HOOKS = ["mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe"];
 
 /** "Region <id> lies ..." -> "Lies ...": the panel already shows which region. */
@@ -105,7 +107,14 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   });
   const renderSaveState = (): void => {
     const open = conflicts?.open;
-    bars?.renderSaveState(saver.current, open ? () => void conflicts?.resolve(open) : undefined);
+    const status = saver.current;
+    bars?.renderSaveState(status, {
+      resolve: open ? () => void conflicts?.resolve(open) : undefined,
+      repair: () => saver.repair(),
+    });
+    // A refused region is selected, so the user sees which one the message means.
+    const refused = status.state === "error" ? REGION_ID.exec(status.message)?.[1] : undefined;
+    if (refused && editor.selected()?.getId() !== refused) editor.selectById(refused);
   };
   const saver = new Saver({
     userId: user.user.id,
@@ -113,7 +122,10 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     annotationId: data.annotationId,
     version: data.version,
     onStatus: renderSaveState,
-    onSaved: (result) => showWarnings(result.warnings),
+    onSaved: (result) => {
+      showWarnings(result.warnings);
+      takeServerChanges(result);
+    },
     onConflict: (conflict) => void conflicts?.resolve(conflict),
   });
   conflicts = new ConflictResolver(map, editor, saver, renderSaveState);
@@ -173,6 +185,21 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     document.documentElement.dataset["warnings"] = String(editor.warned.size);
     editor.restyle();
     panel?.renderSelection();
+  }
+
+  /** Regions the server cut to the image or repaired take the server's shape (no undo step, no new save). */
+  function takeServerChanges(result: SaveResult): void {
+    if (result.changes.length === 0 || saver.hasUnsaved) return;
+    const server = new Map(result.regions.map((region) => [region.id, region]));
+    for (const change of result.changes) {
+      const id = REGION_ID.exec(change.region ?? "")?.[1];
+      const geometry = id ? server.get(id)?.geometry : undefined;
+      const feature = id ? editor.source.getFeatureById(id) : null;
+      if (feature && isArea(geometry)) feature.setGeometry(toMapGeometry(geometry));
+    }
+    editor.history.replacePresent(editor.snapshot());
+    panel?.renderSelection();
+    toast(`The server ${result.changes.map((c) => c.change ?? "").join("; ")}.`);
   }
 
   const access = editPermission(task, review, role);
