@@ -5,7 +5,7 @@ import { askText } from "../ui/dialog";
 import { toast } from "../ui/toast";
 import { navigate } from "../router";
 import { approvedRegionsOf } from "./timeSeries";
-import { labelingPath } from "./taskData";
+import { labelPath } from "../paths";
 import type { Workbench } from "./workbench";
 
 function message(error: unknown): string {
@@ -21,7 +21,7 @@ export async function submitTask(wb: Workbench): Promise<void> {
     );
     toast("Submitted for review.", "success");
     const next = await call(api.POST("/api/projects/{project_id}/tasks/next", { params: { path: { project_id: project.id } } }));
-    navigate(next.task ? labelingPath(project.id, next.task.observation_id, false) : `/projects/${project.id}`);
+    navigate(next.task ? labelPath(project.id, next.task.observation_id, false) : `/projects/${project.id}`);
   } catch (error) {
     toast(message(error), "error");
   }
@@ -50,7 +50,7 @@ export async function decideTask(wb: Workbench, decision: "approve" | "reject"):
     wb.actions.refresh();
     const queue = await call(api.GET("/api/projects/{project_id}/review-queue", { params: { path: { project_id: project.id } } }));
     const next = queue.items.find((t) => t.observation_id !== observation.id);
-    if (next) navigate(labelingPath(project.id, next.observation_id, true));
+    if (next) navigate(labelPath(project.id, next.observation_id, true));
     else toast("The review queue is empty.");
   } catch (error) {
     toast(message(error), "error");

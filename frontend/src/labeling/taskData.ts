@@ -59,8 +59,3 @@ export function editPermission(task: Task, review: boolean, role: string | null)
   if (mine.state !== "in_progress") return { editable: false, why: "You submitted this task; it waits for review." };
   return { editable: true, why: "" };
 }
-
-/** The task's own page for another observation, in the same mode. */
-export function labelingPath(projectId: string, observationId: string, review: boolean): string {
-  return `/projects/${projectId}/label/${observationId}${review ? "?mode=review" : ""}`;
-}

@@ -22,7 +22,8 @@ import { Predictions } from "../labeling/predictions";
 import { Saver, type SaveResult } from "../labeling/saver";
 import type { LayerSettings } from "../labeling/styles";
 import { copyPrevious, decideTask, submitTask } from "../labeling/taskActions";
-import { editPermission, labelingPath, loadTask, type TaskData } from "../labeling/taskData";
+import { editPermission, loadTask, type TaskData } from "../labeling/taskData";
+import { labelPath } from "../paths";
 import { Swipe } from "../labeling/timeSeries";
 import type { Workbench } from "../labeling/workbench";
 import { errorBox, shell } from "./shell";
@@ -137,7 +138,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     project, observation, series, review, role, task, map, base, basemap, settings, editor, saver, comments,
     predictions, swipe, warnings,
     actions: {
-      goTo: (target) => navigate(labelingPath(project.id, target.id, review)),
+      goTo: (target) => navigate(labelPath(project.id, target.id, review)),
       toggleCompare: () => {
         if (swipe.active) swipe.hide();
         else if (series.previous) swipe.show(series.previous);

@@ -4,6 +4,7 @@ import type { paths } from "../api/schema";
 import { me, roleIn } from "../api/session";
 import { formatDate, h, markView } from "../ui/dom";
 import { navigate, type Params } from "../router";
+import { labelPath } from "../paths";
 import { errorBox, shell } from "./shell";
 
 export const TASK_STATES: readonly TaskState[] = ["new", "in_progress", "submitted", "approved", "rejected"];
@@ -25,10 +26,6 @@ export function canLabel(role: string | null): boolean {
 
 export function canReview(role: string | null): boolean {
   return role === "admin" || role === "reviewer";
-}
-
-export function labelPath(projectId: string, observationId: string, review: boolean): string {
-  return `/projects/${projectId}/label/${observationId}${review ? "?mode=review" : ""}`;
 }
 
 function say(status: HTMLElement, message: string, isError = false): void {

@@ -1,0 +1,6 @@
+// The client's own URLs (hash routes), built in one place.
+
+/** A task's labeling view; `review` opens it in review mode. */
+export function labelPath(projectId: string, observationId: string, review: boolean): string {
+  return `/projects/${projectId}/label/${observationId}${review ? "?mode=review" : ""}`;
+}
