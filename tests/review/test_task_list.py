@@ -37,7 +37,7 @@ def test_filters_and_paging(db_session: Session, app: FastAPI, tmp_path: Path, c
     client = client_for(reviewer)
     url = f"/api/projects/{project.id}/tasks"
 
-    def names(**params: object) -> list[str]:
+    def names(**params: str | list[str]) -> list[str]:
         response = client.get(url, params=params)
         assert response.status_code == 200, response.text
         return [f"{t['site_name']}{t['index']}" for t in response.json()["items"]]
