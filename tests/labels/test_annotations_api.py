@@ -229,6 +229,23 @@ def test_topology_rules_come_back_as_warnings(client: TestClient, observation: O
     assert {(w["region"], w["rule"]) for w in listed["warnings"]} == warnings
 
 
+def test_a_region_inside_two_touching_outlines_is_inside_the_mine(
+    client: TestClient, observation: Observation
+) -> None:
+    """Covered by the union of the Outlines around it, not by either alone: no warning. A far Outline does
+    not count, and a Pit reaching past both gets the warning."""
+    west = {"label": "Outline", "geometry": square(0, 0, 100)}
+    east = {"label": "Outline", "geometry": square(100, 0, 100)}
+    far = {"label": "Outline", "geometry": square(600, 600, 100)}
+    across = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(50, 20, 60)}
+    past = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(150, 20, 100)}
+    response = create(client, observation, [west, east, far, across, past])
+    assert response.status_code == 201, response.text
+    assert {(w["region"], w["rule"]) for w in response.json()["warnings"]} == {
+        (past["id"], "outside_outline")
+    }
+
+
 def test_versions_are_required_and_deletes_are_tombstones(
     client: TestClient, observation: Observation, db_session: Session
 ) -> None:

@@ -330,20 +330,35 @@ def _revision(
     )  # fmt: skip
 
 
+# Each Pit and Infrastructure is checked only against the regions whose boxes touch it, found through the
+# (observation_id, geom) GiST index: the cost grows with the regions, not with their pairs. (The first
+# version compared every Pit with the union of all Outlines and every Pit with every Infrastructure: 15 s
+# for 2,000 regions, and the union was recomputed per row where the planner lacked statistics.)
 TOPOLOGY_SQL = text(
     """
-    WITH live AS (
-        SELECT id, label, geom FROM regions WHERE annotation_id = :a AND deleted_at IS NULL
-    ), outline AS (
-        SELECT ST_Union(geom) AS geom FROM live WHERE label = 'Outline'
+    WITH obs AS MATERIALIZED (
+        SELECT observation_id AS id FROM annotations WHERE id = :a
+    ), parts AS MATERIALIZED (
+        SELECT id, label, geom FROM regions
+         WHERE annotation_id = :a AND deleted_at IS NULL AND label IN ('Pit', 'Infrastructure')
     )
     SELECT l.id::text, 'outside_outline' AS rule
-      FROM live l, outline o
-     WHERE l.label IN ('Pit', 'Infrastructure') AND o.geom IS NOT NULL AND NOT ST_CoveredBy(l.geom, o.geom)
+      FROM parts l
+     WHERE EXISTS (SELECT 1 FROM regions o
+                    WHERE o.annotation_id = :a AND o.deleted_at IS NULL AND o.label = 'Outline')
+       AND NOT COALESCE((
+           SELECT ST_CoveredBy(l.geom, ST_Union(o.geom))
+             FROM regions o
+            WHERE o.observation_id = (SELECT id FROM obs) AND o.deleted_at IS NULL AND o.geom && l.geom
+              AND o.annotation_id = :a AND o.label = 'Outline'
+       ), false)
     UNION ALL
     SELECT p.id::text, 'pit_overlaps_infrastructure'
-      FROM live p JOIN live i ON p.label = 'Pit' AND i.label = 'Infrastructure'
-     WHERE ST_Intersects(p.geom, i.geom) AND ST_Area(ST_Intersection(p.geom, i.geom)) > 0
+      FROM parts p
+      JOIN regions i
+        ON i.observation_id = (SELECT id FROM obs) AND i.deleted_at IS NULL AND i.geom && p.geom
+       AND i.annotation_id = :a AND i.label = 'Infrastructure'
+     WHERE p.label = 'Pit' AND ST_Intersects(p.geom, i.geom) AND ST_Area(ST_Intersection(p.geom, i.geom)) > 0
     """
 )
 
