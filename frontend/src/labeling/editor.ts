@@ -61,7 +61,9 @@ export class Editor {
       source: this.source,
       style: regionStyle(project, settings, this.warned),
       properties: { name: "regions" },
-      updateWhileInteracting: true,
+      // While panning, the drawn layer is moved as a picture (smooth with thousands of regions); the
+      // selection, which is what a drag edits, is drawn live by the Select interaction's own layer.
+      updateWhileInteracting: false,
     });
     map.addLayer(this.layer);
     this.select = new Select({
@@ -166,8 +168,8 @@ export class Editor {
     if (mode === "draw" || mode === "hole") {
       this.draw = this.makeDraw(mode);
       this.map.addInteraction(this.draw);
+      this.refreshSnap();
     }
-    this.refreshSnap();
     document.documentElement.dataset["mode"] = mode;
     this.events.onMode(mode);
   }

@@ -44,20 +44,26 @@ export function classColour(project: Project, label: string): string {
   return project.label_classes.find((c) => c.name === label)?.color ?? "#ff00ff";
 }
 
-/** Regions of the annotation: class colour, fill opacity from the layer panel, warnings in dashed orange. */
+/** Regions of the annotation: class colour, fill opacity from the layer panel, warnings in dashed orange.
+ * Styles are made once per class, opacity and warning state: thousands of regions share a few objects. */
 export function regionStyle(project: Project, settings: LayerSettings, warned: Set<string>) {
+  const cache = new Map<string, Style[]>();
   return (feature: FeatureLike): Style[] | undefined => {
     const label = String(feature.get("label"));
     if (settings.hidden.has(label)) return undefined;
-    const colour = classColour(project, label);
-    const styles = [
-      new Style({
-        fill: new Fill({ color: rgba(colour, settings.opacity) }),
-        stroke: new Stroke({ color: colour, width: 2 }),
-      }),
-    ];
-    if (warned.has(String(feature.getId()))) {
-      styles.push(new Style({ stroke: new Stroke({ color: "#ff8c00", width: 4, lineDash: [8, 6] }) }));
+    const warning = warned.has(String(feature.getId()));
+    const key = `${label}|${settings.opacity}|${warning}`;
+    let styles = cache.get(key);
+    if (!styles) {
+      const colour = classColour(project, label);
+      styles = [
+        new Style({
+          fill: new Fill({ color: rgba(colour, settings.opacity) }),
+          stroke: new Stroke({ color: colour, width: 2 }),
+        }),
+      ];
+      if (warning) styles.push(new Style({ stroke: new Stroke({ color: "#ff8c00", width: 4, lineDash: [8, 6] }) }));
+      cache.set(key, styles);
     }
     return styles;
   };
