@@ -3,7 +3,7 @@
 // and edges of the other regions, and undo/redo over whole snapshots.
 import type Map from "ol/Map";
 import Feature from "ol/Feature";
-import VectorLayer from "ol/layer/Vector";
+import VectorImageLayer from "ol/layer/VectorImage";
 import VectorSource from "ol/source/Vector";
 import Polygon from "ol/geom/Polygon";
 import MultiPolygon from "ol/geom/MultiPolygon";
@@ -36,7 +36,7 @@ function ringInside(outer: Polygon, ring: Coordinate[]): boolean {
 
 export class Editor {
   readonly source = new VectorSource<Feature>();
-  readonly layer: VectorLayer<VectorSource<Feature>>;
+  readonly layer: VectorImageLayer<VectorSource<Feature>>;
   readonly history: History;
   readonly warned = new Set<string>();
   mode: Mode = "select";
@@ -57,13 +57,13 @@ export class Editor {
   ) {
     this.currentClass = project.label_classes[0]?.name ?? "Pit";
     this.history = new History(regions);
-    this.layer = new VectorLayer({
+    // Drawn into an image that panning and zooming only move (redrawn when they end): thousands of regions
+    // would otherwise be rasterized again on every frame of a gesture.
+    this.layer = new VectorImageLayer({
       source: this.source,
       style: regionStyle(project, settings, this.warned),
       properties: { name: "regions" },
-      // While panning, the drawn layer is moved as a picture (smooth with thousands of regions); the
-      // selection, which is what a drag edits, is drawn live by the Select interaction's own layer.
-      updateWhileInteracting: false,
+      imageRatio: 1.5,
     });
     map.addLayer(this.layer);
     this.select = new Select({
