@@ -7,12 +7,18 @@ from __future__ import annotations
 import json
 import sys
 
+from fastapi import FastAPI
+
 from app.main import create_app
 
 
+def schema_json(app: FastAPI) -> str:
+    """The schema as scripts/api-client.sh feeds it to openapi-typescript (stable key order)."""
+    return json.dumps(app.openapi(), indent=1, sort_keys=True) + "\n"
+
+
 def main() -> None:
-    json.dump(create_app().openapi(), sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    sys.stdout.write(schema_json(create_app()))
 
 
 if __name__ == "__main__":

@@ -7,14 +7,11 @@ import re
 from typing import Any
 
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (
     TIMEOUT_MS,
-    VIEWPORT_HEIGHT,
-    VIEWPORT_WIDTH,
     Account,
-    ConsoleErrors,
     E2EProject,
     wait_for_view,
 )
@@ -96,17 +93,6 @@ def areas(annotation: dict[str, Any]) -> dict[str, float]:
 
 def task_state(client: TestClient, observation_id: str) -> str:
     return str(client.get(f"/api/observations/{observation_id}/task").json()["state"])
-
-
-def new_page(browser: Browser, base_url: str, errors: ConsoleErrors) -> Page:
-    context = browser.new_context(
-        viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT}, base_url=base_url
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("console", errors.on_console)
-    page.on("pageerror", errors.on_page_error)
-    return page
 
 
 def start_labeling(page: Page, account: Account, project: E2EProject, expected: str) -> None:

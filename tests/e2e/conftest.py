@@ -42,6 +42,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from playwright.sync_api import Error as PlaywrightError
 from rasterio.io import MemoryFile
 
+from tests.jobs import wait_for_job
 from tests.services import REPO_ROOT, free_port
 from tests.world import PASSWORD
 
@@ -196,23 +197,29 @@ def console_errors() -> ConsoleErrors:
     return ConsoleErrors()
 
 
+def open_page(browser: Browser, base_url: str, errors: ConsoleErrors) -> Page:
+    """A page in a fresh context (no cookies) at 1366 x 768 whose console errors go to ``errors``."""
+    context = browser.new_context(
+        viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT}, base_url=base_url
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    opened.on("console", errors.on_console)
+    opened.on("pageerror", errors.on_page_error)
+    return opened
+
+
 @pytest.fixture
 def page(
     browser: Browser, live_server: str, console_errors: ConsoleErrors, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
     """A page in a fresh context (no cookies) at 1366 x 768; ``page.goto("/")`` opens the live server."""
-    context = browser.new_context(
-        viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT}, base_url=live_server
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    new_page = context.new_page()
-    new_page.on("console", console_errors.on_console)
-    new_page.on("pageerror", console_errors.on_page_error)
+    new_page = open_page(browser, live_server, console_errors)
     request.node.stash[CONSOLE_ERRORS] = console_errors
     try:
         yield new_page
     finally:
-        context.close()
+        new_page.context.close()
     # What arrived too late for pytest_runtest_call below.
     console_errors.check()
 
@@ -297,7 +304,7 @@ class E2EProject:
     seed_imagery: bool  # the real Sentinel-2 PNGs of ../shared/seed-data; False: a synthetic PNG
 
 
-def _create_account(client: TestClient, role: str) -> Account:
+def create_account(client: TestClient, role: str) -> Account:
     email = f"e2e-{role}-{uuid.uuid4().hex[:8]}@test.local"
     response = client.post("/api/users", json={"email": email, "password": PASSWORD, "is_admin": False})
     assert response.status_code == 201, response.text
@@ -309,8 +316,8 @@ def e2e_accounts(committing_client: TestClient) -> E2EAccounts:
     """An annotator and a reviewer (not site admins), committed through the API, with the password
     tests.world.PASSWORD. They become members of ``e2e_project``; on their own they belong to no project."""
     return E2EAccounts(
-        annotator=_create_account(committing_client, "annotator"),
-        reviewer=_create_account(committing_client, "reviewer"),
+        annotator=create_account(committing_client, "annotator"),
+        reviewer=create_account(committing_client, "reviewer"),
     )
 
 
@@ -343,17 +350,6 @@ def _upload_files() -> tuple[list[tuple[str, bytes]], str, bool]:
     return [(f"{SYNTHETIC_SITE}_000.png", synthetic_png())], SYNTHETIC_SITE, False
 
 
-def wait_for_job(client: TestClient, job_id: str, timeout_s: float = INGEST_TIMEOUT_S) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed"):
-            assert job["state"] == "succeeded", job
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish in {timeout_s:.0f} s")
-
-
 def create_e2e_project(
     client: TestClient, accounts: E2EAccounts, files: list[tuple[str, bytes]], seed_imagery: bool
 ) -> E2EProject:
@@ -375,7 +371,7 @@ def create_e2e_project(
     )
     assert uploaded.status_code == 202, uploaded.text
     assert uploaded.json()["rejected"] == [], uploaded.text
-    job = wait_for_job(client, uploaded.json()["job"]["id"])
+    job = wait_for_job(client, uploaded.json()["job"]["id"], INGEST_TIMEOUT_S)
     assert job["result"]["failed"] == [], job
 
     listed = client.get(f"/api/projects/{project_id}/observations")

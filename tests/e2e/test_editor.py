@@ -5,7 +5,6 @@ the time series (swipe, copy the previous observation's approved regions); an ex
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +15,6 @@ from tests.e2e.actions import (
     drag,
     draw_polygon,
     html_attr,
-    new_page,
     open_review_queue,
     put_regions,
     select_at,
@@ -24,8 +22,15 @@ from tests.e2e.actions import (
     start_labeling,
     vertices,
 )
-from tests.e2e.conftest import Account, ConsoleErrors, E2EAccounts, E2EProject, Shot
-from tests.world import PASSWORD, square
+from tests.e2e.conftest import (
+    ConsoleErrors,
+    E2EAccounts,
+    E2EProject,
+    Shot,
+    create_account,
+    open_page,
+)
+from tests.world import square
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -287,13 +292,9 @@ def test_a_project_admin_deletes_a_prediction(
     page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts
 ) -> None:
     first = e2e_project.observation_ids[0]
-    email = f"e2e-admin-{uuid.uuid4().hex[:8]}@test.local"
-    user = committing_client.post(
-        "/api/users", json={"email": email, "password": PASSWORD, "is_admin": False}
-    )
-    assert user.status_code == 201, user.text
+    admin = create_account(committing_client, "admin")
     role = committing_client.put(
-        f"/api/projects/{e2e_project.project_id}/members/{user.json()['id']}", json={"role": "admin"}
+        f"/api/projects/{e2e_project.project_id}/members/{admin.id}", json={"role": "admin"}
     )
     assert role.status_code == 200, role.text
     created = committing_client.post(
@@ -302,7 +303,7 @@ def test_a_project_admin_deletes_a_prediction(
     )
     assert created.status_code == 201, created.text
 
-    sign_in(page, Account(id=user.json()["id"], email=email, password=PASSWORD))
+    sign_in(page, admin)
     page.goto(f"/#/projects/{e2e_project.project_id}/label/{first}")
     html_attr(page, "map-ready", first)
     panel = page.locator(".predictions")
@@ -342,7 +343,7 @@ def test_a_reviewer_fixes_a_region_during_review_and_approves(
     expect(page.locator("html")).not_to_have_attribute("data-map-ready", first)
     submitted = annotation_of(committing_client, first)
 
-    reviewer = new_page(browser, live_server, console_errors)
+    reviewer = open_page(browser, live_server, console_errors)
     sign_in(reviewer, e2e_accounts.reviewer)
     open_review_queue(reviewer, e2e_project, first)
     select_at(reviewer, 0, 0)

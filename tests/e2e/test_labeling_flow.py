@@ -21,7 +21,6 @@ from tests.e2e.actions import (
     draw_polygon,
     html_attr,
     map_centre,
-    new_page,
     open_labeling,
     open_review_queue,
     select_at,
@@ -29,7 +28,7 @@ from tests.e2e.actions import (
     task_state,
     vertices,
 )
-from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot, wait_for_view
+from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot, open_page, wait_for_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -120,7 +119,7 @@ def test_label_review_rework_approve_export(
     assert task_state(admin, first) == "submitted"
 
     # --- The reviewer rejects, with a comment pinned to the Pit ---------------------------------------------
-    reviewer = new_page(browser, live_server, console_errors)
+    reviewer = open_page(browser, live_server, console_errors)
     sign_in(reviewer, e2e_accounts.reviewer)
     open_review_queue(reviewer, e2e_project, first)
     html_attr(reviewer, "regions", "2")

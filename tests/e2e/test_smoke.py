@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot, serve, wait_for_view
+from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot, open_page, serve, wait_for_view
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,9 +47,7 @@ def test_where_sign_up_is_allowed_a_visitor_creates_an_account(
         update={"security": settings.security.model_copy(update={"allow_signup": True})}
     )
     with serve(create_app(open_doors)) as url:
-        context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=url)
-        page = context.new_page()
-        page.on("console", console_errors.on_console)
+        page = open_page(browser, url, console_errors)
         page.goto("/")
         wait_for_view(page, "sign-in")
         page.click("[data-action=sign-up]")
@@ -60,7 +58,7 @@ def test_where_sign_up_is_allowed_a_visitor_creates_an_account(
         form.locator("button[type=submit]").click()
         wait_for_view(page, "projects")
         expect(page.locator(".empty")).to_contain_text("not a member of any project")
-        context.close()
+        page.context.close()
 
 
 def test_wrong_credentials_show_the_servers_message(page: Page, console_errors: ConsoleErrors) -> None:

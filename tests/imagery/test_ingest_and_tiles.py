@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,9 @@ from rio_cogeo.cogeo import cog_validate
 
 from app.core.config import Settings
 from tests.imagery.factories import write_geotiff, write_plain
+from tests.jobs import wait_for_job
 
 pytestmark = pytest.mark.slow
-
-
-def wait_ready(client: TestClient, job_id: str, timeout_s: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed"):
-            assert job["state"] == "succeeded", job
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"ingest job {job_id} did not finish")
 
 
 def ingest(
@@ -41,7 +30,7 @@ def ingest(
         files.append(("sidecar", (sidecar.name, sidecar.read_bytes(), "text/csv")))
     response = client.post(f"/api/projects/{project['id']}/images", files=files)
     assert response.status_code == 202, response.text
-    job = wait_ready(client, response.json()["job"]["id"])
+    job = wait_for_job(client, response.json()["job"]["id"])
     assert job["result"]["failed"] == [] and job["progress"] == 1.0
     return [client.get(f"/api/observations/{o['id']}").json() for o in response.json()["observations"]]
 
@@ -203,7 +192,7 @@ def test_a_new_display_preset_re_renders_thumbnails(
     )
     assert patched.status_code == 200
     jobs = committing_client.get("/api/jobs", params={"kind": "render"}).json()["items"]
-    wait_ready(committing_client, jobs[0]["id"])
+    wait_for_job(committing_client, jobs[0]["id"])
     after = committing_client.get(f"/api/observations/{observation['id']}").json()
     assert after["thumbnail_url"] != observation["thumbnail_url"]  # new render version
     assert committing_client.get(after["thumbnail_url"]).content != before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app
+from app.openapi_dump import schema_json
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -20,7 +20,7 @@ def test_the_committed_client_types_match_the_api(settings: Settings, tmp_path: 
     if shutil.which("node") is None or not (FRONTEND / "node_modules" / "openapi-typescript").is_dir():
         pytest.fail("node and frontend/node_modules are needed: run `make setup`")
     schema = tmp_path / "openapi.json"
-    schema.write_text(json.dumps(create_app(settings).openapi(), indent=1, sort_keys=True))
+    schema.write_text(schema_json(create_app(settings)))
     generated = tmp_path / "schema.d.ts"
     subprocess.run(
         ["npx", "--no-install", "openapi-typescript", str(schema), "-o", str(generated), "--root-types"],

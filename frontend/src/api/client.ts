@@ -79,15 +79,18 @@ export function errorMessage(body: unknown, status: number): string {
   return `The server answered ${status}.`;
 }
 
+/** The ApiError for an answer that is not 2xx, with the server's own message and code. */
+export function apiError(error: unknown, response: Response): ApiError {
+  const code =
+    error && typeof error === "object" && "code" in error ? String((error as { code: unknown }).code) : null;
+  return new ApiError(response.status, errorMessage(error, response.status), code, error);
+}
+
 /** Unwraps an openapi-fetch answer: the data, or an ApiError with the server's own message. */
 export async function call<T>(
   pending: Promise<{ data?: T; error?: unknown; response: Response }>,
 ): Promise<T> {
   const { data, error, response } = await pending;
-  if (!response.ok) {
-    const code =
-      error && typeof error === "object" && "code" in error ? String((error as { code: unknown }).code) : null;
-    throw new ApiError(response.status, errorMessage(error, response.status), code, error);
-  }
+  if (!response.ok) throw apiError(error, response);
   return data as T;
 }

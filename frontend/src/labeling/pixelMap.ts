@@ -75,7 +75,6 @@ export function createPixelMap(target: HTMLElement, observation: Observation): {
     view,
     controls: defaultControls({ attribution: false, rotate: false }),
     interactions: defaultInteractions({ doubleClickZoom: false, altShiftDragRotate: false, pinchRotate: false }),
-    keyboardEventTarget: undefined,
   });
   view.fit(imageExtent(observation), { padding: [16, 16, 16, 16] });
   if (observation.transform) map.addControl(new ScaleLine({ units: "metric" }));

@@ -24,9 +24,11 @@ export class Predictions {
     private readonly editor: Editor,
     private readonly canDelete: boolean,
   ) {
+    const style = predictionStyle(project);
     this.layer = new VectorLayer({
       source: this.source,
-      style: predictionStyle(project),
+      // Accepted predictions are regions of the annotation now: only the others are drawn.
+      style: (feature) => (this.accepted.has(String(feature.getId())) ? undefined : style(feature)),
       properties: { name: "predictions" },
       zIndex: 5,
     });
@@ -54,10 +56,13 @@ export class Predictions {
     this.render();
   }
 
+  /** Ids of the predicted regions the annotation has accepted (read from the features, not a snapshot). */
+  private accepted = new Set<string>();
+
   /** Predictions not yet accepted into the annotation. */
   private open(): Feature[] {
-    const accepted = new Set(this.editor.snapshot().map((r) => r.accepted_from));
-    return this.source.getFeatures().filter((f) => !accepted.has(String(f.getId())));
+    this.accepted = new Set(this.editor.source.getFeatures().map((f) => String(f.get("accepted_from"))));
+    return this.source.getFeatures().filter((f) => !this.accepted.has(String(f.getId())));
   }
 
   /** Copies predictions into the annotation: new ids, the source and score kept, `accepted_from` set. */
@@ -89,9 +94,8 @@ export class Predictions {
   }
 
   render(): void {
-    this.editor.restyle();
     const open = this.open();
-    this.layer.setStyle((feature) => (open.includes(feature as Feature) ? predictionStyle(this.project)(feature) : undefined));
+    this.layer.changed();
     const acceptAll = h("button", { class: "small", "data-action": "accept-all", disabled: open.length === 0 || !this.editor.editable }, "Accept all");
     acceptAll.addEventListener("click", () => this.accept(open));
     this.panel.replaceChildren(

@@ -1,7 +1,7 @@
 // Autosave: every change is written to the outbox (IndexedDB) at once and sent to the server shortly
 // after, as the whole annotation with the version it is based on. A network error keeps retrying with
 // backoff; a 401 waits for the user to sign in again; a 409 (someone else saved) asks the user.
-import { api, ApiError, errorMessage, type RegionFeature } from "../api/client";
+import { api, ApiError, apiError, type RegionFeature } from "../api/client";
 import { dropPending, outboxKey, readPending, writePending, type PendingSave } from "./outbox";
 import { draftFromServer, fingerprint, toRegionIn, type RegionDraft } from "./regions";
 import { isArea } from "./geometry";
@@ -302,11 +302,7 @@ export class Saver {
             body: { version: attempt.baseVersion, regions },
           });
     const { data, error, response } = await pending;
-    if (!response.ok || !data) {
-      const code =
-        error && typeof error === "object" && "code" in error ? String((error as { code: unknown }).code) : null;
-      throw new ApiError(response.status, errorMessage(error, response.status), code, error);
-    }
+    if (!response.ok || !data) throw apiError(error, response);
     this.annotationId = data.id;
     return {
       version: data.version,
