@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from app.core.config import DatabaseSettings, RedisSettings, Settings, StorageSettings
+from app.core.config import DatabaseSettings, JobSettings, RedisSettings, Settings, StorageSettings
 from app.core.migrations import upgrade
 from app.main import create_app
 from app.models import Job, Project, User
@@ -40,6 +40,7 @@ def settings(services: RunningServices, tmp_path_factory: pytest.TempPathFactory
         db=DatabaseSettings(url=services.db_url(TEST_DATABASE)),
         redis=RedisSettings(url=services.redis.url),
         storage=StorageSettings(data_dir=tmp_path_factory.mktemp("files")),
+        jobs=JobSettings(scratch_dir=tmp_path_factory.mktemp("scratch")),
     )
 
 
@@ -131,7 +132,12 @@ def anonymous_client(client_for: Callable[[User | None], TestClient]) -> TestCli
 
 @pytest.fixture(scope="session")
 def worker_env(settings: Settings) -> dict[str, str]:
-    return service_env(settings.db.url, settings.redis.url, STORAGE__DATA_DIR=str(settings.storage.data_dir))
+    return service_env(
+        settings.db.url,
+        settings.redis.url,
+        STORAGE__DATA_DIR=str(settings.storage.data_dir),
+        JOBS__SCRATCH_DIR=str(settings.jobs.scratch_dir),
+    )
 
 
 @pytest.fixture(scope="session")

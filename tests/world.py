@@ -17,6 +17,7 @@ from app.models import (
     ApiToken,
     GeorefSource,
     Job,
+    JobKind,
     JobQueue,
     Observation,
     ObservationStatus,
@@ -113,7 +114,7 @@ def make_task(
         observation.original_key = f"{observation_prefix(project.id, observation.id)}/original.tif"
         storage.put_file(local, observation.original_key)
         session.commit()
-        process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None)
+        process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None, tmp)
     session.commit()
     return observation
 
@@ -174,7 +175,9 @@ def build_world(session: Session, storage: Storage, tmp: Path, *, real_image: bo
     comment = ReviewComment(
         project_id=project.id, observation_id=task.id, author_id=reviewer.id, body="check"
     )
-    job = Job(kind="probe", queue=JobQueue.CPU, params={}, created_by=annotator.id)
+    job = Job(
+        kind=JobKind.PROBE, queue=JobQueue.CPU, params={}, created_by=annotator.id, project_id=project.id
+    )
     session.add_all([comment, job])
     session.commit()
     token, _ = create_api_token(session, annotator, "annotator's script")

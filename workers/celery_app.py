@@ -1,48 +1,78 @@
-"""The Celery app: Redis broker, two queues (cpu, gpu), at-least-once delivery.
+"""The worker side of the Celery app: the shared configuration (app.core.queue) plus the tasks, the
+reaper's beat schedule, and what each worker process does when it starts.
 
-Start a worker with ``celery -A workers.celery_app:celery_app worker -Q cpu,gpu``.
+Start a worker with ``minelabel worker --queues cpu`` (or ``gpu``), and one beat per installation with
+``minelabel beat``.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from typing import Any
+
 from celery import Celery
-from kombu import Queue
+from celery.signals import worker_process_init, worker_ready
+from celery.worker.control import inspect_command
 
-from app.core.config import Settings, get_settings
+from app.core.config import get_settings
+from app.core.queue import make_celery
+from app.jobs import scratch
+from app.jobs.gpus import GpuInfo, list_gpus
+from workers.db import session_factory
 
-TASK_MODULES = ["workers.tasks.probe", "workers.tasks.imagery", "workers.tasks.exports"]
+logger = logging.getLogger(__name__)
+
+TASK_MODULES = [
+    "workers.tasks.probe",
+    "workers.tasks.imagery",
+    "workers.tasks.exports",
+    "workers.tasks.reaper",
+]
+REAP_TASK = "minelabel.reap"
 
 
-def make_celery(settings: Settings) -> Celery:
-    """A Celery app configured from ``settings``; the API makes one to send, the worker one to run."""
-    app = Celery("minelabel", broker=settings.redis.url, include=TASK_MODULES)
-    app.conf.update(
-        task_queues=[Queue("cpu"), Queue("gpu")],
-        task_default_queue="cpu",
-        # A task is acknowledged only when it is done, and requeued when its worker dies mid-way;
-        # tasks are idempotent (they re-read the job row) so a second delivery is harmless.
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        # Job state lives in PostGIS; a result backend would be a second, weaker record.
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        # Fail a publish within a few seconds when Redis is down, so the API can answer 503 quickly.
-        broker_connection_timeout=2.0,
-        task_publish_retry_policy={
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 1,
+def make_worker_app() -> Celery:
+    settings = get_settings()
+    app = make_celery(settings, include=TASK_MODULES)
+    app.conf.beat_schedule = {
+        "reap-dead-jobs": {
+            "task": REAP_TASK,
+            "schedule": settings.jobs.reap_interval_s,
+            "options": {"queue": "cpu", "expires": settings.jobs.reap_interval_s},
         },
-        broker_transport_options={"visibility_timeout": 6 * 3600},
-        worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-    )
+    }
     return app
 
 
-celery_app = make_celery(get_settings())
+celery_app = make_worker_app()
+_GPUS: list[GpuInfo] = []
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    # What attempts on this machine left behind when they were killed (the worker may have been one).
+    global _GPUS
+    _GPUS = list_gpus()
+    try:
+        with session_factory()() as session:
+            scratch.sweep(session, get_settings().jobs.scratch_dir)
+    except Exception:
+        logger.warning("could not sweep the scratch folder at start", exc_info=True)
+
+
+@worker_process_init.connect
+def _pin_gpu(**_: object) -> None:
+    # One job at a time per GPU: pool process i uses GPU i (the main process never touches CUDA).
+    from billiard.process import current_process
+
+    index = getattr(current_process(), "index", None)
+    if index is not None and "CUDA_VISIBLE_DEVICES" not in os.environ and list_gpus():
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+
+
+@inspect_command(name="minelabel_info")
+def minelabel_info(state: Any) -> dict[str, Any]:
+    """What /api/health shows of this worker: its GPUs (read once at start) and its pool size."""
+    pool = getattr(state.consumer, "pool", None)
+    return {"gpus": [gpu.as_dict() for gpu in _GPUS], "concurrency": getattr(pool, "num_processes", None)}

@@ -219,15 +219,42 @@ def dev() -> None:
 @cli.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "cpu,gpu",
-    concurrency: Annotated[int, typer.Option(min=1)] = 1,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Pool processes; default: one per GPU for a gpu-only worker, else 1."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Celery node name (default celery@<host>).")] = None,
 ) -> None:
-    """Run a Celery worker (production: one on `cpu`, one per GPU on `gpu`)."""
-    from workers.celery_app import celery_app
+    """Run a Celery worker: one on `cpu`, and on each GPU machine one on `gpu` (one job per GPU)."""
+    from app.devstack.processes import worker_command
+    from app.jobs.gpus import list_gpus
 
     settings = _settings()
-    celery_app.worker_main(
-        ["worker", "-Q", queues, "--concurrency", str(concurrency), "--loglevel", settings.log_level]
-    )
+    if concurrency is None:
+        gpu_only = {q.strip() for q in queues.split(",")} == {"gpu"}
+        concurrency = (
+            max(settings.worker.gpus if settings.worker.gpus is not None else len(list_gpus()), 1)
+            if gpu_only
+            else 1
+        )
+    # The worker is the `celery` program itself, so that this process (the backend) never imports workers/.
+    _exec(worker_command(queues, concurrency, settings.log_level, name))
+
+
+@cli.command()
+def beat() -> None:
+    """Run Celery beat, which starts the reaper of dead jobs every JOBS__REAP_INTERVAL_S (one per
+    installation; a second one is harmless)."""
+    from app.devstack.processes import beat_command
+
+    settings = _settings()
+    _exec(beat_command(settings))
+
+
+def _exec(argv: list[str]) -> None:
+    import os
+
+    os.execv(argv[0], argv)  # noqa: S606 (our own interpreter, with fixed arguments)
 
 
 @cli.command()

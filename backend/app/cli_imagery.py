@@ -53,8 +53,8 @@ def create_project(settings: Settings, name: str, preset: DisplayPreset, descrip
 
 def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_path: Path | None) -> int:
     """Import every image in ``folder``; returns the number of files that failed."""
-    from workers.runtime import run_job
-    from workers.tasks.imagery import ingest_logic
+    from app.jobs import handlers
+    from app.jobs.runner import run_job
 
     console = Console(stderr=True)
     if not folder.is_dir():
@@ -78,7 +78,7 @@ def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_pa
                 progress.update(task, description=f"checking {chunk[0].name}")
                 staged = [StagedFile(p.name, p, p.stat().st_size, sha256_of(p)) for p in chunk]
                 with factory() as session:
-                    batch = register_images(session, storage, project, staged, sidecar, settings.limits)
+                    batch = register_images(session, storage, project, staged, sidecar, settings)
                     resumed = _unfinished(session, project.id, [s.sha256 for s in staged])
                 for rejection in batch.rejected:
                     if rejection.code == DuplicateImageError.code:
@@ -93,10 +93,9 @@ def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_pa
                 ) -> None:
                     progress.update(task, completed=base + fraction * size, description=message[:60])
 
-                if batch.job is not None:
-                    run_job(str(batch.job.id), ingest_logic, factory, on_progress)
-                for job_id in resumed:
-                    run_job(job_id, ingest_logic, factory, on_progress)
+                pending = [str(batch.job.id)] if batch.job is not None else []
+                for job_id in pending + resumed:
+                    run_job(job_id, handlers.ingest, factory, settings.jobs, on_progress=on_progress)
                 progress.update(task, completed=start + len(chunk))
         failed += _report(factory, project.id, [sha256_of(p) for p in files], console)
     finally:

@@ -37,11 +37,11 @@ from app.core.db import make_engine, make_session_factory
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
+from app.core.queue import make_celery
 from app.imagery.storage import make_storage
 from app.services.health import VERSION
 from app.services.rate_limit import SignInLimiter
 from app.services.tiles import TileCache
-from workers.celery_app import make_celery
 
 FRONTEND_DIST = REPO_ROOT / "frontend" / "dist"
 

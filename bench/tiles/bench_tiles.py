@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx2 as httpx
 import morecantile
 
-from app.core.config import LimitSettings, TileSettings
+from app.core.config import Settings, TileSettings
 from app.core.db import make_session_factory
 from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
@@ -53,10 +53,8 @@ def ingest(db_url: str, files: Path) -> tuple[str, Path, tuple[float, float, flo
     with factory() as session:
         project = create_project(session, name="bench")
         staged = StagedFile(SEED_IMAGE.name, SEED_IMAGE, SEED_IMAGE.stat().st_size, digest)
-        (observation,) = register_images(
-            session, storage, project, [staged], {}, LimitSettings()
-        ).observations
-        process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None)
+        (observation,) = register_images(session, storage, project, [staged], {}, Settings()).observations
+        process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None, files)
         from geoalchemy2.shape import to_shape
 
         assert observation.footprint is not None and observation.cog_key is not None

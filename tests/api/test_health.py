@@ -59,6 +59,7 @@ def test_health_reports_redis_down(settings: Settings, client: TestClient) -> No
         "latency_ms": 0.0,
         "workers": [],
         "queues": {},
+        "nodes": [],
     }
 
 

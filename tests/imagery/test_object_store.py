@@ -14,10 +14,11 @@ from pydantic import SecretStr
 from rasterio.io import MemoryFile
 from sqlalchemy.orm import Session
 
-from app.core.config import LimitSettings, StorageSettings, TileSettings
+from app.core.config import Settings, StorageSettings, TileSettings
 from app.imagery.render import TileFormat, TileGrid
 from app.imagery.storage import S3Storage, make_storage
 from app.models import DisplayPreset, ObservationStatus, Site
+from app.schemas.job import IngestResult
 from app.services.imagery_processing import process_observations
 from app.services.ingest import StagedFile, register_images
 from app.services.projects import create_project
@@ -66,16 +67,21 @@ def test_ingest_and_tiles_through_an_s3_endpoint(
     pixels = write_geotiff(source, width=400, height=300)
     staged = StagedFile(source.name, source, source.stat().st_size, "f" * 64)
     project = create_project(db_session, name="s3")
-    batch = register_images(db_session, storage, project, [staged], {}, LimitSettings())
+    batch = register_images(db_session, storage, project, [staged], {}, Settings())
     (observation,) = batch.observations
     assert storage.exists(observation.original_key)
     assert storage.raster_path(observation.original_key).startswith(f"/vsis3/{BUCKET}/deployment-a/projects/")
 
     progress: list[str] = []
     result = process_observations(
-        db_session, storage, [observation.id], TileSettings(), lambda _f, message: progress.append(message)
+        db_session,
+        storage,
+        [observation.id],
+        TileSettings(),
+        lambda _f, message: progress.append(message),
+        tmp_path / "scratch",
     )
-    assert result == {"ready": 1, "failed": []}
+    assert result == IngestResult(ready=1, failed=[])
     assert progress[0].startswith("converting pit_000.tif")
     assert observation.status is ObservationStatus.READY
     assert observation.cog_key and storage.exists(observation.cog_key)

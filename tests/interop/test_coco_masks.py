@@ -380,7 +380,7 @@ def seed_observation(session: Session, app: FastAPI, project: Project, png: Path
     observation.original_key = f"{observation_prefix(project.id, observation.id)}/original.png"
     storage.put_file(png, observation.original_key)
     session.commit()
-    process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None)
+    process_observations(session, storage, [observation.id], TileSettings(), lambda *_: None, png.parent)
     session.refresh(observation)
     assert observation.status is ObservationStatus.READY
     return observation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -58,6 +59,14 @@ def test_health_is_ok_with_a_worker_on_both_queues(worker: str, committing_clien
     assert worker in report["workers"]["workers"]
     assert worker in report["workers"]["queues"]["cpu"]
     assert worker in report["workers"]["queues"]["gpu"]
+    # Each worker with its queues, pool size and GPUs (none on a machine without nvidia-smi).
+    (node,) = [n for n in report["workers"]["nodes"] if n["name"] == worker]
+    assert node["queues"] == ["cpu", "gpu"]
+    assert node["concurrency"] == 1
+    if shutil.which("nvidia-smi") is None:
+        assert node["gpus"] == []
+    else:
+        assert node["gpus"] and all(gpu["name"] and gpu["memory_mib"] > 0 for gpu in node["gpus"])
 
 
 def test_a_failing_job_records_its_error(worker: str, committing_client: TestClient) -> None:

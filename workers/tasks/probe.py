@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workers.probe import run_probe
-from workers.runtime import run_job
+from app.core.config import get_settings
+from app.jobs import handlers
+from app.jobs.runner import run_job
+from workers.db import session_factory
 
 
 @shared_task(name="minelabel.probe")
 def probe(job_id: str) -> None:
-    run_job(job_id, run_probe)
+    run_job(job_id, handlers.probe, session_factory(), get_settings().jobs)

@@ -84,7 +84,7 @@ _TARGETS: list[tuple[str, str, str]] = [
      "SELECT project_id, observation_id, author_id FROM review_comments WHERE id = :id"),
     ("observation_id", "observation", "SELECT project_id, id, NULL FROM observations WHERE id = :id"),
     ("project_id", "project", "SELECT id, NULL, NULL FROM projects WHERE id = :id"),
-    ("job_id", "job", "SELECT NULL, NULL, created_by FROM jobs WHERE id = :id"),
+    ("job_id", "job", "SELECT project_id, NULL, created_by FROM jobs WHERE id = :id"),
     ("token_id", "API token", "SELECT NULL, NULL, user_id FROM api_tokens WHERE id = :id"),
 ]  # fmt: skip
 TARGET_PARAMS = frozenset(param for param, _, _ in _TARGETS)
@@ -185,6 +185,8 @@ def authorize(
             raise ForbiddenError(f"Only site admins may do this: {what}.")
         return Access(user, None, target, ProjectRole.ADMIN)
     if target is None or target.project_id is None:
+        if rule.without_project is not None:
+            return authorize(session, rule.without_project, route, user, target)
         raise AssertionError(f"route {route.name} has a member rule but no project in its path")
     if user.is_admin:
         return Access(user, None, target, ProjectRole.ADMIN)

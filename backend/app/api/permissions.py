@@ -9,6 +9,9 @@ role in the project that the route's path points at, with a condition on the res
 
 - ANY: any resource of the project.
 - OWN: the caller made it (an annotation, a comment, a job, a token).
+
+A member rule may say which rule applies when the resource belongs to no project (``without_project``:
+a site-wide job such as the health probe is its maker's).
 - SHARED: the caller's own, or the project lets annotators see each other's work.
 - ASSIGNED: the task is assigned to the caller (in any state).
 - DRAFTING: the caller is labeling the task now (assignment in progress) and the annotation is theirs.
@@ -51,6 +54,8 @@ class Cond(enum.StrEnum):
 class Rule:
     caller: Caller
     roles: Mapping[ProjectRole, Cond] = field(default_factory=dict)
+    # For resources that may belong to no project (a site-wide job): the rule that applies then.
+    without_project: Rule | None = None
 
     def condition_for(self, role: ProjectRole) -> Cond | None:
         return self.roles.get(role)
@@ -64,10 +69,15 @@ SITE_ADMIN = Rule(Caller.SITE_ADMIN)
 
 
 def members(
-    admin: Cond | None = Cond.ANY, reviewer: Cond | None = None, annotator: Cond | None = None
+    admin: Cond | None = Cond.ANY,
+    reviewer: Cond | None = None,
+    annotator: Cond | None = None,
+    *,
+    without_project: Rule | None = None,
 ) -> Rule:
     roles = {ADMIN: admin, REVIEWER: reviewer, ANNOTATOR: annotator}
-    return Rule(Caller.MEMBER, {role: cond for role, cond in roles.items() if cond is not None})
+    conditions = {role: cond for role, cond in roles.items() if cond is not None}
+    return Rule(Caller.MEMBER, conditions, without_project)
 
 
 A = Cond
@@ -95,9 +105,11 @@ RULES: dict[str, Rule] = {
     "list_users": SITE_ADMIN,
     "create_user": SITE_ADMIN,
     "update_user": SITE_ADMIN,
-    # jobs
-    "list_jobs": SITE_ADMIN,
-    "read_job": OWNER,
+    # jobs: a project's jobs are its members' to see; a site-wide job (the probe) its maker's
+    "list_jobs": SITE_ADMIN,  # every project's
+    "list_project_jobs": EVERY_MEMBER,
+    "read_job": members(A.ANY, A.ANY, A.ANY, without_project=OWNER),
+    "cancel_job": members(A.ANY, A.OWN, A.OWN, without_project=OWNER),
     "submit_probe": SITE_ADMIN,
     # projects, members, imagery
     "create_project": SITE_ADMIN,
@@ -158,7 +170,7 @@ RULES: dict[str, Rule] = {
     # exports and imports
     "export_labels": STAFF,
     "create_export_job": STAFF,
-    "download_job_file": OWNER,
+    "download_job_file": members(A.ANY, A.OWN, A.OWN, without_project=OWNER),
     "list_formats": SIGNED_IN,
     "import_labels": PROJECT_ADMIN,
 }
@@ -172,6 +184,7 @@ PROJECT_SCOPED_PARAMS = (
     "comment_id",
     "observation_id",
     "project_id",
+    "job_id",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,6 +15,8 @@ from shapely.geometry import mapping
 
 from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
 from app.interop.labeling_config import parse_labeling_config
+from app.jobs.kinds import KINDS
+from app.models.job import Job, JobState
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import Project, Site
 from app.schemas.imagery import (
@@ -24,6 +27,7 @@ from app.schemas.imagery import (
     SiteRead,
     TileInfo,
 )
+from app.schemas.job import AttemptRead, JobRead
 
 
 def geojson(geometry: WKBElement | None) -> dict[str, Any] | None:
@@ -125,4 +129,35 @@ def project_read(project: Project, my_role: str | None = None) -> ProjectRead:
         display_preset=project.display_preset,
         label_classes=labeling_config_read(project).classes,
         created_at=project.created_at,
+    )
+
+
+def job_read(job: Job) -> JobRead:
+    """A job with its kind's typed parameters and result, and an ETA from the current attempt's pace."""
+    spec = KINDS[job.kind]
+    eta_s = None
+    if job.state == JobState.RUNNING and job.started_at is not None and 0.01 <= job.progress < 1:
+        elapsed = (datetime.now(UTC) - job.started_at).total_seconds()
+        eta_s = round(max(elapsed, 0.0) * (1 - job.progress) / job.progress, 1)
+    return JobRead(
+        id=job.id,
+        kind=job.kind,
+        queue=job.queue,
+        project_id=job.project_id,
+        state=job.state,
+        progress=job.progress,
+        message=job.message,
+        eta_s=eta_s,
+        error=job.error,
+        params=spec.params.model_validate(job.params),
+        result=spec.result.model_validate(job.result) if job.result is not None else None,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        attempt_log=[AttemptRead.model_validate(entry) for entry in job.attempt_log],
+        cancel_requested=job.cancel_requested_at is not None,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        heartbeat_at=job.heartbeat_at,
+        finished_at=job.finished_at,
     )

@@ -97,6 +97,41 @@ class TileSettings(BaseModel):
 class WorkerSettings(BaseModel):
     # How long /api/health waits for a worker to answer a ping.
     ping_timeout_s: float = Field(default=1.0, gt=0)
+    # GPUs a `gpu` worker takes one job each on; None: those nvidia-smi lists (0 without a GPU: 1 process).
+    gpus: int | None = Field(default=None, ge=0)
+
+
+class JobSettings(BaseModel):
+    """Job lifetimes (docs/adr/2026-12-01-job-lifetimes-lease-heartbeat-reaper.md)."""
+
+    # A running job's attempt renews its lease this often, from a thread, whatever the job is doing.
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    # A lease not renewed for this long is dead: the reaper re-queues the job.
+    lease_s: float = Field(default=60.0, gt=0)
+    # How often Celery beat runs the reaper.
+    reap_interval_s: float = Field(default=15.0, gt=0)
+    # Attempts of a job (deliveries that started it: lost workers and transient errors count).
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    # Backoff before retrying after a transient error (doubles per attempt, at most the maximum).
+    retry_backoff_s: float = Field(default=5.0, ge=0)
+    retry_backoff_max_s: float = Field(default=300.0, ge=0)
+    # A queued job that the broker no longer holds after this long is sent again (Redis lost it).
+    resend_after_s: float = Field(default=60.0, gt=0)
+    # Each attempt's own scratch folder lives under this folder, on the machine that runs it.
+    scratch_dir: Path = REPO_ROOT / ".data" / "scratch"
+    # At most this often does a job write its progress to the database (the last report always lands).
+    progress_interval_s: float = Field(default=0.5, ge=0)
+    # Where Celery beat remembers when it last ran the reaper (losing it is harmless).
+    beat_schedule_file: Path = REPO_ROOT / ".data" / "celerybeat-schedule"
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> JobSettings:
+        if self.lease_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"JOBS__LEASE_S ({self.lease_s}) must be at least twice JOBS__HEARTBEAT_S "
+                f"({self.heartbeat_s}), or a healthy job's lease expires between two heartbeats"
+            )
+        return self
 
 
 class MapSettings(BaseModel):
@@ -161,6 +196,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     tiles: TileSettings = TileSettings()
     worker: WorkerSettings = WorkerSettings()
+    jobs: JobSettings = JobSettings()
     map: MapSettings = MapSettings()
     dev: DevSettings = DevSettings()
 

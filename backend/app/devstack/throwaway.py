@@ -39,10 +39,15 @@ class RunningServices:
 
 
 @contextmanager
-def running_services(prefix: str = "minelabel-test-") -> Iterator[RunningServices]:
+def running_services(
+    prefix: str = "minelabel-test-", *, persistent_redis: bool = False
+) -> Iterator[RunningServices]:
+    """Args:
+    persistent_redis: keep Redis' data on disk (append-only file), so that it survives a restart.
+    """
     root = make_shared_tmpdir(prefix)
     postgres = LocalPostgres(root / "postgres", free_port())
-    redis = LocalRedis(root / "redis", free_port(), persistent=False)
+    redis = LocalRedis(root / "redis", free_port(), persistent=persistent_redis)
     postgres.initialise()
     postgres.start()
     try:

@@ -10,7 +10,7 @@ from app.models.annotation import (
     Revision,
     RevisionAction,
 )
-from app.models.job import Job, JobQueue, JobState
+from app.models.job import Job, JobKind, JobQueue, JobState
 from app.models.observation import GeorefSource, Observation, ObservationStatus, TaskState
 from app.models.project import DisplayPreset, Project, Site
 from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
@@ -27,6 +27,7 @@ __all__ = [
     "GeorefSource",
     "IdempotencyRecord",
     "Job",
+    "JobKind",
     "JobQueue",
     "JobState",
     "Observation",

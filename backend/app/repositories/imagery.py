@@ -72,3 +72,11 @@ def ready_observations_of_site(session: Session, site_id: uuid.UUID) -> Sequence
         .where(Observation.site_id == site_id, Observation.status == ObservationStatus.READY)
         .order_by(Observation.index)
     ).all()
+
+
+def observations_of_ingest_job(
+    session: Session, job_id: uuid.UUID, status: ObservationStatus
+) -> Sequence[Observation]:
+    return session.scalars(
+        select(Observation).where(Observation.ingest_job_id == job_id, Observation.status == status)
+    ).all()

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models.job import Job, JobQueue, JobState
+from app.models.job import Job, JobKind, JobQueue, JobState
 
 
 def get_job(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
@@ -18,11 +18,20 @@ def get_job(session: Session, job_id: uuid.UUID, *, for_update: bool = False) ->
 
 
 def list_jobs(
-    session: Session, *, state: JobState | None, kind: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    states: list[JobState],
+    kind: JobKind | None,
+    limit: int,
+    offset: int,
+    project_id: uuid.UUID | None = None,
 ) -> tuple[list[Job], int]:
+    """Jobs newest first (of one project, or all), with the total before paging."""
     stmt = select(Job)
-    if state is not None:
-        stmt = stmt.where(Job.state == state)
+    if project_id is not None:
+        stmt = stmt.where(Job.project_id == project_id)
+    if states:
+        stmt = stmt.where(Job.state.in_(states))
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -13,9 +13,25 @@ class ComponentHealth(BaseModel):
     latency_ms: float
 
 
+class GpuRead(BaseModel):
+    index: int
+    name: str
+    memory_mib: int
+
+
+class WorkerNode(BaseModel):
+    """One worker: the queues it consumes, and its GPUs (one job at a time on each)."""
+
+    name: str
+    queues: list[str]
+    concurrency: int | None
+    gpus: list[GpuRead]
+
+
 class WorkerHealth(ComponentHealth):
     workers: list[str]
     queues: dict[str, list[str]]
+    nodes: list[WorkerNode] = []
 
 
 class HealthRead(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 import redis
 from celery import Celery
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.schemas.health import ComponentHealth, HealthRead, WorkerHealth
+from app.schemas.health import ComponentHealth, GpuRead, HealthRead, WorkerHealth, WorkerNode
 
 VERSION = "0.1.0"
 
@@ -57,19 +58,43 @@ def check_redis(settings: Settings) -> ComponentHealth:
 
 def check_workers(celery: Celery, timeout_s: float) -> WorkerHealth:
     queues: dict[str, list[str]] = {}
+    nodes: list[WorkerNode] = []
 
     def inspect() -> str:
-        replies = celery.control.inspect(timeout=timeout_s).active_queues() or {}
+        inspector = celery.control.inspect(timeout=timeout_s)
+        replies = inspector.active_queues() or {}
         for worker, worker_queues in replies.items():
             for queue in worker_queues:
                 queues.setdefault(queue["name"], []).append(worker)
         if not replies:
             raise RuntimeError(f"no worker answered within {timeout_s} s; start one with `minelabel worker`")
+        # Asked only of the workers that answered, so that the answer comes as soon as they have replied.
+        # The workers' own inspect command (workers/celery_app.py): their GPUs and pool size.
+        inspector = celery.control.inspect(timeout=timeout_s, destination=list(replies))
+        # (celery-types says _request gives a list; Celery merges the replies into {node: reply}.)
+        infos = _ask(lambda: cast("dict[str, Any] | None", inspector._request("minelabel_info")))
+        for worker in sorted(replies):
+            info = infos.get(worker) or {}
+            nodes.append(
+                WorkerNode(
+                    name=worker,
+                    queues=sorted(q["name"] for q in replies[worker]),
+                    concurrency=info.get("concurrency"),
+                    gpus=[GpuRead.model_validate(gpu) for gpu in info.get("gpus") or []],
+                )
+            )
         return f"{len(replies)} worker(s)"
 
     base = _timed(inspect)
     workers = sorted({w for ws in queues.values() for w in ws})
-    return WorkerHealth(**base.model_dump(), workers=workers, queues=queues)
+    return WorkerHealth(**base.model_dump(), workers=workers, queues=queues, nodes=nodes)
+
+
+def _ask(call: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    try:
+        return call() or {}
+    except Exception:
+        return {}
 
 
 def build_report(session: Session, settings: Settings, celery: Celery) -> HealthRead:
@@ -83,7 +108,9 @@ def build_report(session: Session, settings: Settings, celery: Celery) -> Health
     workers = (
         check_workers(celery, settings.worker.ping_timeout_s)
         if redis_health.ok
-        else WorkerHealth(ok=False, detail="redis unreachable", latency_ms=0.0, workers=[], queues={})
+        else WorkerHealth(
+            ok=False, detail="redis unreachable", latency_ms=0.0, workers=[], queues={}, nodes=[]
+        )
     )
     if not database.ok:
         status = "down"

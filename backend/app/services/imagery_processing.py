@@ -6,11 +6,10 @@ Idempotent: an observation that is already ready is skipped, so a redelivered jo
 from __future__ import annotations
 
 import logging
-import tempfile
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from affine import Affine
 from sqlalchemy.orm import Session
@@ -21,9 +20,12 @@ from app.imagery.cog import make_cog
 from app.imagery.render import RenderSpec, TileFormat, encode, read_preview
 from app.imagery.storage import Storage, gdal_env, observation_prefix
 from app.imagery.stretch import site_stretch
+from app.jobs.errors import is_transient
+from app.models.job import Job
 from app.models.observation import GeorefSource, Observation, ObservationStatus
 from app.models.project import DisplayPreset, Project, Site
 from app.repositories import imagery as repo
+from app.schemas.job import FailedObservation, IngestResult, RenderResult
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +55,22 @@ def process_observations(
     observation_ids: list[uuid.UUID],
     tiles: TileSettings,
     progress: Progress,
-) -> dict[str, Any]:
-    """Convert each observation's original into a COG, then refresh its site's ranges and thumbnails."""
-    failed: list[dict[str, str]] = []
+    scratch: Path,
+) -> IngestResult:
+    """Convert each observation's original into a COG, then refresh its site's ranges and thumbnails.
+
+    Each conversion is committed on its own, so a cut-short attempt keeps what it finished.
+
+    Args:
+        progress: told the fraction done and what is happening, also within one large image; it may raise
+            (the job was cancelled) to stop between two blocks.
+        scratch: the attempt's own folder for temporary files (removed by whoever owns it).
+    """
+    failed: list[FailedObservation] = []
     ready = 0
     sites: set[uuid.UUID] = set()
     total = len(observation_ids)
+    share = 1 / (total + 1)  # the last share: display ranges and thumbnails
     for number, observation_id in enumerate(observation_ids, start=1):
         observation = session.get(Observation, observation_id)
         if observation is None:
@@ -67,41 +79,71 @@ def process_observations(
         if observation.status is ObservationStatus.READY:
             ready += 1
             continue
-        progress(
-            (number - 1) / (total + 1), f"converting {observation.original_filename} ({number} of {total})"
-        )
+        label = f"converting {observation.original_filename} ({number} of {total})"
+        base = (number - 1) * share
+        progress(base, label)
         try:
-            _convert(storage, observation)
+            _convert(storage, observation, scratch, _within(progress, base, share, label))
             observation.status = ObservationStatus.READY
             observation.error = None
             ready += 1
         except Exception as exc:
+            if is_transient(exc):
+                raise  # not the image's fault (the object store is unreachable): the job is retried
             logger.exception("conversion of %s failed", observation.original_filename)
             observation.status = ObservationStatus.FAILED
             observation.error = f"conversion failed: {exc}"
             failed.append(
-                {"id": str(observation.id), "filename": observation.original_filename, "error": str(exc)}
+                FailedObservation(id=observation.id, filename=observation.original_filename, error=str(exc))
             )
         session.commit()
-    progress(total / (total + 1), "computing display ranges and thumbnails")
+    progress(total * share, "computing display ranges and thumbnails")
     for site_id in sites:
         refresh_site_rendering(session, storage, site_id, tiles)
-    return {"ready": ready, "failed": failed}
+    return IngestResult(ready=ready, failed=failed)
 
 
-def _convert(storage: Storage, observation: Observation) -> None:
+def _within(progress: Progress, base: float, share: float, label: str) -> Callable[[float], None]:
+    """Progress of one image as a part (``share``, from ``base``) of the whole job."""
+
+    def report(fraction: float) -> None:
+        progress(base + fraction * share, f"{label}: {fraction:.0%}")
+
+    return report
+
+
+def _convert(
+    storage: Storage, observation: Observation, scratch: Path, progress: Callable[[float], None]
+) -> None:
     cog_key = f"{observation_prefix(observation.project_id, observation.id)}/cog.tif"
     sidecar_georef = observation.georef_source is GeorefSource.SIDECAR
-    with tempfile.TemporaryDirectory(prefix="minelabel-ingest-") as tmp, gdal_env(storage):
-        local_cog = Path(tmp) / "cog.tif"
-        make_cog(
-            storage.raster_path(observation.original_key),
-            local_cog,
-            crs=observation.crs if sidecar_georef else None,
-            transform=Affine(*observation.transform) if sidecar_georef and observation.transform else None,
-        )
-        storage.put_file(local_cog, cog_key)
+    work = scratch / f"ingest-{observation.id}"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        with gdal_env(storage):
+            local_cog = work / "cog.tif"
+            make_cog(
+                storage.raster_path(observation.original_key),
+                local_cog,
+                crs=observation.crs if sidecar_georef else None,
+                transform=Affine(*observation.transform)
+                if sidecar_georef and observation.transform
+                else None,
+                on_progress=progress,
+            )
+            storage.put_file(local_cog, cog_key)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     observation.cog_key = cog_key
+
+
+def fail_unconverted_observations(session: Session, job: Job, reason: str) -> None:
+    """When an ingest job ends without success, its observations still ``processing`` are marked failed
+    (with the reason), so that none waits forever. Flushes."""
+    for observation in repo.observations_of_ingest_job(session, job.id, ObservationStatus.PROCESSING):
+        observation.status = ObservationStatus.FAILED
+        observation.error = f"not converted: {reason}"
+    session.flush()
 
 
 def refresh_site_rendering(
@@ -134,10 +176,10 @@ def refresh_site_rendering(
 
 def refresh_project_rendering(
     session: Session, storage: Storage, project_id: uuid.UUID, tiles: TileSettings, progress: Progress
-) -> dict[str, Any]:
+) -> RenderResult:
     """Re-render every site's thumbnails (after a change of the project's display preset)."""
     sites = list(repo.list_sites(session, project_id))
     for number, site in enumerate(sites, start=1):
         progress((number - 1) / max(len(sites), 1), f"site {site.name} ({number} of {len(sites)})")
         refresh_site_rendering(session, storage, site.id, tiles)
-    return {"sites": len(sites)}
+    return RenderResult(sites=len(sites))

@@ -21,15 +21,17 @@ from shapely.geometry import Point, shape
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.core.config import LimitSettings
+from app.core.config import Settings
 from app.core.errors import ConflictError, MineLabelError
 from app.imagery.georef import SidecarEntry, footprint_wgs84, local_utm_transform
 from app.imagery.storage import Storage, observation_prefix
 from app.imagery.validation import RasterFacts, check_filename, inspect_image
-from app.models.job import Job, JobQueue
+from app.models.job import Job, JobKind
 from app.models.observation import GeorefSource, Observation, ObservationStatus
 from app.models.project import Project, Site
 from app.repositories import imagery as repo
+from app.schemas.job import IngestParams
+from app.services.jobs import new_job
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def register_images(
     project: Project,
     files: list[StagedFile],
     sidecar: dict[str, SidecarEntry],
-    limits: LimitSettings,
+    settings: Settings,
     created_by: uuid.UUID | None = None,
 ) -> IngestBatch:
     """Validate ``files``, store the good ones and commit them with a queued ``ingest`` job.
@@ -120,7 +122,7 @@ def register_images(
                     f"{staged.filename} is the same image as {seen[staged.sha256]} in this upload; "
                     "it was stored once."
                 )
-            facts = inspect_image(staged.path, staged.filename, limits)
+            facts = inspect_image(staged.path, staged.filename, settings.limits)
         except MineLabelError as exc:
             batch.rejected.append(Rejection(staged.filename, exc.code, str(exc)))
             continue
@@ -133,10 +135,9 @@ def register_images(
 
     stored_prefixes: list[str] = []
     try:
-        job = Job(id=uuid.uuid4(), kind="ingest", queue=JobQueue.CPU, params={}, created_by=created_by)
-        session.add(job)
         sites: dict[str, Site] = {}
         taken: dict[uuid.UUID, set[int]] = {}
+        planned: list[tuple[Site, int, _Accepted, uuid.UUID]] = []
         for item in accepted:
             site = sites.get(item.site_name) or _get_or_create_site(session, project, item.site_name)
             sites[item.site_name] = site
@@ -153,18 +154,28 @@ def register_images(
                 )
                 continue
             used.add(index)
-            observation = _new_observation(project, site, index, item, job)
-            prefix = observation_prefix(project.id, observation.id)
-            stored_prefixes.append(prefix)
+            planned.append((site, index, item, uuid.uuid4()))
+        if not planned:
+            session.rollback()
+            return batch
+        # The job first (its observations point at it), knowing which observations it converts.
+        job = new_job(
+            JobKind.INGEST,
+            IngestParams(observation_ids=[observation_id for *_, observation_id in planned]),
+            project_id=project.id,
+            created_by=created_by,
+            settings=settings.jobs,
+        )
+        session.add(job)
+        session.flush()
+        for site, index, item, observation_id in planned:
+            observation = _new_observation(project, site, index, item, job.id, observation_id)
+            stored_prefixes.append(observation_prefix(project.id, observation.id))
             storage.put_file(item.staged.path, observation.original_key)
             session.add(observation)
             batch.observations.append(observation)
             if site.location is None:
                 site.location = _site_location(item, observation)
-        if not batch.observations:
-            session.rollback()
-            return batch
-        job.params = {"observation_ids": [str(o.id) for o in batch.observations]}
         session.commit()
         batch.job = job
     except BaseException:
@@ -202,7 +213,9 @@ def _get_or_create_site(session: Session, project: Project, name: str) -> Site:
     return site
 
 
-def _new_observation(project: Project, site: Site, index: int, item: _Accepted, job: Job) -> Observation:
+def _new_observation(
+    project: Project, site: Site, index: int, item: _Accepted, job_id: uuid.UUID, observation_id: uuid.UUID
+) -> Observation:
     facts, entry = item.facts, item.entry
     crs, transform, source = facts.crs, facts.transform, GeorefSource.FILE
     if crs is None:
@@ -212,7 +225,6 @@ def _new_observation(project: Project, site: Site, index: int, item: _Accepted, 
             source = GeorefSource.SIDECAR
         else:
             source = GeorefSource.NONE
-    observation_id = uuid.uuid4()
     footprint: Any = None
     if crs is not None and transform is not None:
         polygon = footprint_wgs84(crs, Affine(*transform), facts.width, facts.height)
@@ -241,7 +253,7 @@ def _new_observation(project: Project, site: Site, index: int, item: _Accepted, 
         footprint=footprint,
         status=ObservationStatus.PROCESSING,
         original_key=f"{observation_prefix(project.id, observation_id)}/original{suffix}",
-        ingest_job_id=job.id,
+        ingest_job_id=job_id,
     )
 
 

@@ -280,7 +280,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List jobs, newest first */
+        /** List every job, newest first (site admins) */
         get: operations["list_jobs_api_jobs_get"];
         put?: never;
         post?: never;
@@ -318,6 +318,23 @@ export interface paths {
         get: operations["read_job_api_jobs__job_id__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a job: a queued one never starts, a running one stops at its next check */
+        post: operations["cancel_job_api_jobs__job_id__cancel_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -846,6 +863,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a project's jobs, newest first */
+        get: operations["list_project_jobs_api_projects__project_id__jobs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/label-stats": {
         parameters: {
             query?: never;
@@ -1233,6 +1267,24 @@ export interface components {
          * @enum {string}
          */
         AssignmentState: "in_progress" | "submitted";
+        /** AttemptRead */
+        AttemptRead: {
+            /** Attempt */
+            attempt: number;
+            /** Ended At */
+            ended_at?: string | null;
+            /** Host */
+            host?: string | null;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "running" | "succeeded" | "failed" | "cancelled" | "retrying" | "lost" | "requeued";
+            /** Reason */
+            reason?: string | null;
+            /** Started At */
+            started_at?: string | null;
+        };
         /** AuditEventRead */
         AuditEventRead: {
             /** Action */
@@ -1367,10 +1419,106 @@ export interface components {
          */
         DisplayPreset: "true_color" | "false_color" | "swir";
         /**
+         * ExportOptions
+         * @description Options of the formats; each format reads those that concern it.
+         */
+        ExportOptions: {
+            /**
+             * Chip Images
+             * @description Masks: with chips, also write the matching image chips.
+             * @default true
+             */
+            chip_images: boolean;
+            /**
+             * Chip Size
+             * @description Masks: cut masks (and images) into square chips of this size.
+             */
+            chip_size?: number | null;
+            /**
+             * Completed By
+             * @description Label Studio: omit `completed_by` (safe), or write the annotator's email (the target Label Studio must have that user in its organization, or it rejects the whole import).
+             * @default omit
+             * @enum {string}
+             */
+            completed_by: "omit" | "email";
+            /**
+             * Image Url
+             * @description Label Studio: the task's image reference. Placeholders: {filename}, {site}, {index}, {observation_id}, {project_id}. E.g. https://minelabel.example/api/observations/{observation_id}/original for MineLabel's own image endpoint.
+             * @default /data/local-files/?d={site}/{filename}
+             */
+            image_url: string;
+        };
+        /** ExportParams */
+        ExportParams: {
+            /**
+             * Format
+             * @description label-studio, geojson, gpkg, coco or masks.
+             */
+            format: string;
+            options: components["schemas"]["ExportOptions"];
+            selection: components["schemas"]["SelectionParams"];
+        };
+        /** ExportReportRead */
+        ExportReportRead: {
+            /** Annotations */
+            annotations: number;
+            /** Format */
+            format: string;
+            /** Hole Area Px */
+            hole_area_px: number;
+            /** Holes Dropped */
+            holes_dropped: number;
+            /** Multipart Regions Split */
+            multipart_regions_split: number;
+            /** Notes */
+            notes: string[];
+            /** Polygons */
+            polygons: number;
+            /** Predictions */
+            predictions: number;
+            /** Regions */
+            regions: number;
+            /** Tasks */
+            tasks: number;
+        };
+        /** ExportResult */
+        ExportResult: {
+            /** File Key */
+            file_key: string;
+            /** Filename */
+            filename: string;
+            /** Media Type */
+            media_type: string;
+            report: components["schemas"]["ExportReportRead"];
+            /** Size Bytes */
+            size_bytes: number;
+        };
+        /** FailedObservation */
+        FailedObservation: {
+            /** Error */
+            error: string;
+            /** Filename */
+            filename: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+        };
+        /**
          * GeorefSource
          * @enum {string}
          */
         GeorefSource: "none" | "file" | "sidecar";
+        /** GpuRead */
+        GpuRead: {
+            /** Index */
+            index: number;
+            /** Memory Mib */
+            memory_mib: number;
+            /** Name */
+            name: string;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1390,6 +1538,24 @@ export interface components {
             version: string;
             workers: components["schemas"]["WorkerHealth"];
         };
+        /** IngestParams */
+        IngestParams: {
+            /** Observation Ids */
+            observation_ids: string[];
+        };
+        /** IngestResult */
+        IngestResult: {
+            /** Failed */
+            failed: components["schemas"]["FailedObservation"][];
+            /** Ready */
+            ready: number;
+        };
+        /**
+         * JobKind
+         * @description Every kind of job; app.jobs.kinds gives each its queue, task, parameter and result models.
+         * @enum {string}
+         */
+        JobKind: "probe" | "ingest" | "render" | "export";
         /** JobList */
         JobList: {
             /** Items */
@@ -1404,43 +1570,58 @@ export interface components {
         JobQueue: "cpu" | "gpu";
         /** JobRead */
         JobRead: {
+            /** Attempt Log */
+            attempt_log: components["schemas"]["AttemptRead"][];
             /** Attempts */
             attempts: number;
+            /**
+             * Cancel Requested
+             * @description A cancel was asked for; a running job stops soon.
+             */
+            cancel_requested: boolean;
             /**
              * Created At
              * Format: date-time
              */
             created_at: string;
+            /** Created By */
+            created_by: string | null;
             /** Error */
             error: string | null;
+            /**
+             * Eta S
+             * @description Seconds left, estimated from the progress of the current attempt; None when unknown.
+             */
+            eta_s: number | null;
             /** Finished At */
             finished_at: string | null;
+            /** Heartbeat At */
+            heartbeat_at: string | null;
             /**
              * Id
              * Format: uuid
              */
             id: string;
-            /** Kind */
-            kind: string;
+            kind: components["schemas"]["JobKind"];
+            /** Max Attempts */
+            max_attempts: number;
             /**
              * Message
              * @description What the job is doing now, for a progress display.
              */
             message: string;
             /** Params */
-            params: {
-                [key: string]: unknown;
-            };
+            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["ExportParams"];
             /**
              * Progress
              * @description Fraction done, 0 to 1.
              */
             progress: number;
+            /** Project Id */
+            project_id: string | null;
             queue: components["schemas"]["JobQueue"];
             /** Result */
-            result: {
-                [key: string]: unknown;
-            } | null;
+            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["ExportResult"] | null;
             /** Started At */
             started_at: string | null;
             state: components["schemas"]["JobState"];
@@ -1449,7 +1630,7 @@ export interface components {
          * JobState
          * @enum {string}
          */
-        JobState: "queued" | "running" | "succeeded" | "failed";
+        JobState: "queued" | "running" | "succeeded" | "failed" | "cancelled";
         /** LabelClassRead */
         LabelClassRead: {
             /**
@@ -1676,21 +1857,29 @@ export interface components {
             /** Score */
             score: number | null;
         };
-        /**
-         * ProbeJobCreate
-         * @description A health probe: proves that the API, Redis, a worker and PostGIS talk to each other.
-         */
+        /** ProbeJobCreate */
         ProbeJobCreate: {
             /**
              * Fail With
-             * @description Make the probe fail with this message (checks failure reporting).
+             * @description Fail with this message (checks failure reporting).
              */
             fail_with?: string | null;
+            /**
+             * Project Id
+             * @description Run it as a job of this project (its members then see it).
+             */
+            project_id?: string | null;
             /**
              * @description Which worker queue should run the probe.
              * @default cpu
              */
             queue: components["schemas"]["JobQueue"];
+            /**
+             * Scratch Bytes
+             * @description Write a file this large into the attempt's scratch folder.
+             * @default 0
+             */
+            scratch_bytes: number;
             /**
              * Step Seconds
              * @description Pause between steps.
@@ -1703,6 +1892,60 @@ export interface components {
              * @default 3
              */
             steps: number;
+            /**
+             * Transient Failures
+             * @description Fail this many attempts with a connection error first.
+             * @default 0
+             */
+            transient_failures: number;
+        };
+        /**
+         * ProbeParams
+         * @description A health probe: proves that the API, Redis, a worker and PostGIS talk to each other. Its knobs
+         *     also let an operator (and the fault tests) check what happens to a long job when things die.
+         */
+        ProbeParams: {
+            /**
+             * Fail With
+             * @description Fail with this message (checks failure reporting).
+             */
+            fail_with?: string | null;
+            /**
+             * Scratch Bytes
+             * @description Write a file this large into the attempt's scratch folder.
+             * @default 0
+             */
+            scratch_bytes: number;
+            /**
+             * Step Seconds
+             * @description Pause between steps.
+             * @default 0
+             */
+            step_seconds: number;
+            /**
+             * Steps
+             * @description Progress steps to report.
+             * @default 3
+             */
+            steps: number;
+            /**
+             * Transient Failures
+             * @description Fail this many attempts with a connection error first.
+             * @default 0
+             */
+            transient_failures: number;
+        };
+        /** ProbeResult */
+        ProbeResult: {
+            /** Attempt */
+            attempt: number;
+            /** Hostname */
+            hostname: string;
+            /** Pid */
+            pid: number;
+            /** Postgis Version */
+            postgis_version: string;
+            queue: components["schemas"]["JobQueue"];
         };
         /** ProgressReport */
         ProgressReport: {
@@ -1885,6 +2128,16 @@ export interface components {
              */
             user_id?: string | null;
         };
+        /**
+         * RenderParams
+         * @description Thumbnails again after a change of the project's display preset.
+         */
+        RenderParams: Record<string, never>;
+        /** RenderResult */
+        RenderResult: {
+            /** Sites */
+            sites: number;
+        };
         /** ResolveRequest */
         ResolveRequest: {
             /**
@@ -1935,6 +2188,29 @@ export interface components {
             region_id: string | null;
             /** User Id */
             user_id: string | null;
+        };
+        /**
+         * SelectionParams
+         * @description Which tasks and regions an export takes (app.interop.selection.Selection, as JSON).
+         */
+        SelectionParams: {
+            /** Annotator Ids */
+            annotator_ids?: string[];
+            /** Classes */
+            classes?: string[];
+            /** Date From */
+            date_from?: string | null;
+            /** Date To */
+            date_to?: string | null;
+            /**
+             * Include Predictions
+             * @default true
+             */
+            include_predictions: boolean;
+            /** Site Ids */
+            site_ids?: string[];
+            /** States */
+            states?: components["schemas"]["TaskState"][];
         };
         /** SignInRequest */
         SignInRequest: {
@@ -2220,6 +2496,11 @@ export interface components {
             detail: string;
             /** Latency Ms */
             latency_ms: number;
+            /**
+             * Nodes
+             * @default []
+             */
+            nodes: components["schemas"]["WorkerNode"][];
             /** Ok */
             ok: boolean;
             /** Queues */
@@ -2228,6 +2509,20 @@ export interface components {
             };
             /** Workers */
             workers: string[];
+        };
+        /**
+         * WorkerNode
+         * @description One worker: the queues it consumes, and its GPUs (one job at a time on each).
+         */
+        WorkerNode: {
+            /** Concurrency */
+            concurrency: number | null;
+            /** Gpus */
+            gpus: components["schemas"]["GpuRead"][];
+            /** Name */
+            name: string;
+            /** Queues */
+            queues: string[];
         };
     };
     responses: never;
@@ -2244,6 +2539,7 @@ export type SchemaAnnotatorProgress = components['schemas']['AnnotatorProgress']
 export type SchemaAssignRequest = components['schemas']['AssignRequest'];
 export type SchemaAssignmentRead = components['schemas']['AssignmentRead'];
 export type SchemaAssignmentState = components['schemas']['AssignmentState'];
+export type SchemaAttemptRead = components['schemas']['AttemptRead'];
 export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
 export type SchemaClassArea = components['schemas']['ClassArea'];
@@ -2252,9 +2548,18 @@ export type SchemaCommentCreate = components['schemas']['CommentCreate'];
 export type SchemaCommentRead = components['schemas']['CommentRead'];
 export type SchemaComponentHealth = components['schemas']['ComponentHealth'];
 export type SchemaDisplayPreset = components['schemas']['DisplayPreset'];
+export type SchemaExportOptions = components['schemas']['ExportOptions'];
+export type SchemaExportParams = components['schemas']['ExportParams'];
+export type SchemaExportReportRead = components['schemas']['ExportReportRead'];
+export type SchemaExportResult = components['schemas']['ExportResult'];
+export type SchemaFailedObservation = components['schemas']['FailedObservation'];
 export type SchemaGeorefSource = components['schemas']['GeorefSource'];
+export type SchemaGpuRead = components['schemas']['GpuRead'];
 export type SchemaHttpValidationError = components['schemas']['HTTPValidationError'];
 export type SchemaHealthRead = components['schemas']['HealthRead'];
+export type SchemaIngestParams = components['schemas']['IngestParams'];
+export type SchemaIngestResult = components['schemas']['IngestResult'];
+export type SchemaJobKind = components['schemas']['JobKind'];
 export type SchemaJobList = components['schemas']['JobList'];
 export type SchemaJobQueue = components['schemas']['JobQueue'];
 export type SchemaJobRead = components['schemas']['JobRead'];
@@ -2274,6 +2579,8 @@ export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
 export type SchemaProbeJobCreate = components['schemas']['ProbeJobCreate'];
+export type SchemaProbeParams = components['schemas']['ProbeParams'];
+export type SchemaProbeResult = components['schemas']['ProbeResult'];
 export type SchemaProgressReport = components['schemas']['ProgressReport'];
 export type SchemaProjectCreate = components['schemas']['ProjectCreate'];
 export type SchemaProjectRead = components['schemas']['ProjectRead'];
@@ -2286,10 +2593,13 @@ export type SchemaRegionSource = components['schemas']['RegionSource'];
 export type SchemaRejectRequest = components['schemas']['RejectRequest'];
 export type SchemaRejectedFile = components['schemas']['RejectedFile'];
 export type SchemaReleaseRequest = components['schemas']['ReleaseRequest'];
+export type SchemaRenderParams = components['schemas']['RenderParams'];
+export type SchemaRenderResult = components['schemas']['RenderResult'];
 export type SchemaResolveRequest = components['schemas']['ResolveRequest'];
 export type SchemaRestoreRequest = components['schemas']['RestoreRequest'];
 export type SchemaRevisionAction = components['schemas']['RevisionAction'];
 export type SchemaRevisionRead = components['schemas']['RevisionRead'];
+export type SchemaSelectionParams = components['schemas']['SelectionParams'];
 export type SchemaSignInRequest = components['schemas']['SignInRequest'];
 export type SchemaSignUpRequest = components['schemas']['SignUpRequest'];
 export type SchemaSignedInRead = components['schemas']['SignedInRead'];
@@ -2311,6 +2621,7 @@ export type SchemaUserRead = components['schemas']['UserRead'];
 export type SchemaUserUpdate = components['schemas']['UserUpdate'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
 export type SchemaWorkerHealth = components['schemas']['WorkerHealth'];
+export type SchemaWorkerNode = components['schemas']['WorkerNode'];
 export type $defs = Record<string, never>;
 export interface operations {
     read_annotation_api_annotations__annotation_id__get: {
@@ -2883,8 +3194,9 @@ export interface operations {
     list_jobs_api_jobs_get: {
         parameters: {
             query?: {
-                state?: components["schemas"]["JobState"] | null;
-                kind?: string | null;
+                /** @description Only jobs in these states (repeat the parameter). */
+                state?: components["schemas"]["JobState"][];
+                kind?: components["schemas"]["JobKind"] | null;
                 limit?: number;
                 offset?: number;
             };
@@ -2948,6 +3260,37 @@ export interface operations {
         };
     };
     read_job_api_jobs__job_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_job_api_jobs__job_id__cancel_post: {
         parameters: {
             query?: never;
             header?: never;
@@ -4160,6 +4503,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    list_project_jobs_api_projects__project_id__jobs_get: {
+        parameters: {
+            query?: {
+                /** @description Only jobs in these states (repeat the parameter). */
+                state?: components["schemas"]["JobState"][];
+                kind?: components["schemas"]["JobKind"] | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

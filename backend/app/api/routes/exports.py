@@ -16,14 +16,15 @@ from pydantic import ValidationError
 
 from app.api.access import AccessDep
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.presenters import job_read
 from app.api.uploads import BadUploadError, receive_multipart
-from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.errors import ConflictError, InvalidInputError
 from app.interop.exports import ExportOptions, export_filename, load_formats
 from app.interop.imports import ImportOptions, get_import_format, import_formats
 from app.interop.selection import Selection
-from app.models.job import Job, JobQueue, JobState
+from app.models.job import JobKind, JobState
 from app.models.observation import TaskState
-from app.schemas.job import JobRead
+from app.schemas.job import ExportParams, ExportResult, JobRead, SelectionParams
 from app.services import exports as export_service
 from app.services import jobs as jobs_service
 from app.services.imports import run_import
@@ -128,16 +129,11 @@ def create_export_job(
     format: FormatQuery = "label-studio",
 ) -> JobRead:
     export_service.prepare(session, project_id, format, selection, options, storage, settings.tiles)  # checks
-
-    def enqueue(task_name: str, job_id: str, queue: str) -> None:
-        celery.send_task(task_name, args=[job_id], queue=queue)
-
-    job = jobs_service.submit_job(
-        session, kind="export", queue=JobQueue.CPU, enqueue=enqueue, created_by=access.user_id,
-        params={"project_id": str(project_id), "format": format, "selection": selection.to_params(),
-                "options": options.model_dump()},
-    )  # fmt: skip
-    return JobRead.model_validate(job)
+    params = ExportParams(format=format, selection=SelectionParams.of(selection), options=options)
+    job = jobs_service.new_job(
+        JobKind.EXPORT, params, project_id=project_id, created_by=access.user_id, settings=settings.jobs
+    )
+    return job_read(jobs_service.submit_job(session, celery, job))
 
 
 @router.get(
@@ -146,15 +142,14 @@ def create_export_job(
     response_class=StreamingResponse,
 )
 def download_job_file(job_id: uuid.UUID, session: SessionDep, storage: StorageDep) -> StreamingResponse:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFoundError(f"No job with id {job_id}.")
-    if job.state != JobState.SUCCEEDED or not job.result or "file_key" not in job.result:
+    job = jobs_service.get_job_or_raise(session, job_id)
+    result = job_read(job).result
+    if job.state != JobState.SUCCEEDED or not isinstance(result, ExportResult):
         raise ConflictError(f"Job {job_id} has no file ({job.state.value}); wait until it has succeeded.")
     return StreamingResponse(
-        storage.iter_bytes(job.result["file_key"]),
-        media_type=job.result["media_type"],
-        headers={"Content-Disposition": f'attachment; filename="{job.result["filename"]}"'},
+        storage.iter_bytes(result.file_key),
+        media_type=result.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{result.filename}"'},
     )
 
 

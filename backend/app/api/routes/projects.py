@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 
 from app.api.access import AccessDep
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
-from app.api.presenters import labeling_config_read, observation_read, project_read, site_read
+from app.api.presenters import job_read, labeling_config_read, observation_read, project_read, site_read
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from app.imagery.georef import parse_sidecar
 from app.models.access import ProjectRole
-from app.models.job import JobQueue
+from app.models.job import JobKind
 from app.models.observation import Observation
 from app.repositories import imagery as repo
 from app.schemas.imagery import (
@@ -33,7 +33,7 @@ from app.schemas.imagery import (
     SiteRead,
     UploadResult,
 )
-from app.schemas.job import JobRead
+from app.schemas.job import RenderParams
 from app.services import jobs as jobs_service
 from app.services import members as members_service
 from app.services import projects as projects_service
@@ -79,7 +79,12 @@ def read_project(project_id: uuid.UUID, session: SessionDep, access: AccessDep) 
     summary="Change a project's description, display preset or overlap",
 )
 def update_project(
-    project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, celery: CeleryDep, access: AccessDep
+    project_id: uuid.UUID,
+    body: ProjectUpdate,
+    session: SessionDep,
+    celery: CeleryDep,
+    settings: SettingsDep,
+    access: AccessDep,
 ) -> ProjectRead:
     """A new display preset gives every site new tile URLs at once; thumbnails follow in a `render` job."""
     project = projects_service.get_project_or_raise(session, project_id)
@@ -97,18 +102,14 @@ def update_project(
             site.render_version += 1
     session.commit()
     if new_preset is not None:
-
-        def enqueue(task_name: str, job_id: str, queue: str) -> None:
-            celery.send_task(task_name, args=[job_id], queue=queue)
-
-        jobs_service.submit_job(
-            session,
-            kind="render",
-            queue=JobQueue.CPU,
-            params={"project_id": str(project.id)},
-            enqueue=enqueue,
+        job = jobs_service.new_job(
+            JobKind.RENDER,
+            RenderParams(),
+            project_id=project.id,
             created_by=access.user_id,
+            settings=settings.jobs,
         )
+        jobs_service.submit_job(session, celery, job)
     return project_read(project, access.role.value if access.role else None)
 
 
@@ -201,7 +202,7 @@ async def upload_images(
         if sidecars := received.files.get("sidecar"):
             sidecar = parse_sidecar(sidecars[0].path.read_bytes(), sidecars[0].filename)
         batch = await run_in_threadpool(
-            register_images, session, storage, project, images, sidecar, settings.limits, access.user_id
+            register_images, session, storage, project, images, sidecar, settings, access.user_id
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -212,18 +213,15 @@ async def upload_images(
             raise ConflictError(messages, rejected=rejected)
         raise ImagesRejectedError(messages, rejected=rejected)
 
-    def enqueue(task_name: str, job_id: str, queue: str) -> None:
-        celery.send_task(task_name, args=[job_id], queue=queue)
-
     try:
-        await run_in_threadpool(jobs_service.enqueue_job, session, batch.job, enqueue)
+        await run_in_threadpool(jobs_service.enqueue_job, session, celery, batch.job)
     except ServiceUnavailableError:
         # Nothing half-way: without its job the batch would never be converted, so undo it.
         await run_in_threadpool(undo_batch, session, storage, batch)
         raise
     sites = {s.id: s for s in repo.list_sites(session, project.id)}
     return UploadResult(
-        job=JobRead.model_validate(batch.job),
+        job=job_read(batch.job),
         observations=[observation_read(o, sites[o.site_id]) for o in batch.observations],
         rejected=rejected,
     )

@@ -1,0 +1,121 @@
+"""The logic of the torch-free job kinds, each a function of its job's context returning its result.
+
+Celery tasks (workers/tasks/) and the CLI call these through app.jobs.runner; what they do lives in
+services, and this module only unpacks typed parameters and wires progress and scratch folders in.
+GPU kinds have their handlers in workers/ml/, where torch may be imported.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from sqlalchemy import text
+
+from app.core.config import get_settings
+from app.imagery.storage import make_storage
+from app.interop.exports import export_filename
+from app.jobs.errors import TransientJobError
+from app.jobs.runner import JobContext
+from app.schemas.job import (
+    ExportParams,
+    ExportReportRead,
+    ExportResult,
+    IngestParams,
+    IngestResult,
+    ProbeParams,
+    ProbeResult,
+    RenderParams,
+    RenderResult,
+)
+from app.services import exports as export_service
+from app.services.imagery_processing import process_observations, refresh_project_rendering
+
+
+class ProbeFailedError(RuntimeError):
+    """Raised when a probe was asked to fail (to check that failures are reported)."""
+
+
+def probe(ctx: JobContext[ProbeParams]) -> ProbeResult:
+    """Prove that a worker on a queue reaches PostGIS, reporting progress; optionally misbehave on
+    purpose (fail, fail transiently, fill its scratch folder) to check the job machinery."""
+    params = ctx.params
+    if params.scratch_bytes:
+        with (ctx.scratch / "ballast.bin").open("wb") as handle:
+            handle.truncate(params.scratch_bytes)
+    for step in range(1, params.steps + 1):
+        time.sleep(params.step_seconds)
+        ctx.progress(step / params.steps, f"step {step} of {params.steps}")
+    if ctx.attempt <= params.transient_failures:
+        raise TransientJobError(f"a connection error on purpose (attempt {ctx.attempt})")
+    if params.fail_with:
+        raise ProbeFailedError(params.fail_with)
+    postgis = ctx.session.scalar(text("SELECT postgis_lib_version()"))
+    return ProbeResult(
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        queue=ctx.queue,
+        attempt=ctx.attempt,
+        postgis_version=str(postgis),
+    )
+
+
+def ingest(ctx: JobContext[IngestParams]) -> IngestResult:
+    settings = get_settings()
+    return process_observations(
+        ctx.session,
+        make_storage(settings.storage),
+        list(ctx.params.observation_ids),
+        settings.tiles,
+        ctx.progress,
+        ctx.scratch,
+    )
+
+
+def render(ctx: JobContext[RenderParams]) -> RenderResult:
+    settings = get_settings()
+    assert ctx.project_id is not None, "render jobs belong to a project"
+    return refresh_project_rendering(
+        ctx.session, make_storage(settings.storage), ctx.project_id, settings.tiles, ctx.progress
+    )
+
+
+def export_key(ctx: JobContext[ExportParams], filename: str) -> str:
+    return f"exports/{ctx.job_id}/{filename}"
+
+
+def export(ctx: JobContext[ExportParams]) -> ExportResult:
+    """Write the export into the scratch folder, then store it; cancelled before that, nothing is stored."""
+    settings = get_settings()
+    storage = make_storage(settings.storage)
+    assert ctx.project_id is not None, "export jobs belong to a project"
+    params = ctx.params
+
+    def progress(done: int) -> None:
+        total = max(export_ctx.total_tasks, 1)
+        ctx.progress(min(done / total, 1.0) * 0.95, f"{done:,} of {export_ctx.total_tasks:,} tasks written")
+
+    export_ctx, fmt = export_service.prepare(
+        ctx.session,
+        ctx.project_id,
+        params.format,
+        params.selection.selection(),
+        params.options,
+        storage,
+        settings.tiles,
+        on_progress=progress,
+    )
+    filename = export_filename(export_ctx.project, fmt)
+    local = ctx.scratch / filename
+    report = export_service.write_file(export_ctx, fmt, local)
+    ctx.progress(0.97, "storing the file")
+    key = export_key(ctx, filename)
+    storage.put_file(local, key)
+    return ExportResult(
+        file_key=key,
+        filename=filename,
+        media_type=fmt.media_type,
+        size_bytes=local.stat().st_size,
+        report=ExportReportRead.model_validate(report.to_dict()),
+    )
