@@ -23,6 +23,9 @@ What the archive holds (README.txt inside says the same to whoever opens it):
   observation id, file name, acquisition date, annotation used and chip position), and ``report.json``
   (what the export did) at the end.
 
+Masks and the chip grid come from ``app.ml.rasterize`` and ``app.ml.chips`` (edge policy ``pad``), which
+training and prediction share, so an exported chip is cut and painted as the workers cut and paint theirs.
+
 The zip is written into a small buffer that is handed on and emptied after every file, so memory stays
 within one image's mask (plus one row of chips) whatever the project's size; manifest rows wait in a
 temporary file until the end. Entries carry a fixed date, so the same selection gives the same archive.
@@ -39,21 +42,21 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import numpy as np
 import orjson
 import shapely
-from affine import Affine
-from rasterio import features
 from rasterio.io import MemoryFile
-from rasterio.windows import Window
 from rio_tiler.io import ImageReader
 from sqlalchemy import Row, text
 
 from app.imagery.render import RenderSpec, TileFormat, encode
 from app.interop.exports import ExportContext, ExportFormat, ExportReport, register
 from app.interop.selection import annotations_of, class_filter_sql, task_batches
+from app.ml.chips import Chip, ChipGrid, cut
+from app.ml.rasterize import LabeledShape, class_index_mask, class_values
 from app.models.observation import Observation
 from app.models.project import Site
 from app.services.imagery_processing import render_spec
@@ -145,17 +148,6 @@ def stem_of(filename: str) -> str:
     return base.rsplit(".", 1)[0] if "." in base.strip(".") else base
 
 
-def rasterize(shapes: list[tuple[Any, int]], width: int, height: int) -> np.ndarray:
-    """Paint ``(geometry, value)`` pairs in pixel space; later pairs win where they overlap."""
-    if not shapes:
-        return np.zeros((height, width), dtype=np.uint8)
-    mask: np.ndarray = features.rasterize(
-        shapes, out_shape=(height, width), fill=0, transform=Affine.identity(), all_touched=False,
-        dtype="uint8",
-    )  # fmt: skip
-    return mask
-
-
 def png(mask: np.ndarray) -> bytes:
     """A single-band uint8 PNG (rasterio's PNG driver)."""
     height, width = mask.shape
@@ -169,7 +161,8 @@ def png(mask: np.ndarray) -> bytes:
 class _Writer:
     def __init__(self, ctx: ExportContext, report: ExportReport) -> None:
         self.ctx, self.report = ctx, report
-        self.values = {name: i for i, name in enumerate(ctx.config.class_names, start=1)}
+        self.classes = ctx.config.class_names
+        self.values = class_values(self.classes)
         class_sql, self.class_params = class_filter_sql(ctx.selection)
         self.regions_sql = text(_REGIONS.format(classes=class_sql))
         self.sink = _Sink()
@@ -236,25 +229,22 @@ class _Writer:
         self.report.annotations += len(chosen)
         return chosen
 
-    def shapes(self, chosen: dict[uuid.UUID, Row[Any]]) -> dict[uuid.UUID, list[tuple[Any, int]]]:
-        """Per task, (geometry, value) in painting order: reverse config order, so the first class wins."""
+    def shapes(self, chosen: dict[uuid.UUID, Row[Any]]) -> dict[uuid.UUID, list[LabeledShape]]:
+        """Per task, its regions of classes in the config (the others are counted for the report)."""
         if not chosen:
             return {}
         rows = self.ctx.session.execute(
             self.regions_sql, {"annotations": [a.id for a in chosen.values()], **self.class_params}
         )
-        shapes: dict[uuid.UUID, list[tuple[Any, int]]] = defaultdict(list)
+        shapes: dict[uuid.UUID, list[LabeledShape]] = defaultdict(list)
         for row in rows:
-            value = self.values.get(row.label)
-            if value is None:
+            if row.label not in self.values:
                 self.unknown_regions += 1
                 self.unknown_classes.add(row.label)
                 continue
             self.report.regions += 1
             self.report.polygons += row.parts
-            shapes[row.observation_id].append((shapely.from_wkb(bytes(row.wkb)), value))
-        for items in shapes.values():
-            items.sort(key=lambda item: -item[1])
+            shapes[row.observation_id].append(LabeledShape(shapely.from_wkb(bytes(row.wkb)), row.label))
         return shapes
 
     def name_of(self, task: Row[Any]) -> tuple[str, str]:
@@ -276,13 +266,13 @@ class _Writer:
         self.rows.writerow(row)
 
     def task(
-        self, task: Row[Any], annotation_id: uuid.UUID | None, shapes: list[tuple[Any, int]]
+        self, task: Row[Any], annotation_id: uuid.UUID | None, shapes: list[LabeledShape]
     ) -> Iterator[bytes]:
         self.report.tasks += 1
         site, stem = self.name_of(task)
         width, height = task.width, task.height
         with self.ctx.storage.gdal_env():
-            mask = rasterize(shapes, width, height)
+            mask = class_index_mask(shapes, self.classes, width, height)
             path = f"masks/{site}/{stem}.png"
             self.add(path, png(mask), compress=False)
         self.row(path, "mask", task, annotation_id, width=width, height=height)
@@ -290,44 +280,40 @@ class _Writer:
         size = self.ctx.options.chip_size
         if size is None:
             return
-        rows, cols = -(-height // size), -(-width // size)
-        padded = np.zeros((rows * size, cols * size), dtype=np.uint8)
-        padded[:height, :width] = mask
-        del mask
+        # The regular S x S grid from the top-left corner; the last row and column are padded with 0.
+        grid = ChipGrid(width, height, size, edge="pad")
         source = self.image_source(task) if self.ctx.options.chip_images else None
-        for r in range(rows):
+        for _, chips in groupby(grid, key=lambda chip: chip.row):
             with self.ctx.storage.gdal_env():
-                self.chip_row(task, annotation_id, (site, stem), padded, r, size, source)
+                self.chip_row(task, annotation_id, (site, stem), mask, list(chips), source)
             yield self.take()
 
     def chip_row(
-        self, task: Row[Any], annotation_id: uuid.UUID | None, names: tuple[str, str], padded: np.ndarray,
-        r: int, size: int, source: _ImageSource | None,
+        self, task: Row[Any], annotation_id: uuid.UUID | None, names: tuple[str, str], mask: np.ndarray,
+        chips: list[Chip], source: _ImageSource | None,
     ) -> None:  # fmt: skip
-        """Row ``r`` of the mask chips and, with ``source``, of the matching image chips."""
+        """One row of the mask chips and, with ``source``, of the matching image chips."""
         site, stem = names
         with ImageReader(source.path) if source is not None else nullcontext() as reader:
-            for c in range(padded.shape[1] // size):
-                chip = {"chip_row": r, "chip_col": c, "x_offset": c * size, "y_offset": r * size,
-                        "width": size, "height": size}  # fmt: skip
-                name = f"{stem}_r{r}_c{c}.png"
+            for chip in chips:
+                fields = {"chip_row": chip.row, "chip_col": chip.col, "x_offset": chip.x, "y_offset": chip.y,
+                          "width": chip.size, "height": chip.size}  # fmt: skip
+                name = f"{stem}_r{chip.row}_c{chip.col}.png"
                 path = f"chips/{site}/{name}"
-                self.add(
-                    path, png(padded[r * size : (r + 1) * size, c * size : (c + 1) * size]), compress=False
-                )
-                self.row(path, "mask_chip", task, annotation_id, **chip)
+                self.add(path, png(cut(mask, chip, fill=0)), compress=False)
+                self.row(path, "mask_chip", task, annotation_id, **fields)
                 if reader is None or source is None:
                     continue
                 # Beyond the image the read is boundless: masked, so transparent once encoded. Full
                 # resolution, no resampling: the window is read as stored.
-                data = reader.read(indexes=source.spec.indexes, window=Window(c * size, r * size, size, size))
+                data = reader.read(indexes=source.spec.indexes, window=chip.window)
                 path = f"images/{site}/{name}"
                 self.add(
                     path,
                     encode(data, source.spec, TileFormat.PNG, self.ctx.tiles.jpeg_quality),
                     compress=False,
                 )
-                self.row(path, "image_chip", task, annotation_id, **chip)
+                self.row(path, "image_chip", task, annotation_id, **fields)
 
     def image_source(self, task: Row[Any]) -> _ImageSource | None:
         """The COG to cut image chips from and how the tiles render it; None (noted) without a COG."""
