@@ -122,7 +122,7 @@ def copy_regions(session: Session, rows: Iterable[Sequence[Any]]) -> int:
     """
     connection = session.connection().connection.driver_connection
     assert connection is not None
-    geometry_oid, source_oid = _copy_types(connection)
+    geometry_oid, source_oid = binary_copy_oids(connection)
     statement = f"COPY regions ({', '.join(REGION_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     count = 0
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
@@ -149,7 +149,7 @@ class _RawBinaryDumper(Dumper):
 _registered: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
 
 
-def _copy_types(connection: Any) -> tuple[int, int]:
+def binary_copy_oids(connection: Any) -> tuple[int, int]:
     """The oids of geometry and region_source, with binary dumpers registered once per connection."""
     if connection not in _registered:
         oids = []
