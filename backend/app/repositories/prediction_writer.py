@@ -7,7 +7,7 @@ georeferenced, ``geom_wgs84`` (the affine transform, then ST_Transform from the 
 ``area_ha`` (ST_Area on the ellipsoid), the values the per-region ORM path
 (``services.annotations.fill_region``) gives the same polygon. The polygons must have been checked already
 (valid, inside the image: ``vectorize`` output); only their labels, scores and types are checked here, all
-before anything is sent. SQL only: it flushes nothing of its own and never commits.
+before anything is sent. SQL only: it flushes the session's pending rows first and never commits.
 """
 
 from __future__ import annotations
@@ -77,16 +77,19 @@ SELECT s.id, :project, :observation, (SELECT id FROM prediction), s.label, s.sou
 # Georeferenced: the observation's affine transform (a, b, c, d, e, f: x = a*col + b*row + c, y = d*col +
 # e*row + f) in ST_Affine's order, then its CRS (an EPSG code or WKT) to EPSG:4326, as
 # app.labels.geometry.pixel_to_wgs84 does in Python. PostGIS builds a PROJ transformation for every
-# ST_Transform call whose CRS is text (about 25 ms; 10,000 regions took 4 minutes), so the whole batch is
-# transformed as one collection, once, and taken apart again: member n of the collection is polygon n.
+# ST_Transform call whose CRS is text (about 25 ms: 10,000 regions one by one took nearly 3 minutes), so the
+# polygons are transformed as collections of up to CHUNK, one call each, and taken apart again: member i of
+# the collection that starts at polygon ``first`` is polygon first + i - 1. (Chunks keep each collection far
+# below PostgreSQL's 1 GB limit on a value.)
+CHUNK = 5000
 _WGS84 = """
-    SELECT (d.path)[1] AS n, ST_Multi(ST_Collect(d.geom ORDER BY (d.path)[2])) AS geom
-      FROM ST_Dump((
-           SELECT ST_Transform(ST_Affine(ST_Collect(geom ORDER BY n), :a, :b, :d, :e, :c, :f),
-                               CAST(:crs AS text), 4326)
-             FROM staged
-           )) AS d
-     GROUP BY (d.path)[1]
+    SELECT c.first + (d.path)[1] - 1 AS n, ST_Multi(ST_Collect(d.geom ORDER BY (d.path)[2])) AS geom
+      FROM (SELECT min(n) AS first,
+                   ST_Transform(ST_Affine(ST_Collect(geom ORDER BY n), :a, :b, :d, :e, :c, :f),
+                                CAST(:crs AS text), 4326) AS geom
+              FROM staged GROUP BY (n - 1) / :chunk) AS c,
+           LATERAL ST_Dump(c.geom) AS d
+     GROUP BY c.first, (d.path)[1]
 """
 # In pixel space only: no EPSG:4326 copy, no hectares.
 _NO_WGS84 = "SELECT CAST(NULL AS int) AS n, CAST(NULL AS geometry) AS geom WHERE false"
@@ -142,7 +145,7 @@ def write_predictions(
     if georeferenced:
         assert observation.transform is not None
         a, b, c, d, e, f = observation.transform[:6]
-        params |= {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "crs": observation.crs}
+        params |= {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "crs": observation.crs, "chunk": CHUNK}
     sql = _INSERT.format(wgs84=_WGS84 if georeferenced else _NO_WGS84)
     session.execute(text(sql), params)
     return WrittenPrediction(prediction_id=prediction_id, region_ids=region_ids)
