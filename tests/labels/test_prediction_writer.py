@@ -9,6 +9,7 @@ from typing import Any
 
 import pyproj
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from geoalchemy2.shape import to_shape
 from shapely import geometry as shp
@@ -19,6 +20,7 @@ from app.core.errors import InvalidInputError
 from app.labels.geometry import RegionGeometryError
 from app.labels.regions import UnknownLabelError
 from app.models import GeorefSource, Observation, ObservationStatus, Prediction, Region, RegionSource
+from app.repositories import prediction_writer
 from app.repositories.prediction_writer import PredictedPolygon, write_predictions
 from app.services.annotations import RegionInput, fill_region
 from tests.labels.test_annotations_api import observation
@@ -69,9 +71,12 @@ def orm_measures(session: Session, observation: Observation, polygon: PredictedP
 
 
 def test_ten_thousand_polygons_in_one_call_measured_as_the_orm_path_measures_them(
-    db_session: Session, observation: Observation, client: TestClient
+    db_session: Session, observation: Observation, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = polygons()
+    # Transformed to EPSG:4326 in chunks of about 7,919 vertices here: ten, split at odd places.
+    monkeypatch.setattr(prediction_writer, "CHUNK_VERTICES", 7919)
+    assert sum(shapely.get_num_coordinates([p.geometry for p in batch])) == 72_500
     statements: list[str] = []
     connection = db_session.connection()
 
@@ -107,7 +112,7 @@ def test_ten_thousand_polygons_in_one_call_measured_as_the_orm_path_measures_the
     assert sum(r.carried_from is not None for r in stored.values()) == len(range(0, COUNT, 7))
 
     # Every kind of polygon, measured both ways: pixels, hectares and the EPSG:4326 copy agree.
-    for i in [*range(8), 4321, 4999, 5000, 5001, 9998, 9999]:  # both chunks of the EPSG:4326 transform
+    for i in [*range(8), 1092, 1093, 4321, 9998, 9999]:  # 1093 starts the second chunk
         region, polygon = stored[written.region_ids[i]], batch[i]
         expected = orm_measures(db_session, observation, polygon)
         assert to_shape(region.geom).equals_exact(expected_geom(polygon), 0)
@@ -118,6 +123,19 @@ def test_ten_thousand_polygons_in_one_call_measured_as_the_orm_path_measures_the
         assert region.area_ha == pytest.approx(region.area_px * 100 / 10_000, rel=0.01)  # 10 m pixels
         assert region.geom_wgs84 is not None and expected.geom_wgs84 is not None
         assert to_shape(region.geom_wgs84).equals_exact(to_shape(expected.geom_wgs84), 1e-9)
+    # Every region has its own polygon's EPSG:4326 copy (neighbours differ in shape and area, so a region
+    # given another's copy would show): as many vertices, and hectares of 100 m² pixels (the UTM scale
+    # factor there is within 0.1 %).
+    mismatched = db_session.scalar(
+        select(func.count())
+        .select_from(Region)
+        .where(
+            Region.prediction_id == prediction.id,
+            (func.ST_NPoints(Region.geom_wgs84) != func.ST_NPoints(Region.geom))
+            | (func.abs(Region.area_ha * 100 / Region.area_px - 1) > 0.002),
+        )
+    )
+    assert mismatched == 0
     db_session.commit()
 
     # The viewport sends them with the typed properties.

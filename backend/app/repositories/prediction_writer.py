@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from shapely import geometry as shp
 from sqlalchemy import text
@@ -49,15 +50,16 @@ class WrittenPrediction:
 
 
 # The staging table lives as long as the transaction; each call empties it first. ``n`` is the polygon's
-# 1-based position in the batch.
+# 1-based position in the batch, ``chunk`` the collection it is transformed to EPSG:4326 in (see _WGS84).
 _STAGING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS prediction_staging (
-    n int NOT NULL, id uuid NOT NULL, label text NOT NULL, source region_source NOT NULL, score float8,
-    carried_from uuid, geom geometry NOT NULL
+    n int NOT NULL, chunk int NOT NULL, id uuid NOT NULL, label text NOT NULL, source region_source NOT NULL,
+    score float8, carried_from uuid, geom geometry NOT NULL
 ) ON COMMIT DROP;
 TRUNCATE prediction_staging
 """
-_COPY = "COPY prediction_staging (n, id, label, source, score, carried_from, geom) FROM STDIN (FORMAT BINARY)"
+_COLUMNS = "n, chunk, id, label, source, score, carried_from, geom"
+_COPY = f"COPY prediction_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 
 _INSERT = """
 WITH prediction AS (
@@ -65,7 +67,7 @@ WITH prediction AS (
     VALUES (:prediction, :project, :observation, :model_version, :score)
     RETURNING id
 ), staged AS (
-    SELECT n, id, label, source, score, carried_from, ST_Multi(geom) AS geom FROM prediction_staging
+    SELECT n, chunk, id, label, source, score, carried_from, ST_Multi(geom) AS geom FROM prediction_staging
 ), wgs84 AS ({wgs84})
 INSERT INTO regions (id, project_id, observation_id, prediction_id, label, source, score, carried_from,
                      geom, geom_wgs84, area_px, area_ha, version)
@@ -77,17 +79,17 @@ SELECT s.id, :project, :observation, (SELECT id FROM prediction), s.label, s.sou
 # Georeferenced: the observation's affine transform (a, b, c, d, e, f: x = a*col + b*row + c, y = d*col +
 # e*row + f) in ST_Affine's order, then its CRS (an EPSG code or WKT) to EPSG:4326, as
 # app.labels.geometry.pixel_to_wgs84 does in Python. PostGIS builds a PROJ transformation for every
-# ST_Transform call whose CRS is text (about 25 ms: 10,000 regions one by one took nearly 3 minutes), so the
-# polygons are transformed as collections of up to CHUNK, one call each, and taken apart again: member i of
-# the collection that starts at polygon ``first`` is polygon first + i - 1. (Chunks keep each collection far
-# below PostgreSQL's 1 GB limit on a value.)
-CHUNK = 5000
+# ST_Transform call whose CRS is text (about 25 ms: 10,000 regions one by one took nearly 3 minutes), so
+# consecutive polygons are transformed as one collection per chunk, one call each, and taken apart again:
+# member i of the collection that starts at polygon ``first`` is polygon first + i - 1. A chunk holds about
+# CHUNK_VERTICES vertices (32 MB of coordinates), far below PostgreSQL's 1 GB limit on a value.
+CHUNK_VERTICES = 2_000_000
 _WGS84 = """
     SELECT c.first + (d.path)[1] - 1 AS n, ST_Multi(ST_Collect(d.geom ORDER BY (d.path)[2])) AS geom
       FROM (SELECT min(n) AS first,
                    ST_Transform(ST_Affine(ST_Collect(geom ORDER BY n), :a, :b, :d, :e, :c, :f),
                                 CAST(:crs AS text), 4326) AS geom
-              FROM staged GROUP BY (n - 1) / :chunk) AS c,
+              FROM staged GROUP BY chunk) AS c,
            LATERAL ST_Dump(c.geom) AS d
      GROUP BY c.first, (d.path)[1]
 """
@@ -129,14 +131,16 @@ def write_predictions(
     geometry_oid, source_oid = binary_copy_oids(connection)
     connection.execute(_STAGING)
     if polygons:
-        wkbs = shapely.to_wkb([p.geometry for p in polygons])
+        geometries = [p.geometry for p in polygons]
+        wkbs = shapely.to_wkb(geometries)
+        vertices = shapely.get_num_coordinates(geometries)
+        chunks = ((np.cumsum(vertices) - vertices) // CHUNK_VERTICES).tolist()  # where each polygon starts
         with connection.cursor() as cursor, cursor.copy(_COPY) as copy:
-            copy.set_types(["int4", "uuid", "text", source_oid, "float8", "uuid", geometry_oid])
-            for n, (region_id, polygon, wkb) in enumerate(zip(region_ids, polygons, wkbs, strict=True), 1):
-                source = RegionSource.MODEL if polygon.source is RegionSource.HUMAN else polygon.source
-                copy.write_row(
-                    (n, region_id, polygon.label, source.value, polygon.score, polygon.carried_from, wkb)
-                )
+            copy.set_types(["int4", "int4", "uuid", "text", source_oid, "float8", "uuid", geometry_oid])
+            rows = zip(region_ids, polygons, wkbs, chunks, strict=True)
+            for n, (region_id, p, wkb, chunk) in enumerate(rows, 1):
+                source = RegionSource.MODEL if p.source is RegionSource.HUMAN else p.source
+                copy.write_row((n, chunk, region_id, p.label, source.value, p.score, p.carried_from, wkb))
     georeferenced = bool(observation.crs and observation.transform)
     params: dict[str, object] = {
         "prediction": prediction_id, "project": observation.project_id, "observation": observation.id,
@@ -145,7 +149,7 @@ def write_predictions(
     if georeferenced:
         assert observation.transform is not None
         a, b, c, d, e, f = observation.transform[:6]
-        params |= {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "crs": observation.crs, "chunk": CHUNK}
+        params |= {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f, "crs": observation.crs}
     sql = _INSERT.format(wgs84=_WGS84 if georeferenced else _NO_WGS84)
     session.execute(text(sql), params)
     return WrittenPrediction(prediction_id=prediction_id, region_ids=region_ids)
