@@ -423,6 +423,7 @@ def test_polygons_past_the_edge_are_cut_to_the_image_and_a_bowtie_can_be_repaire
     html_attr(page, "save-state", "error")
     expect(page.locator(".save-state")).to_contain_text("not a valid polygon")
     expect(page.locator("html")).to_have_attribute("data-selected", re.compile(".+"))
+    refused = page.locator("html").get_attribute("data-selected")  # from the error body's region_id
     shot(page, "18-invalid-polygon")
     page.click("[data-action=repair]")
     html_attr(page, "save-state", "saved")
@@ -430,3 +431,4 @@ def test_polygons_past_the_edge_are_cut_to_the_image_and_a_bowtie_can_be_repaire
     assert sorted(r["properties"]["label"] for r in repaired["regions"]) == ["Infrastructure", "Pit"]
     bowtie = next(r for r in repaired["regions"] if r["properties"]["label"] == "Infrastructure")
     assert bowtie["geometry"]["type"] == "MultiPolygon" and len(bowtie["geometry"]["coordinates"]) == 2
+    assert bowtie["id"] == refused  # the refused region was the one selected (the cut Pit was not)

@@ -125,9 +125,9 @@ class Mapped:
             session, self.first, regions, LIMITS, user_id=self.annotator.id
         )
         self.pit = saved.regions[0]
-        create_prediction(
-            session, self.first, "sam-vit-b", 0.8, [region_input("Pit", square(300, 300, 40))], LIMITS
-        )
+        self.carried_from = uuid.uuid4()  # a region on an earlier date (no foreign key)
+        carried = annotation_service.RegionInput("Pit", square(300, 300, 40), carried_from=self.carried_from)
+        create_prediction(session, self.first, "sam-vit-b", 0.8, [carried], LIMITS)
         annotation_service.create_annotation(
             session,
             self.second,
@@ -187,6 +187,7 @@ def test_the_geojson_export_has_the_regions_in_wgs84_with_their_properties(
         "annotator": mapped.annotator.email,
         "model_version": None,
         "score": None,
+        "carried_from": None,
         "area_ha": pytest.approx(25, rel=0.01),
         "region_id": str(mapped.pit.id),
     }
@@ -206,6 +207,7 @@ def test_the_geojson_export_has_the_regions_in_wgs84_with_their_properties(
         0.8,
     )
     assert prediction["source"] == "model"
+    assert prediction["carried_from"] == str(mapped.carried_from)
     assert prediction["area_ha"] == pytest.approx(16, rel=0.01)  # 40 x 40 px of 100 m²
 
 
@@ -288,6 +290,7 @@ def test_the_geopackage_reads_back_with_gdal(client: TestClient, mapped: Mapped,
     assert pit["model_version"] is None and math.isnan(pit["score"])
     prediction = next(r for r in rows if r["kind"] == "prediction")
     assert (prediction["model_version"], prediction["score"]) == ("sam-vit-b", 0.8)
+    assert (prediction["carried_from"], pit["carried_from"]) == (str(mapped.carried_from), None)
     shape = shapely.from_wkb(geometries[rows.index(pit)])
     expected = [pixel_to_lonlat(x, y) for x, y in square_corners(100, 100, 50)]
     vertices = [(x, y) for polygon in shape.geoms for x, y in polygon.exterior.coords]

@@ -60,6 +60,8 @@ def test_create_read_and_save_with_versions(
     assert feature["id"] == pit_id and feature["properties"]["area_px"] == 2500
     assert feature["properties"]["area_ha"] == pytest.approx(2500 * 100 / 10_000, rel=0.01)  # 10 m pixels
     assert feature["properties"]["geometry_wgs84"]["type"] == "MultiPolygon"
+    assert feature["properties"]["annotation_id"] == body["id"] and feature["properties"]["source"] == "human"
+    assert feature["properties"]["prediction_id"] is None and feature["properties"]["model_version"] is None
 
     url = f"/api/annotations/{body['id']}"
     moved = {"id": pit_id, "label": "Pit", "geometry": square(110, 100, 50)}
@@ -153,44 +155,89 @@ def test_idempotency_key_replays_and_client_region_ids_prevent_duplicates(
     assert db_session.scalar(select(func.count()).select_from(Region)) == 1
 
 
+BOWTIE = {"type": "Polygon", "coordinates": [[[0, 0], [50, 50], [50, 0], [0, 50], [0, 0]]]}
+GEOMETRY = "region_geometry_invalid"
+# region, words of the message, and the body's machine-readable code and reason
 BAD_REGIONS = {
     "unknown-class": (
         {"label": "Lake", "geometry": square(1, 1, 5)},
         "'Lake' is not a class of this project",
+        "unknown_label",
+        None,
     ),
     "self-intersecting": (
-        {
-            "label": "Pit",
-            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [50, 50], [50, 0], [0, 50], [0, 0]]]},
-        },
+        {"label": "Pit", "geometry": BOWTIE},
         "is not a valid polygon",
+        GEOMETRY,
+        "invalid_polygon",
     ),
-    "outside": ({"label": "Pit", "geometry": square(990, 990, 50)}, "reaches outside the 1000 x 1000 image"),
+    "outside": (
+        {"label": "Pit", "geometry": square(990, 990, 50)},
+        "reaches outside the 1000 x 1000 image",
+        GEOMETRY,
+        "outside_image",
+    ),
     "two-vertices": (
         {"label": "Pit", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [5, 0], [0, 0], [0, 0]]]}},
         "fewer than 3 distinct vertices",
+        GEOMETRY,
+        "too_few_vertices",
     ),
     "not-closed": (
         {"label": "Pit", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [5, 0], [5, 5], [0, 5]]]}},
         "not closed",
+        GEOMETRY,
+        "ring_not_closed",
     ),
     "point": (
         {"label": "Pit", "geometry": {"type": "Point", "coordinates": [1, 1]}},
         '"Polygon" or "MultiPolygon"',
+        GEOMETRY,
+        "not_a_polygon",
     ),
 }
 
 
-@pytest.mark.parametrize(("region", "message"), BAD_REGIONS.values(), ids=BAD_REGIONS.keys())
+@pytest.mark.parametrize(
+    ("region", "message", "code", "reason"), BAD_REGIONS.values(), ids=BAD_REGIONS.keys()
+)
 def test_bad_regions_get_422_naming_the_region_and_nothing_is_stored(
-    client: TestClient, observation: Observation, db_session: Session, region: dict[str, Any], message: str
-) -> None:
+    client: TestClient, observation: Observation, db_session: Session, region: dict[str, Any], message: str,
+    code: str, reason: str | None,
+) -> None:  # fmt: skip
     good = {"label": "Pit", "geometry": square(100, 100, 10)}
-    response = create(client, observation, [good, region])
+    bad_id = str(uuid.uuid4())
+    response = create(client, observation, [good, {**region, "id": bad_id}])
     assert response.status_code == 422, response.text
-    assert response.json()["detail"].startswith("Region 2")
-    assert message in response.json()["detail"]
+    body = response.json()
+    assert body["detail"].startswith("Region 2")
+    assert message in body["detail"]
+    # Which region and why, without reading the message: its id, its position in `regions`, the reason.
+    assert (body["code"], body["region_id"], body["region_index"]) == (code, bad_id, 1)
+    assert body.get("reason") == reason
     assert db_session.scalar(select(func.count()).select_from(Region)) == 0
+
+    # A region without an id is still found by its position.
+    anonymous = create(client, observation, [region, good])
+    assert anonymous.status_code == 422
+    assert (anonymous.json()["region_id"], anonymous.json()["region_index"]) == (None, 0)
+
+
+def test_a_refused_save_of_an_annotation_names_the_region_and_changes_nothing(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    pit = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(100, 100, 10)}
+    body = create(client, observation, [pit]).json()
+    outline_id = str(uuid.uuid4())
+    bowtie = {"id": outline_id, "label": "Outline", "geometry": BOWTIE}
+    refused = client.put(f"/api/annotations/{body['id']}", json={"version": 1, "regions": [bowtie, pit]})
+    assert refused.status_code == 422
+    assert {k: refused.json()[k] for k in ("code", "region_id", "region_index", "reason")} == {
+        "code": GEOMETRY, "region_id": outline_id, "region_index": 0, "reason": "invalid_polygon",
+    }  # fmt: skip
+    current = client.get(f"/api/annotations/{body['id']}").json()
+    assert current["version"] == 1 and [r["id"] for r in current["regions"]] == [pit["id"]]
+    assert db_session.get(Region, uuid.UUID(outline_id)) is None
 
 
 def test_nan_coordinates_are_refused(client: TestClient, observation: Observation) -> None:
@@ -205,14 +252,24 @@ def test_nan_coordinates_are_refused(client: TestClient, observation: Observatio
 
 
 def test_repair_and_clip_report_what_they_changed(client: TestClient, observation: Observation) -> None:
-    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [50, 50], [50, 0], [0, 50], [0, 0]]]}
-    repaired = create(client, observation, [{"label": "Pit", "geometry": bowtie}], repair="true")
+    bowtie_id = str(uuid.uuid4())
+    kept = {"label": "Outline", "geometry": square(0, 0, 900)}
+    repaired = create(
+        client, observation, [kept, {"id": bowtie_id, "label": "Pit", "geometry": BOWTIE}], repair="true"
+    )
     assert repaired.status_code == 201
-    assert repaired.json()["changes"][0]["change"].startswith("repaired (Self-intersection")
-    assert repaired.json()["regions"][0]["geometry"]["type"] == "MultiPolygon"
+    (change,) = repaired.json()["changes"]
+    assert (change["region_id"], change["code"]) == (bowtie_id, "repaired")
+    assert change["message"].startswith("repaired (Self-intersection")
+    bowtie = next(r for r in repaired.json()["regions"] if r["id"] == bowtie_id)
+    assert bowtie["geometry"]["type"] == "MultiPolygon" and len(bowtie["geometry"]["coordinates"]) == 2
+    # A region without a client id is named by the id the server gave it.
     clipped = create(client, observation, [{"label": "Pit", "geometry": square(980, 980, 40)}], clip="true")
     assert clipped.status_code == 201
-    assert clipped.json()["regions"][0]["properties"]["area_px"] == 400
+    (region,) = clipped.json()["regions"]
+    (change,) = clipped.json()["changes"]
+    assert (change["region_id"], change["code"]) == (region["id"], "clipped")
+    assert region["properties"]["area_px"] == 400
 
 
 def test_topology_rules_come_back_as_warnings(client: TestClient, observation: Observation) -> None:
@@ -222,11 +279,30 @@ def test_topology_rules_come_back_as_warnings(client: TestClient, observation: O
     infra = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(50, 50, 100)}
     response = create(client, observation, [outline, pit_outside, pit, infra])
     assert response.status_code == 201
-    warnings = {(w["region"], w["rule"]) for w in response.json()["warnings"]}
-    assert warnings == {(pit_outside["id"], "outside_outline"), (pit["id"], "pit_overlaps_infrastructure")}
+    warnings = {(w["region_id"], w["code"], w["other_region_id"]) for w in response.json()["warnings"]}
+    assert warnings == {
+        (pit_outside["id"], "outside_outline", None),
+        (pit["id"], "pit_overlaps_infrastructure", infra["id"]),
+    }
+    assert all(w["message"].startswith(f"Region {w['region_id']} ") for w in response.json()["warnings"])
     # Listing the task's annotations brings them too (a client shows them on opening the task).
     (listed,) = client.get(f"/api/observations/{observation.id}/annotations").json()
-    assert {(w["region"], w["rule"]) for w in listed["warnings"]} == warnings
+    assert {(w["region_id"], w["code"], w["other_region_id"]) for w in listed["warnings"]} == warnings
+
+
+def test_a_pit_overlapping_two_infrastructure_regions_gets_a_warning_for_each(
+    client: TestClient, observation: Observation
+) -> None:
+    outline = {"label": "Outline", "geometry": square(0, 0, 500)}
+    pit = {"id": str(uuid.uuid4()), "label": "Pit", "geometry": square(100, 100, 100)}
+    west = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(50, 120, 80)}
+    east = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(170, 120, 80)}
+    response = create(client, observation, [outline, pit, west, east])
+    assert response.status_code == 201, response.text
+    found = {(w["region_id"], w["code"], w["other_region_id"]) for w in response.json()["warnings"]}
+    overlap = "pit_overlaps_infrastructure"
+    assert found == {(pit["id"], overlap, west["id"]), (pit["id"], overlap, east["id"])}
+    assert len(response.json()["warnings"]) == 2
 
 
 def test_a_region_inside_two_touching_outlines_is_inside_the_mine(
@@ -241,7 +317,7 @@ def test_a_region_inside_two_touching_outlines_is_inside_the_mine(
     past = {"id": str(uuid.uuid4()), "label": "Infrastructure", "geometry": square(150, 20, 100)}
     response = create(client, observation, [west, east, far, across, past])
     assert response.status_code == 201, response.text
-    assert {(w["region"], w["rule"]) for w in response.json()["warnings"]} == {
+    assert {(w["region_id"], w["code"]) for w in response.json()["warnings"]} == {
         (past["id"], "outside_outline")
     }
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Observation, Prediction, Region
-from tests.labels.test_annotations_api import create, observation, square
+from tests.labels.test_annotations_api import BOWTIE, create, observation, square
 
 __all__ = ["observation"]  # the fixture, shared
 
@@ -54,6 +55,36 @@ def test_single_region_edits_check_the_region_version(client: TestClient, observ
     read = client.get(f"/api/regions/{pit}")
     assert read.status_code == 200 and read.headers["etag"] == '"2"'
     assert read.json()["properties"]["label"] == "Pit" and read.json()["geometry"]["type"] == "MultiPolygon"
+
+
+def test_a_refused_single_region_edit_names_the_region_and_changes_nothing(
+    client: TestClient, observation: Observation
+) -> None:
+    pit = str(uuid.uuid4())
+    body = create(client, observation, [{"id": pit, "label": "Pit", "geometry": square(10, 10, 10)}]).json()
+    refused = client.put(
+        f"/api/regions/{pit}", json={"label": "Pit", "geometry": BOWTIE}, headers={"If-Match": "1"}
+    )
+    assert refused.status_code == 422
+    error = refused.json()
+    # The body is the region itself: no position in a list, only its id.
+    assert (error["code"], error["reason"], error["region_id"], error["region_index"]) == (
+        "region_geometry_invalid", "invalid_polygon", pit, None,
+    )  # fmt: skip
+    added_id = str(uuid.uuid4())
+    outside = {"id": added_id, "label": "Pit", "geometry": square(990, 990, 50)}
+    added = client.post(f"/api/annotations/{body['id']}/regions", json=outside)
+    assert added.status_code == 422
+    assert (added.json()["reason"], added.json()["region_id"]) == ("outside_image", added_id)
+    unknown = client.post(
+        f"/api/annotations/{body['id']}/regions", json={"label": "Lake", "geometry": square(1, 1, 5)}
+    )
+    assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_label"
+    assert (unknown.json()["region_id"], unknown.json()["region_index"]) == (None, None)
+    current = client.get(f"/api/annotations/{body['id']}").json()
+    assert current["version"] == 1 and [r["id"] for r in current["regions"]] == [pit]
+    assert current["regions"][0]["geometry"] == client.get(f"/api/regions/{pit}").json()["geometry"]
+    assert client.get(f"/api/regions/{pit}").json()["properties"]["area_px"] == 100
 
 
 def test_viewport_returns_what_intersects_in_pixels_or_degrees(
@@ -117,6 +148,7 @@ def test_predictions_are_kept_apart_and_checked(
         url, json={"model_version": "m", "regions": [{"label": "Lake", "geometry": square(1, 1, 5)}]}
     )
     assert bad.status_code == 422 and "'Lake' is not a class" in bad.json()["detail"]
+    assert (bad.json()["code"], bad.json()["region_index"]) == ("unknown_label", 0)
     score = client.post(url, json={"model_version": "m", "score": 1.5, "regions": []})
     assert score.status_code == 422
     assert db_session.scalar(select(func.count()).select_from(Prediction)) == 1
@@ -130,3 +162,51 @@ def test_predictions_are_kept_apart_and_checked(
     assert len(predicted["features"]) == 1
     assert client.delete(f"/api/predictions/{made.json()['id']}").status_code == 204
     assert db_session.scalar(select(func.count()).select_from(Region)) == 0
+
+
+def test_prediction_regions_carry_their_model_version_and_where_they_were_carried_from(
+    client: TestClient, observation: Observation
+) -> None:
+    earlier = uuid.uuid4()  # a region on the previous date: no foreign key, like accepted_from
+    region_id = str(uuid.uuid4())
+    made = client.post(
+        f"/api/observations/{observation.id}/predictions",
+        json={
+            "model_version": "segformer-2026-11",
+            "regions": [
+                {"id": region_id, "label": "Pit", "geometry": square(10, 10, 30), "source": "sam",
+                 "score": 0.7, "carried_from": str(earlier)},
+                {"label": "Outline", "geometry": square(0, 0, 200)},
+            ],
+        },
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    carried, fresh = made.json()["regions"]
+    expected = {
+        "label": "Pit", "source": "sam", "score": 0.7, "model_version": "segformer-2026-11",
+        "carried_from": str(earlier), "prediction_id": made.json()["id"], "annotation_id": None,
+        "accepted_from": None, "version": 1, "area_px": 900,
+    }  # fmt: skip
+    assert {k: carried["properties"][k] for k in expected} == expected
+    assert (fresh["properties"]["carried_from"], fresh["properties"]["model_version"]) == (
+        None,
+        "segformer-2026-11",
+    )
+    assert fresh["properties"]["source"] == "model"  # no source given: a model's
+
+    viewport = client.get(
+        f"/api/observations/{observation.id}/regions", params={"bbox": "0,0,100,100", "kind": "predictions"}
+    ).json()
+    by_id = {f["id"]: f["properties"] for f in viewport["features"]}
+    assert {k: by_id[region_id][k] for k in expected} == expected
+    assert by_id[region_id]["area_ha"] == pytest.approx(9, rel=0.01)  # 900 px of 100 m²
+    read = client.get(f"/api/regions/{region_id}").json()["properties"]
+    assert {k: read[k] for k in expected} == expected
+
+    people = client.get(f"/api/observations/{observation.id}/regions", params={"bbox": "0,0,100,100"})
+    assert people.json()["features"] == []
+    wrong = client.post(
+        f"/api/observations/{observation.id}/annotations",
+        json={"regions": [{"label": "Pit", "geometry": square(1, 1, 5), "carried_from": str(earlier)}]},
+    )
+    assert wrong.status_code == 422  # carried_from is a prediction's: annotations do not take it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -12,13 +13,16 @@ from geoalchemy2.shape import to_shape
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 from shapely.geometry import mapping
+from sqlalchemy import Row
 
 from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
 from app.interop.labeling_config import parse_labeling_config
 from app.jobs.kinds import KINDS
+from app.models.annotation import Region
 from app.models.job import Job, JobState
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import Project, Site
+from app.schemas.annotation import RegionFeature, RegionProperties
 from app.schemas.imagery import (
     LabelClassRead,
     LabelingConfigRead,
@@ -32,6 +36,49 @@ from app.schemas.job import AttemptRead, JobRead
 
 def geojson(geometry: WKBElement | None) -> dict[str, Any] | None:
     return None if geometry is None else dict(mapping(to_shape(geometry)))
+
+
+def region_feature(region: Region, model_version: str | None = None) -> RegionFeature:
+    """A stored region as GeoJSON in pixel space; ``model_version`` is its prediction's, if it has one."""
+    return RegionFeature(
+        id=region.id,
+        geometry=dict(mapping(to_shape(region.geom))),
+        properties=RegionProperties(
+            label=region.label,
+            source=region.source,
+            score=region.score,
+            version=region.version,
+            area_px=region.area_px,
+            area_ha=region.area_ha,
+            annotation_id=region.annotation_id,
+            prediction_id=region.prediction_id,
+            model_version=model_version,
+            accepted_from=region.accepted_from,
+            carried_from=region.carried_from,
+            geometry_wgs84=geojson(region.geom_wgs84),
+        ),
+    )
+
+
+def viewport_feature(row: Row[Any]) -> RegionFeature:
+    """A row of ``repositories.labels.regions_in_viewport`` (geometry as GeoJSON text) as a feature."""
+    return RegionFeature(
+        id=row.id,
+        geometry=json.loads(row.geometry),
+        properties=RegionProperties(
+            label=row.label,
+            source=row.source,
+            score=row.score,
+            version=row.version,
+            area_px=row.area_px,
+            area_ha=row.area_ha,
+            annotation_id=row.annotation_id,
+            prediction_id=row.prediction_id,
+            model_version=row.model_version,
+            accepted_from=row.accepted_from,
+            carried_from=row.carried_from,
+        ),
+    )
 
 
 def observation_read(observation: Observation, site: Site) -> ObservationRead:

@@ -3,7 +3,8 @@
 Each region's geometry is its ``geom_wgs84`` (a MultiPolygon, exterior rings counter-clockwise as RFC 7946
 asks), written by PostGIS as text (ST_AsGeoJSON, 7 decimals: about 1 cm), with the properties a GIS or a
 training pipeline needs: class, kind (annotation or prediction), source, task state, site, observation,
-acquisition date, annotator, model version and score, area in hectares and the region's id. Tasks that are
+acquisition date, annotator, model version and score, the region on the previous date a prediction carries
+forward (``carried_from``), area in hectares and the region's id. Tasks that are
 not georeferenced have no EPSG:4326 geometry: they are skipped, and the report says how many.
 
 The FeatureCollection is written piece by piece, one task batch at a time, so memory stays constant
@@ -28,7 +29,7 @@ PRECISION = 7  # decimals of a degree: about 1 cm
 
 _REGIONS = """
 SELECT r.id AS region_id, r.observation_id, r.annotation_id, r.prediction_id, r.label,
-       r.source::text AS source, r.score, r.area_ha, ST_NumGeometries(r.geom_wgs84) AS parts,
+       r.source::text AS source, r.score, r.carried_from, r.area_ha, ST_NumGeometries(r.geom_wgs84) AS parts,
        {geometry} AS geometry
   FROM regions r
  WHERE r.observation_id = ANY(:tasks) AND r.deleted_at IS NULL AND r.geom_wgs84 IS NOT NULL
@@ -45,7 +46,7 @@ WKB_GEOMETRY = "ST_AsBinary(ST_ForcePolygonCCW(r.geom_wgs84))"
 # The properties of every feature, in this order (the GeoPackage's fields too).
 PROPERTY_NAMES = (
     "class", "kind", "source", "task_state", "site", "observation", "observation_id", "acquired_on",
-    "annotator", "model_version", "score", "area_ha", "region_id",
+    "annotator", "model_version", "score", "carried_from", "area_ha", "region_id",
 )  # fmt: skip
 
 
@@ -122,6 +123,7 @@ def _feature(
         "annotator": annotation.email if annotation is not None else None,
         "model_version": prediction.model_version if prediction is not None else None,
         "score": score,
+        "carried_from": row.carried_from,
         "area_ha": row.area_ha,
         "region_id": row.region_id,
     }

@@ -1,13 +1,15 @@
 """Checks on a region's GeoJSON geometry, in the image's pixel space (x = column, y = row, origin at the
 top-left corner of the image), before anything is stored.
 
-Every problem raises RegionGeometryError with a message that names the region and says how to fix it.
+Every problem raises RegionGeometryError with a message that names the region and says how to fix it, and
+machine-readable fields for clients: ``reason`` (a GeometryProblem), ``region_id`` and ``region_index``.
 ``repair`` (self-intersections) is done by PostGIS's ST_MakeValid through the ``make_valid`` callable the
 caller passes in, so the rule is the database's own; ``clip`` cuts the polygon to the image.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,24 +22,57 @@ from shapely.affinity import affine_transform
 from shapely.validation import explain_validity
 
 from app.core.errors import InvalidInputError
+from app.labels.regions import RegionRef
 
 MakeValid = Callable[[shp.MultiPolygon], shp.MultiPolygon]
+
+
+class GeometryProblem(enum.StrEnum):
+    """Why a region's geometry was refused (the ``reason`` of a region_geometry_invalid error)."""
+
+    NOT_A_POLYGON = "not_a_polygon"  # not a GeoJSON Polygon or MultiPolygon
+    MALFORMED_COORDINATES = "malformed_coordinates"  # rings or positions of the wrong shape
+    NON_FINITE_COORDINATES = "non_finite_coordinates"  # NaN or infinite
+    TOO_MANY_VERTICES = "too_many_vertices"  # more than LIMITS__MAX_POLYGON_VERTICES
+    RING_NOT_CLOSED = "ring_not_closed"
+    TOO_FEW_VERTICES = "too_few_vertices"  # fewer than 3 distinct vertices in a ring
+    INVALID_POLYGON = "invalid_polygon"  # self-intersections and the like: repair=true fixes it
+    OUTSIDE_IMAGE = "outside_image"  # clip=true cuts it to the image
+    NO_AREA = "no_area"  # nothing left inside the image
+
+
+class GeometryChangeCode(enum.StrEnum):
+    """What MineLabel did to a region's geometry when asked to (the ``code`` of a change)."""
+
+    REPAIRED = "repaired"  # repair=true: ST_MakeValid
+    CLIPPED = "clipped"  # clip=true: cut to the image
 
 
 class RegionGeometryError(InvalidInputError):
     code = "region_geometry_invalid"
 
+    def __init__(self, message: str, *, reason: GeometryProblem, region: RegionRef) -> None:
+        super().__init__(message, reason=reason, **region.error_fields())
+        self.reason = reason
+        self.region = region
+
+
+@dataclass(frozen=True)
+class GeometryChange:
+    code: GeometryChangeCode
+    message: str  # for people: what changed, e.g. "clipped to the image: 1 -> 1 polygon(s), area ..."
+
 
 @dataclass
 class CheckedGeometry:
     geometry: shp.MultiPolygon
-    changes: list[str] = field(default_factory=list)  # what repair or clip changed, for the response
+    changes: list[GeometryChange] = field(default_factory=list)  # what repair or clip changed
 
 
 def check_region_geometry(
     geojson: Any,
     *,
-    region: str,
+    region: str | RegionRef,
     width: int,
     height: int,
     max_vertices: int,
@@ -48,69 +83,91 @@ def check_region_geometry(
     """Validate a GeoJSON Polygon or MultiPolygon in pixel space and return it as a MultiPolygon.
 
     Args:
-        region: how to name the region in messages (e.g. its id or its index in the request).
+        region: the region as errors name it (its number and id in the request); a plain string only names
+            it in messages.
         width, height: the image size; coordinates must lie in [0, width] x [0, height].
         max_vertices: the most vertices a region may have (LIMITS__MAX_POLYGON_VERTICES).
         repair: fix self-intersections with ``make_valid`` instead of refusing them.
         clip: cut the polygon to the image instead of refusing coordinates outside it.
     """
-    polygons = _parse(geojson, region)
+    ref = region if isinstance(region, RegionRef) else RegionRef(region)
+    name = ref.name
+    polygons = _parse(geojson, ref)
     vertices = sum(len(ring) for rings in polygons for ring in rings)
     if vertices > max_vertices:
-        raise RegionGeometryError(
-            f"Region {region}: {vertices:,} vertices is more than the limit of {max_vertices:,}; simplify it."
+        raise _refuse(
+            ref,
+            GeometryProblem.TOO_MANY_VERTICES,
+            f"Region {name}: {vertices:,} vertices is more than the limit of {max_vertices:,}; simplify it.",
         )
     for p, rings in enumerate(polygons):
         for r, ring in enumerate(rings):
-            where = f"Region {region}, polygon {p + 1}, ring {r + 1}"
+            where = f"Region {name}, polygon {p + 1}, ring {r + 1}"
             if ring[0] != ring[-1]:
-                raise RegionGeometryError(
-                    f"{where}: the ring is not closed (its last vertex must repeat the first)."
+                raise _refuse(
+                    ref,
+                    GeometryProblem.RING_NOT_CLOSED,
+                    f"{where}: the ring is not closed (its last vertex must repeat the first).",
                 )
             if len(set(ring[:-1])) < 3:
-                raise RegionGeometryError(
-                    f"{where}: fewer than 3 distinct vertices; a polygon needs at least 3."
+                raise _refuse(
+                    ref,
+                    GeometryProblem.TOO_FEW_VERTICES,
+                    f"{where}: fewer than 3 distinct vertices; a polygon needs at least 3.",
                 )
     geometry = shp.MultiPolygon([shp.Polygon(rings[0], rings[1:]) for rings in polygons])
     result = CheckedGeometry(geometry)
     if not geometry.is_valid:
         reason = explain_validity(geometry)
         if not repair or make_valid is None:
-            raise RegionGeometryError(
-                f"Region {region} is not a valid polygon ({reason}); fix it, or send repair=true to let "
-                "MineLabel repair it."
+            raise _refuse(
+                ref,
+                GeometryProblem.INVALID_POLYGON,
+                f"Region {name} is not a valid polygon ({reason}); fix it, or send repair=true to let "
+                "MineLabel repair it.",
             )
         repaired = make_valid(geometry)
-        result.changes.append(f"repaired ({reason}): {_describe_change(geometry, repaired)}")
+        message = f"repaired ({reason}): {_describe_change(geometry, repaired)}"
+        result.changes.append(GeometryChange(GeometryChangeCode.REPAIRED, message))
         result.geometry = repaired
     image = shp.box(0, 0, width, height)
     if not image.covers(result.geometry):
         if not clip:
             minx, miny, maxx, maxy = result.geometry.bounds
-            raise RegionGeometryError(
-                f"Region {region} reaches outside the {width} x {height} image (its bounds are "
-                f"{minx:g}, {miny:g} to {maxx:g}, {maxy:g}); move it inside, or send clip=true."
+            raise _refuse(
+                ref,
+                GeometryProblem.OUTSIDE_IMAGE,
+                f"Region {name} reaches outside the {width} x {height} image (its bounds are "
+                f"{minx:g}, {miny:g} to {maxx:g}, {maxy:g}); move it inside, or send clip=true.",
             )
         clipped = _polygons_only(result.geometry.intersection(image))
-        result.changes.append(f"clipped to the image: {_describe_change(result.geometry, clipped)}")
+        message = f"clipped to the image: {_describe_change(result.geometry, clipped)}"
+        result.changes.append(GeometryChange(GeometryChangeCode.CLIPPED, message))
         result.geometry = clipped
     if result.geometry.is_empty or result.geometry.area == 0:
-        raise RegionGeometryError(f"Region {region} has no area left inside the image.")
+        raise _refuse(ref, GeometryProblem.NO_AREA, f"Region {name} has no area left inside the image.")
     return result
 
 
-def _parse(geojson: Any, region: str) -> list[list[list[tuple[float, float]]]]:
+def _refuse(region: RegionRef, reason: GeometryProblem, message: str) -> RegionGeometryError:
+    return RegionGeometryError(message, reason=reason, region=region)
+
+
+def _parse(geojson: Any, region: RegionRef) -> list[list[list[tuple[float, float]]]]:
     """Polygons as lists of rings of (x, y), from a GeoJSON Polygon or MultiPolygon."""
+    name = region.name
     if not isinstance(geojson, dict) or geojson.get("type") not in ("Polygon", "MultiPolygon"):
-        raise RegionGeometryError(
-            f"Region {region}: the geometry must be a GeoJSON object with "
-            '"type": "Polygon" or "MultiPolygon".'
+        raise _refuse(
+            region,
+            GeometryProblem.NOT_A_POLYGON,
+            f'Region {name}: the geometry must be a GeoJSON object with "type": "Polygon" or "MultiPolygon".',
         )
     coordinates = geojson.get("coordinates")
     # Lists from JSON; tuples from shapely's mapping() when a stored region is checked again.
     polygons = [coordinates] if geojson["type"] == "Polygon" else coordinates
+    malformed = GeometryProblem.MALFORMED_COORDINATES
     if not isinstance(polygons, list | tuple) or not polygons:
-        raise RegionGeometryError(f"Region {region}: 'coordinates' must be a non-empty list of rings.")
+        raise _refuse(region, malformed, f"Region {name}: 'coordinates' must be a non-empty list of rings.")
     parsed: list[list[list[tuple[float, float]]]] = []
     for rings in polygons:
         if (
@@ -118,22 +175,32 @@ def _parse(geojson: Any, region: str) -> list[list[list[tuple[float, float]]]]:
             or not rings
             or not all(isinstance(r, list | tuple) for r in rings)
         ):
-            raise RegionGeometryError(f"Region {region}: each polygon must be a non-empty list of rings.")
+            raise _refuse(
+                region, malformed, f"Region {name}: each polygon must be a non-empty list of rings."
+            )
         parsed.append([[_point(position, region) for position in ring] for ring in rings])
     return parsed
 
 
-def _point(position: Any, region: str) -> tuple[float, float]:
+def _point(position: Any, region: RegionRef) -> tuple[float, float]:
     if (
         not isinstance(position, Sequence)
         or isinstance(position, str)
         or len(position) != 2
         or not all(isinstance(v, Real) and not isinstance(v, bool) for v in position)
     ):
-        raise RegionGeometryError(f"Region {region}: {position!r} is not a position [x, y] of two numbers.")
+        raise _refuse(
+            region,
+            GeometryProblem.MALFORMED_COORDINATES,
+            f"Region {region.name}: {position!r} is not a position [x, y] of two numbers.",
+        )
     x, y = float(position[0]), float(position[1])
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise RegionGeometryError(f"Region {region}: coordinates must be finite numbers, not {position!r}.")
+        raise _refuse(
+            region,
+            GeometryProblem.NON_FINITE_COORDINATES,
+            f"Region {region.name}: coordinates must be finite numbers, not {position!r}.",
+        )
     return x, y
 
 

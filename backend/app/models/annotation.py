@@ -122,6 +122,9 @@ class Region(Base):
     score: Mapped[float | None] = mapped_column(Float)
     # The prediction region this one was accepted from (no foreign key: predictions may be deleted later).
     accepted_from: Mapped[uuid.UUID | None]
+    # A prediction's region on the previous date of the site that this one carries forward (no foreign key
+    # either: the earlier prediction may be deleted).
+    carried_from: Mapped[uuid.UUID | None]
     # No SRID: pixel space is no coordinate reference system PostGIS knows (stored as SRID 0).
     geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", spatial_index=False))
     geom_wgs84: Mapped[WKBElement | None] = mapped_column(

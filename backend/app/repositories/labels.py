@@ -58,7 +58,7 @@ def regions_in_viewport(
 ) -> list[Row[Any]]:
     """Live regions of the observation intersecting ``bbox`` (pixel or EPSG:4326), as GeoJSON text in the
     same space, simplified by ``simplify`` (same units) when it is above zero; only ``author``'s annotations
-    when given."""
+    when given. Each row has the region's columns and, for predictions, the prediction's model_version."""
     column = "r.geom_wgs84" if wgs84 else "r.geom"
     srid = 4326 if wgs84 else 0
     owner = (
@@ -71,10 +71,11 @@ def regions_in_viewport(
     sql = text(
         f"""
         SELECT r.id, r.annotation_id, r.prediction_id, r.label, r.source, r.score, r.version, r.area_px,
-               r.area_ha,
+               r.area_ha, r.accepted_from, r.carried_from, p.model_version,
                ST_AsGeoJSON(CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology({column}, :tol)
                                  ELSE {column} END) AS geometry
           FROM regions r LEFT JOIN annotations a ON a.id = r.annotation_id
+                         LEFT JOIN predictions p ON p.id = r.prediction_id
          WHERE r.observation_id = :obs AND r.deleted_at IS NULL AND {owner}
            AND {column} && ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid})
            AND ST_Intersects({column}, ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid}))
@@ -121,7 +122,7 @@ def copy_regions(session: Session, rows: Iterable[Sequence[Any]]) -> int:
     """
     connection = session.connection().connection.driver_connection
     assert connection is not None
-    geometry_oid, source_oid = _copy_types(connection)
+    geometry_oid, source_oid = binary_copy_oids(connection)
     statement = f"COPY regions ({', '.join(REGION_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     count = 0
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
@@ -148,7 +149,7 @@ class _RawBinaryDumper(Dumper):
 _registered: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
 
 
-def _copy_types(connection: Any) -> tuple[int, int]:
+def binary_copy_oids(connection: Any) -> tuple[int, int]:
     """The oids of geometry and region_source, with binary dumpers registered once per connection."""
     if connection not in _registered:
         oids = []

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.labels.geometry import GeometryChangeCode, GeometryProblem
+from app.labels.topology import TopologyRule
 from app.models.annotation import RegionSource, RevisionAction
 
 
@@ -23,6 +25,13 @@ class RegionIn(BaseModel):
     score: float | None = Field(default=None, ge=0, le=1)
     accepted_from: uuid.UUID | None = Field(
         default=None, description="The prediction region it was accepted from."
+    )
+
+
+class PredictionRegionIn(RegionIn):
+    carried_from: uuid.UUID | None = Field(
+        default=None,
+        description="The region on the site's previous observation that this one carries forward.",
     )
 
 
@@ -46,11 +55,76 @@ class RestoreRequest(BaseModel):
     based_on_version: int | None = Field(default=None, description="The current version (or If-Match).")
 
 
+class RegionProperties(BaseModel):
+    """A region's properties, the same wherever a region is sent (annotations, single regions, the viewport,
+    approved regions, predictions)."""
+
+    label: str
+    source: RegionSource
+    score: float | None = Field(description="The model's confidence (0-1), for machine-made regions.")
+    version: int = Field(description="The region's own version (If-Match of the single-region routes).")
+    area_px: float = Field(description="Area in pixels.")
+    area_ha: float | None = Field(description="Area in hectares on the ellipsoid; georeferenced images only.")
+    annotation_id: uuid.UUID | None = Field(description="The annotation it belongs to (or null).")
+    prediction_id: uuid.UUID | None = Field(description="The prediction it belongs to (or null).")
+    model_version: str | None = Field(description="The prediction's model version; null for annotations.")
+    accepted_from: uuid.UUID | None = Field(description="The prediction region it was accepted from.")
+    carried_from: uuid.UUID | None = Field(
+        description="A prediction's region on the site's previous observation that it carries forward."
+    )
+    geometry_wgs84: dict[str, Any] | None = Field(
+        default=None,
+        description="The polygon in EPSG:4326 (georeferenced images) in annotation and single-region reads; "
+        "the viewport leaves it out (ask it for crs=EPSG:4326 instead).",
+    )
+
+
 class RegionFeature(BaseModel):
     type: Literal["Feature"] = "Feature"
     id: uuid.UUID
     geometry: dict[str, Any]
-    properties: dict[str, Any]
+    properties: RegionProperties
+
+
+class GeometryChangeRead(BaseModel):
+    """What ``repair`` or ``clip`` did to a region's geometry (the region then has the server's shape)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    region_id: uuid.UUID
+    code: GeometryChangeCode
+    message: str = Field(description="For people; clients act on `code` and `region_id`.")
+
+
+class TopologyWarningRead(BaseModel):
+    """A mine topology rule a region does not meet (the save stands)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: TopologyRule
+    region_id: uuid.UUID
+    other_region_id: uuid.UUID | None = Field(
+        description="The region it conflicts with (the Infrastructure a Pit overlaps); null for rules about "
+        "the region alone."
+    )
+    message: str = Field(description="For people; clients act on `code` and `region_id`.")
+
+
+class RegionErrorRead(BaseModel):
+    """The body of a refused region (422, or 409 for a taken id): which region, and for geometry why."""
+
+    detail: str = Field(description="For people: names the region and says how to fix it.")
+    code: str = Field(
+        description="region_geometry_invalid, unknown_label, region_id_taken, invalid_input ..."
+    )
+    region_id: uuid.UUID | None = Field(default=None, description="The region's id, where it has one.")
+    region_index: int | None = Field(
+        default=None,
+        description="Its 0-based position in the request's `regions`; null for single-region routes.",
+    )
+    reason: GeometryProblem | None = Field(
+        default=None, description="Why the geometry was refused (region_geometry_invalid only)."
+    )
 
 
 class AnnotationRead(BaseModel):
@@ -62,8 +136,10 @@ class AnnotationRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     regions: list[RegionFeature]
-    changes: list[dict[str, str]] = Field(default_factory=list, description="What repair/clip changed.")
-    warnings: list[dict[str, str]] = Field(default_factory=list, description="Mine topology rules not met.")
+    changes: list[GeometryChangeRead] = Field(default_factory=list, description="What repair/clip changed.")
+    warnings: list[TopologyWarningRead] = Field(
+        default_factory=list, description="Mine topology rules not met."
+    )
 
 
 class RevisionRead(BaseModel):

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from app.core.config import LimitSettings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.labeling_config import parse_labeling_config
-from app.labels.geometry import check_region_geometry, pixel_to_wgs84
+from app.labels.geometry import GeometryChangeCode, check_region_geometry, pixel_to_wgs84
+from app.labels.regions import RegionRef, check_label
+from app.labels.topology import TopologyRule, TopologyWarning, topology_warning
 from app.models.annotation import Annotation, Region, RegionSource, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
@@ -39,10 +41,6 @@ class RegionIdTakenError(ConflictError):
     code = "region_id_taken"
 
 
-class UnknownLabelError(InvalidInputError):
-    code = "unknown_label"
-
-
 @dataclass(frozen=True)
 class RegionInput:
     label: str
@@ -51,14 +49,25 @@ class RegionInput:
     source: RegionSource = RegionSource.HUMAN
     score: float | None = None
     accepted_from: uuid.UUID | None = None
+    carried_from: uuid.UUID | None = None  # predictions: the region on the previous date it continues
+    position: int | None = None  # its 0-based index in the request's list, for error bodies
+
+
+@dataclass(frozen=True)
+class RegionChange:
+    """What repair or clip did to one region's geometry."""
+
+    region_id: uuid.UUID
+    code: GeometryChangeCode
+    message: str
 
 
 @dataclass
 class SaveResult:
     annotation: Annotation
     regions: list[Region]
-    changes: list[dict[str, str]] = field(default_factory=list)  # what repair/clip did, per region
-    warnings: list[dict[str, str]] = field(default_factory=list)  # topology rules, per region
+    changes: list[RegionChange] = field(default_factory=list)  # what repair/clip did, per region
+    warnings: list[TopologyWarning] = field(default_factory=list)  # topology rules, per region
 
 
 def snapshot(region: Region) -> dict[str, Any]:
@@ -187,13 +196,6 @@ def regions_at_version(session: Session, annotation_id: uuid.UUID, version: int)
     ]
 
 
-def check_label(label: str, region: str, classes: list[str]) -> None:
-    if label not in classes:
-        raise UnknownLabelError(
-            f"Region {region}: {label!r} is not a class of this project ({', '.join(classes)})."
-        )
-
-
 def _apply(
     session: Session,
     annotation: Annotation,
@@ -217,21 +219,24 @@ def _apply(
     seen: set[uuid.UUID] = set()
     changed = False
     for number, item in enumerate(inputs, start=1):
-        name = f"{number} ({item.id})" if item.id else str(number)
-        check_label(item.label, name, classes)
+        ref = region_ref(number, item)
+        check_label(item.label, ref, classes)
         if item.id is not None and item.id in seen:
-            raise InvalidInputError(f"Region {name}: the id {item.id} is used twice in this save.")
+            raise InvalidInputError(
+                f"Region {ref.name}: the id {item.id} is used twice in this save.", **ref.error_fields()
+            )
         checked = check_region_geometry(
-            item.geometry, region=name, width=observation.width, height=observation.height,
+            item.geometry, region=ref, width=observation.width, height=observation.height,
             max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
             make_valid=postgis_make_valid(session),
         )  # fmt: skip
-        result.changes += [{"region": name, "change": c} for c in checked.changes]
         region = existing.get(item.id) if item.id else None
         if region is None and item.id is not None:
             region = session.get(Region, item.id)
             if region is not None and region.annotation_id != annotation.id:
-                raise RegionIdTakenError(f"Region {name}: id {item.id} belongs to another annotation.")
+                raise RegionIdTakenError(
+                    f"Region {ref.name}: id {item.id} belongs to another annotation.", **ref.error_fields()
+                )
         if region is None:
             region = Region(
                 id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
@@ -271,6 +276,7 @@ def _apply(
                 changed = True
         seen.add(region.id)
         result.regions.append(region)
+        result.changes += [RegionChange(region.id, c.code, c.message) for c in checked.changes]
     for region_id, region in existing.items():
         if region_id not in seen:
             region.deleted_at = datetime.now(UTC)
@@ -297,6 +303,11 @@ def _apply(
     return result
 
 
+def region_ref(number: int, item: RegionInput) -> RegionRef:
+    """How problems name the ``number``-th (1-based) region of a save, with its id and request position."""
+    return RegionRef(f"{number} ({item.id})" if item.id else str(number), item.id, item.position)
+
+
 def fill_region(
     session: Session, region: Region, item: RegionInput, geometry: shp.MultiPolygon, obs: Observation
 ) -> None:
@@ -304,6 +315,7 @@ def fill_region(
     region.source = item.source
     region.score = item.score
     region.accepted_from = item.accepted_from
+    region.carried_from = item.carried_from
     region.geom = from_shape(geometry, srid=0)
     region.area_px = float(geometry.area)
     if obs.crs and obs.transform:
@@ -342,7 +354,7 @@ TOPOLOGY_SQL = text(
         SELECT id, label, geom FROM regions
          WHERE annotation_id = :a AND deleted_at IS NULL AND label IN ('Pit', 'Infrastructure')
     )
-    SELECT l.id::text, 'outside_outline' AS rule
+    SELECT l.id, 'outside_outline' AS rule, NULL::uuid AS other
       FROM parts l
      WHERE EXISTS (SELECT 1 FROM regions o
                     WHERE o.annotation_id = :a AND o.deleted_at IS NULL AND o.label = 'Outline')
@@ -353,7 +365,7 @@ TOPOLOGY_SQL = text(
               AND o.annotation_id = :a AND o.label = 'Outline'
        ), false)
     UNION ALL
-    SELECT p.id::text, 'pit_overlaps_infrastructure'
+    SELECT p.id, 'pit_overlaps_infrastructure', i.id
       FROM parts p
       JOIN regions i
         ON i.observation_id = (SELECT id FROM obs) AND i.deleted_at IS NULL AND i.geom && p.geom
@@ -362,28 +374,17 @@ TOPOLOGY_SQL = text(
     """
 )
 
-_RULE_MESSAGES = {
-    "outside_outline": "lies (partly) outside every Outline; mine parts should lie inside the mine grounds",
-    "pit_overlaps_infrastructure": "overlaps an Infrastructure region; pits and infrastructure are apart",
-}
 
-
-def topology_warnings(session: Session, annotation_id: uuid.UUID, classes: list[str]) -> list[dict[str, str]]:
+def topology_warnings(
+    session: Session, annotation_id: uuid.UUID, classes: list[str]
+) -> list[TopologyWarning]:
     """Mine topology rules, as warnings (the save stands): Pit and Infrastructure inside an Outline, and no
-    Pit overlapping Infrastructure. Only checked when the project has those classes; without any Outline
-    drawn yet, the first rule waits."""
+    Pit overlapping Infrastructure (one warning per Infrastructure region it overlaps). Only checked when the
+    project has those classes; without any Outline drawn yet, the first rule waits."""
     if not {"Pit", "Infrastructure", "Outline"} <= set(classes):
         return []
     rows = session.execute(TOPOLOGY_SQL, {"a": annotation_id}).all()
-    seen: set[tuple[str, str]] = set()
-    warnings = []
-    for region_id, rule in rows:
-        if (region_id, rule) not in seen:
-            seen.add((region_id, rule))
-            warnings.append(
-                {"region": region_id, "rule": rule, "message": f"Region {region_id} {_RULE_MESSAGES[rule]}."}
-            )
-    return warnings
+    return [topology_warning(TopologyRule(rule), region_id, other) for region_id, rule, other in rows]
 
 
 class RegionNotFoundError(NotFoundError):
@@ -393,7 +394,8 @@ class RegionNotFoundError(NotFoundError):
 def _as_input(region: Region) -> RegionInput:
     data = snapshot(region)
     return RegionInput(id=region.id, label=data["label"], geometry=data["geometry"], source=region.source,
-                       score=region.score, accepted_from=region.accepted_from)  # fmt: skip
+                       score=region.score, accepted_from=region.accepted_from,
+                       carried_from=region.carried_from)  # fmt: skip
 
 
 def change_region(

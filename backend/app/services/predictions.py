@@ -10,11 +10,12 @@ from app.core.config import LimitSettings
 from app.core.errors import NotFoundError
 from app.interop.labeling_config import parse_labeling_config
 from app.labels.geometry import check_region_geometry
+from app.labels.regions import check_label
 from app.models.annotation import Prediction, Region, RegionSource
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import postgis_make_valid
-from app.services.annotations import RegionIdTakenError, RegionInput, check_label, fill_region
+from app.services.annotations import RegionIdTakenError, RegionInput, fill_region, region_ref
 
 
 class PredictionNotFoundError(NotFoundError):
@@ -45,15 +46,15 @@ def create_prediction(
     session.flush()
     stored = []
     for number, item in enumerate(regions, start=1):
-        name = f"{number} ({item.id})" if item.id else str(number)
-        check_label(item.label, name, classes)
+        ref = region_ref(number, item)
+        check_label(item.label, ref, classes)
         checked = check_region_geometry(
-            item.geometry, region=name, width=observation.width, height=observation.height,
+            item.geometry, region=ref, width=observation.width, height=observation.height,
             max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
             make_valid=postgis_make_valid(session),
         )  # fmt: skip
         if item.id is not None and session.get(Region, item.id) is not None:
-            raise RegionIdTakenError(f"Region {name}: id {item.id} is taken.")
+            raise RegionIdTakenError(f"Region {ref.name}: id {item.id} is taken.", **ref.error_fields())
         region = Region(id=item.id or uuid.uuid4(), project_id=project.id, observation_id=observation.id,
                         prediction_id=prediction.id)  # fmt: skip
         source = item.source if item.source is not RegionSource.HUMAN else RegionSource.MODEL

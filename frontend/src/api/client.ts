@@ -10,7 +10,11 @@ export type Task = Schemas["TaskRead"];
 export type Observation = Schemas["ObservationRead"];
 export type Annotation = Schemas["AnnotationRead"];
 export type RegionFeature = Schemas["RegionFeature"];
+export type RegionProperties = Schemas["RegionProperties"];
 export type RegionIn = Schemas["RegionIn"];
+export type TopologyWarning = Schemas["TopologyWarningRead"];
+export type GeometryChange = Schemas["GeometryChangeRead"];
+export type GeometryProblem = Schemas["GeometryProblem"];
 export type Comment = Schemas["CommentRead"];
 export type TaskState = Schemas["TaskState"];
 
@@ -50,16 +54,39 @@ const unauthorised: Middleware = {
 export const api = createClient<paths>({ baseUrl: window.location.origin, credentials: "same-origin" });
 api.use(csrf, unauthorised);
 
-/** The API's error answers: `{"detail": "...", "code": "..."}`, or FastAPI's list of validation errors. */
+/** Which region a refused save is about, from the error body's own fields (never from its message). */
+export interface RefusedRegion {
+  /** The region's id, where it has one. */
+  id: string | null;
+  /** Its position in the request's `regions` (null for single-region routes). */
+  index: number | null;
+  /** Why its geometry was refused (region_geometry_invalid only). */
+  reason: GeometryProblem | null;
+}
+
+/** The API's error answers: `{"detail": "...", "code": "..."}` (with `region_id`, `region_index` and `reason`
+ * when a region was refused, see Schemas["RegionErrorRead"]), or FastAPI's list of validation errors. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly code: string | null,
     readonly body: unknown,
+    readonly region: RefusedRegion | null = null,
   ) {
     super(message);
   }
+}
+
+/** The refused region of an error body, if it names one. */
+function refusedRegion(body: unknown): RefusedRegion | null {
+  if (!body || typeof body !== "object" || !("region_id" in body || "region_index" in body)) return null;
+  const fields = body as Partial<Schemas["RegionErrorRead"]>;
+  return {
+    id: typeof fields.region_id === "string" ? fields.region_id : null,
+    index: typeof fields.region_index === "number" ? fields.region_index : null,
+    reason: typeof fields.reason === "string" ? fields.reason : null,
+  };
 }
 
 export function errorMessage(body: unknown, status: number): string {
@@ -83,7 +110,7 @@ export function errorMessage(body: unknown, status: number): string {
 export function apiError(error: unknown, response: Response): ApiError {
   const code =
     error && typeof error === "object" && "code" in error ? String((error as { code: unknown }).code) : null;
-  return new ApiError(response.status, errorMessage(error, response.status), code, error);
+  return new ApiError(response.status, errorMessage(error, response.status), code, error, refusedRegion(error));
 }
 
 /** Unwraps an openapi-fetch answer: the data, or an ApiError with the server's own message. */

@@ -1162,9 +1162,7 @@ export interface components {
              * Changes
              * @description What repair/clip changed.
              */
-            changes?: {
-                [key: string]: string;
-            }[];
+            changes?: components["schemas"]["GeometryChangeRead"][];
             /**
              * Created At
              * Format: date-time
@@ -1203,9 +1201,7 @@ export interface components {
              * Warnings
              * @description Mine topology rules not met.
              */
-            warnings?: {
-                [key: string]: string;
-            }[];
+            warnings?: components["schemas"]["TopologyWarningRead"][];
         };
         /** AnnotationSave */
         AnnotationSave: {
@@ -1505,6 +1501,35 @@ export interface components {
              */
             id: string;
         };
+        /**
+         * GeometryChangeCode
+         * @description What MineLabel did to a region's geometry when asked to (the ``code`` of a change).
+         * @enum {string}
+         */
+        GeometryChangeCode: "repaired" | "clipped";
+        /**
+         * GeometryChangeRead
+         * @description What ``repair`` or ``clip`` did to a region's geometry (the region then has the server's shape).
+         */
+        GeometryChangeRead: {
+            code: components["schemas"]["GeometryChangeCode"];
+            /**
+             * Message
+             * @description For people; clients act on `code` and `region_id`.
+             */
+            message: string;
+            /**
+             * Region Id
+             * Format: uuid
+             */
+            region_id: string;
+        };
+        /**
+         * GeometryProblem
+         * @description Why a region's geometry was refused (the ``reason`` of a region_geometry_invalid error).
+         * @enum {string}
+         */
+        GeometryProblem: "not_a_polygon" | "malformed_coordinates" | "non_finite_coordinates" | "too_many_vertices" | "ring_not_closed" | "too_few_vertices" | "invalid_polygon" | "outside_image" | "no_area";
         /**
          * GeorefSource
          * @enum {string}
@@ -1834,7 +1859,7 @@ export interface components {
             /** Model Version */
             model_version: string;
             /** Regions */
-            regions: components["schemas"]["RegionIn"][];
+            regions: components["schemas"]["PredictionRegionIn"][];
             /** Score */
             score?: number | null;
         };
@@ -1856,6 +1881,40 @@ export interface components {
             regions: components["schemas"]["RegionFeature"][];
             /** Score */
             score: number | null;
+        };
+        /** PredictionRegionIn */
+        PredictionRegionIn: {
+            /**
+             * Accepted From
+             * @description The prediction region it was accepted from.
+             */
+            accepted_from?: string | null;
+            /**
+             * Carried From
+             * @description The region on the site's previous observation that this one carries forward.
+             */
+            carried_from?: string | null;
+            /**
+             * Geometry
+             * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+            /**
+             * Id
+             * @description Client-chosen UUID; makes a retried save a no-op.
+             */
+            id?: string | null;
+            /**
+             * Label
+             * @description A class of the project's labeling config.
+             */
+            label: string;
+            /** Score */
+            score?: number | null;
+            /** @default human */
+            source: components["schemas"]["RegionSource"];
         };
         /** ProbeJobCreate */
         ProbeJobCreate: {
@@ -2040,6 +2099,34 @@ export interface components {
              */
             type: "FeatureCollection";
         };
+        /**
+         * RegionErrorRead
+         * @description The body of a refused region (422, or 409 for a taken id): which region, and for geometry why.
+         */
+        RegionErrorRead: {
+            /**
+             * Code
+             * @description region_geometry_invalid, unknown_label, region_id_taken, invalid_input ...
+             */
+            code: string;
+            /**
+             * Detail
+             * @description For people: names the region and says how to fix it.
+             */
+            detail: string;
+            /** @description Why the geometry was refused (region_geometry_invalid only). */
+            reason?: components["schemas"]["GeometryProblem"] | null;
+            /**
+             * Region Id
+             * @description The region's id, where it has one.
+             */
+            region_id?: string | null;
+            /**
+             * Region Index
+             * @description Its 0-based position in the request's `regions`; null for single-region routes.
+             */
+            region_index?: number | null;
+        };
         /** RegionFeature */
         RegionFeature: {
             /** Geometry */
@@ -2051,10 +2138,7 @@ export interface components {
              * Format: uuid
              */
             id: string;
-            /** Properties */
-            properties: {
-                [key: string]: unknown;
-            };
+            properties: components["schemas"]["RegionProperties"];
             /**
              * Type
              * @default Feature
@@ -2090,6 +2174,68 @@ export interface components {
             score?: number | null;
             /** @default human */
             source: components["schemas"]["RegionSource"];
+        };
+        /**
+         * RegionProperties
+         * @description A region's properties, the same wherever a region is sent (annotations, single regions, the viewport,
+         *     approved regions, predictions).
+         */
+        RegionProperties: {
+            /**
+             * Accepted From
+             * @description The prediction region it was accepted from.
+             */
+            accepted_from: string | null;
+            /**
+             * Annotation Id
+             * @description The annotation it belongs to (or null).
+             */
+            annotation_id: string | null;
+            /**
+             * Area Ha
+             * @description Area in hectares on the ellipsoid; georeferenced images only.
+             */
+            area_ha: number | null;
+            /**
+             * Area Px
+             * @description Area in pixels.
+             */
+            area_px: number;
+            /**
+             * Carried From
+             * @description A prediction's region on the site's previous observation that it carries forward.
+             */
+            carried_from: string | null;
+            /**
+             * Geometry Wgs84
+             * @description The polygon in EPSG:4326 (georeferenced images) in annotation and single-region reads; the viewport leaves it out (ask it for crs=EPSG:4326 instead).
+             */
+            geometry_wgs84?: {
+                [key: string]: unknown;
+            } | null;
+            /** Label */
+            label: string;
+            /**
+             * Model Version
+             * @description The prediction's model version; null for annotations.
+             */
+            model_version: string | null;
+            /**
+             * Prediction Id
+             * @description The prediction it belongs to (or null).
+             */
+            prediction_id: string | null;
+            /**
+             * Score
+             * @description The model's confidence (0-1), for machine-made regions.
+             */
+            score: number | null;
+            source: components["schemas"]["RegionSource"];
+            /**
+             * Version
+             * @description The region's own version (If-Match of the single-region routes).
+             */
+            version: number;
         };
         /**
          * RegionSource
@@ -2414,6 +2560,33 @@ export interface components {
             /** Revoked At */
             revoked_at: string | null;
         };
+        /**
+         * TopologyRule
+         * @enum {string}
+         */
+        TopologyRule: "outside_outline" | "pit_overlaps_infrastructure";
+        /**
+         * TopologyWarningRead
+         * @description A mine topology rule a region does not meet (the save stands).
+         */
+        TopologyWarningRead: {
+            code: components["schemas"]["TopologyRule"];
+            /**
+             * Message
+             * @description For people; clients act on `code` and `region_id`.
+             */
+            message: string;
+            /**
+             * Other Region Id
+             * @description The region it conflicts with (the Infrastructure a Pit overlaps); null for rules about the region alone.
+             */
+            other_region_id: string | null;
+            /**
+             * Region Id
+             * Format: uuid
+             */
+            region_id: string;
+        };
         /** UiConfig */
         UiConfig: {
             /**
@@ -2553,6 +2726,9 @@ export type SchemaExportParams = components['schemas']['ExportParams'];
 export type SchemaExportReportRead = components['schemas']['ExportReportRead'];
 export type SchemaExportResult = components['schemas']['ExportResult'];
 export type SchemaFailedObservation = components['schemas']['FailedObservation'];
+export type SchemaGeometryChangeCode = components['schemas']['GeometryChangeCode'];
+export type SchemaGeometryChangeRead = components['schemas']['GeometryChangeRead'];
+export type SchemaGeometryProblem = components['schemas']['GeometryProblem'];
 export type SchemaGeorefSource = components['schemas']['GeorefSource'];
 export type SchemaGpuRead = components['schemas']['GpuRead'];
 export type SchemaHttpValidationError = components['schemas']['HTTPValidationError'];
@@ -2578,6 +2754,7 @@ export type SchemaObservationStatus = components['schemas']['ObservationStatus']
 export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
+export type SchemaPredictionRegionIn = components['schemas']['PredictionRegionIn'];
 export type SchemaProbeJobCreate = components['schemas']['ProbeJobCreate'];
 export type SchemaProbeParams = components['schemas']['ProbeParams'];
 export type SchemaProbeResult = components['schemas']['ProbeResult'];
@@ -2587,8 +2764,10 @@ export type SchemaProjectRead = components['schemas']['ProjectRead'];
 export type SchemaProjectRole = components['schemas']['ProjectRole'];
 export type SchemaProjectUpdate = components['schemas']['ProjectUpdate'];
 export type SchemaRegionCollection = components['schemas']['RegionCollection'];
+export type SchemaRegionErrorRead = components['schemas']['RegionErrorRead'];
 export type SchemaRegionFeature = components['schemas']['RegionFeature'];
 export type SchemaRegionIn = components['schemas']['RegionIn'];
+export type SchemaRegionProperties = components['schemas']['RegionProperties'];
 export type SchemaRegionSource = components['schemas']['RegionSource'];
 export type SchemaRejectRequest = components['schemas']['RejectRequest'];
 export type SchemaRejectedFile = components['schemas']['RejectedFile'];
@@ -2614,6 +2793,8 @@ export type SchemaTileInfo = components['schemas']['TileInfo'];
 export type SchemaTokenCreate = components['schemas']['TokenCreate'];
 export type SchemaTokenCreated = components['schemas']['TokenCreated'];
 export type SchemaTokenRead = components['schemas']['TokenRead'];
+export type SchemaTopologyRule = components['schemas']['TopologyRule'];
+export type SchemaTopologyWarningRead = components['schemas']['TopologyWarningRead'];
 export type SchemaUiConfig = components['schemas']['UiConfig'];
 export type SchemaUploadResult = components['schemas']['UploadResult'];
 export type SchemaUserCreate = components['schemas']['UserCreate'];
@@ -2696,13 +2877,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };
@@ -2768,13 +2949,13 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Validation Error */
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };
@@ -3504,13 +3685,13 @@ export interface operations {
                     "application/json": components["schemas"]["AnnotationRead"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };
@@ -3643,13 +3824,13 @@ export interface operations {
                     "application/json": components["schemas"]["PredictionRead"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };
@@ -5010,13 +5191,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };

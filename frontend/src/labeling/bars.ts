@@ -34,7 +34,10 @@ export class MapBars {
     this.saveBadge.dataset["state"] = status.state;
     const edits = status.pendingEdits;
     const pending = edits > 0 ? ` · ${edits} edit${edits > 1 ? "s" : ""} pending` : "";
-    const message = status.message.replace("send repair=true to let MineLabel repair it", "press Repair");
+    // A polygon the server can repair gets the client's own words and a Repair button (from the error's
+    // reason, not from its message); other refusals show the server's message as it is.
+    const repairable = status.state === "error" && status.code === "region_geometry_invalid" && status.refused?.reason === "invalid_polygon";
+    const message = repairable ? "The selected region is not a valid polygon (its edges cross): fix it, or press Repair" : status.message;
     this.saveBadge.replaceChildren(h("span", { class: "dot" }), `${message}${pending}`);
     const button = (label: string, action: string, onClick: () => void): void => {
       const element = h("button", { class: "small", "data-action": action }, label);
@@ -42,9 +45,7 @@ export class MapBars {
       this.saveBadge.append(element);
     };
     if (status.state === "conflict" && buttons.resolve) button("Resolve…", "resolve-conflict", buttons.resolve);
-    if (status.state === "error" && status.code === "region_geometry_invalid" && status.message.includes("repair=true")) {
-      if (buttons.repair) button("Repair", "repair", buttons.repair);
-    }
+    if (repairable && buttons.repair) button("Repair", "repair", buttons.repair);
   }
 
   renderModeBar(): void {

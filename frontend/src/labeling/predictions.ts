@@ -50,7 +50,7 @@ export class Predictions {
       if (!isArea(region.geometry)) continue;
       const feature = new Feature({ geometry: toMapGeometry(region.geometry) });
       feature.setId(region.id);
-      feature.setProperties(region.properties as Record<string, unknown>);
+      feature.setProperties({ ...region.properties });
       this.source.addFeature(feature);
     }
     this.render();
@@ -115,9 +115,10 @@ export class Predictions {
             ? h("button", { class: "small danger", "data-action": "delete", title: "Delete this prediction (all its regions)" }, "Delete")
             : null;
           remove?.addEventListener("click", () => void this.remove(String(feature.get("prediction_id"))));
+          const carried = feature.get("carried_from") ? " · carried from the previous date" : "";
           return h(
             "li",
-            { "data-region-id": String(feature.getId()) },
+            { "data-region-id": String(feature.getId()), title: `${String(feature.get("model_version") ?? "")}${carried}` },
             h("span", { class: "chip", style: `--chip: ${classColour(this.project, label)}` }, label),
             h("span", { class: "muted" }, `${String(feature.get("source"))}${score === null || score === undefined ? "" : ` ${Math.round(score * 100)}%`}`),
             accept,

@@ -19,16 +19,9 @@ export function newId(): string {
 }
 
 export function draftFromServer(feature: RegionFeature): RegionDraft | null {
-  const props = feature.properties as Record<string, unknown>;
+  const { label, source, score, accepted_from } = feature.properties;
   if (!isArea(feature.geometry)) return null;
-  return {
-    id: feature.id,
-    label: String(props["label"]),
-    geometry: feature.geometry,
-    source: (props["source"] as RegionDraft["source"] | undefined) ?? "human",
-    score: typeof props["score"] === "number" ? props["score"] : null,
-    accepted_from: typeof props["accepted_from"] === "string" ? props["accepted_from"] : null,
-  };
+  return { id: feature.id, label, geometry: feature.geometry, source, score, accepted_from };
 }
 
 export function featureFromDraft(draft: RegionDraft): Feature {

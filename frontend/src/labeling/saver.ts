@@ -1,9 +1,9 @@
 // Autosave: every change is written to the outbox (IndexedDB) at once and sent to the server shortly
 // after, as the whole annotation with the version it is based on. A network error keeps retrying with
 // backoff; a 401 waits for the user to sign in again; a 409 (someone else saved) asks the user.
-import { api, ApiError, apiError, type RegionFeature } from "../api/client";
+import { api, ApiError, apiError, type GeometryChange, type RefusedRegion, type RegionFeature, type TopologyWarning } from "../api/client";
 import { dropPending, outboxKey, readPending, writePending, type PendingSave } from "./outbox";
-import { draftFromServer, fingerprint, toRegionIn, type RegionDraft } from "./regions";
+import { fingerprint, toRegionIn, type RegionDraft } from "./regions";
 import { isArea } from "./geometry";
 
 export type SaveState = "saved" | "saving" | "pending" | "offline" | "signed-out" | "conflict" | "error";
@@ -14,6 +14,8 @@ export interface SaveStatus {
   message: string;
   /** The server's error code when it refused the save (e.g. region_geometry_invalid). */
   code?: string | null;
+  /** The region the server refused, with the reason for a geometry (from the error body's fields). */
+  refused?: RefusedRegion | null;
 }
 
 export interface Conflict {
@@ -22,9 +24,9 @@ export interface Conflict {
 }
 
 export interface SaveResult {
-  warnings: { region?: string; rule?: string; message?: string }[];
-  /** What the server changed (cut to the image, repaired), by region: "3 (<id>)". */
-  changes: { region?: string; change?: string }[];
+  warnings: TopologyWarning[];
+  /** What the server changed (cut to the image, repaired), by region id. */
+  changes: GeometryChange[];
   regions: RegionFeature[];
   version: number;
 }
@@ -52,19 +54,22 @@ interface Attempt {
 const DEBOUNCE_MS = 500;
 const MAX_BACKOFF_MS = 15_000;
 
+/** The 409's `current` state: `{version, regions: [{id, label, source, score, accepted_from, geometry}]}`. */
 function theirsFromConflict(body: unknown): Conflict | null {
   const current = (body as { current?: { version?: unknown; regions?: unknown } } | null)?.current;
   if (!current || typeof current.version !== "number" || !Array.isArray(current.regions)) return null;
   const theirs: RegionDraft[] = [];
   for (const region of current.regions as Record<string, unknown>[]) {
-    if (!isArea(region["geometry"])) continue;
-    const draft = draftFromServer({
-      type: "Feature",
+    const geometry = region["geometry"];
+    if (!isArea(geometry)) continue;
+    theirs.push({
       id: String(region["id"]),
-      geometry: region["geometry"] as unknown as Record<string, never>,
-      properties: region,
+      label: String(region["label"]),
+      geometry,
+      source: (region["source"] as RegionDraft["source"] | undefined) ?? "human",
+      score: typeof region["score"] === "number" ? region["score"] : null,
+      accepted_from: typeof region["accepted_from"] === "string" ? region["accepted_from"] : null,
     });
-    if (draft) theirs.push(draft);
   }
   return { theirs, theirVersion: current.version };
 }
@@ -195,7 +200,7 @@ export class Saver {
     }, delay);
   }
 
-  private setStatus(state: SaveState, message?: string, code: string | null = null): void {
+  private setStatus(state: SaveState, message?: string, code: string | null = null, refused: RefusedRegion | null = null): void {
     const defaults: Record<SaveState, string> = {
       saved: "All changes saved",
       saving: "Saving…",
@@ -205,7 +210,7 @@ export class Saver {
       conflict: "Someone else saved this annotation",
       error: "Not saved",
     };
-    this.status = { state, pendingEdits: this.latest ? this.edits : 0, message: message ?? defaults[state], code };
+    this.status = { state, pendingEdits: this.latest ? this.edits : 0, message: message ?? defaults[state], code, refused };
     document.documentElement.dataset["saveState"] = state;
     this.options.onStatus(this.status);
   }
@@ -283,7 +288,7 @@ export class Saver {
       return;
     }
     // The server refused the content (422: a broken polygon, 409: the task is not yours to edit now).
-    this.setStatus("error", error.message, error.code);
+    this.setStatus("error", error.message, error.code, error.region);
   }
 
   private async request(attempt: Attempt): Promise<SaveResult> {
@@ -306,8 +311,8 @@ export class Saver {
     this.annotationId = data.id;
     return {
       version: data.version,
-      warnings: (data.warnings ?? []) as SaveResult["warnings"],
-      changes: (data.changes ?? []) as SaveResult["changes"],
+      warnings: data.warnings ?? [],
+      changes: data.changes ?? [],
       regions: data.regions,
     };
   }

@@ -1,8 +1,7 @@
 // What the labeling view loads for a task, and whether the signed-in user may edit it now.
-import { api, call, type Observation, type Project, type Task } from "../api/client";
+import { api, call, type Observation, type Project, type Task, type TopologyWarning } from "../api/client";
 import { me } from "../api/session";
 import { draftFromServer, type RegionDraft } from "./regions";
-import type { SaveResult } from "./saver";
 import { loadSeries, type Series } from "./timeSeries";
 
 export interface TaskData {
@@ -12,7 +11,7 @@ export interface TaskData {
   annotationId: string | null;
   version: number;
   regions: RegionDraft[];
-  warnings: SaveResult["warnings"];
+  warnings: TopologyWarning[];
   series: Series;
 }
 
@@ -41,7 +40,7 @@ export async function loadTask(projectId: string, observationId: string, review:
     annotationId: annotation?.id ?? null,
     version: annotation?.version ?? 0,
     regions,
-    warnings: (annotation?.warnings ?? []) as SaveResult["warnings"],
+    warnings: annotation?.warnings ?? [],
     series: await loadSeries(observation),
   };
 }

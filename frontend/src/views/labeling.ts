@@ -2,7 +2,7 @@
 // panel, the bars over the map, comments, predictions, the time series and the task's actions around them.
 // This module wires the parts (src/labeling/) together; `?` lists the keys.
 import { Attribution } from "ol/control";
-import { api, call } from "../api/client";
+import { api, call, type Schemas, type TopologyWarning } from "../api/client";
 import { me } from "../api/session";
 import { h, markView } from "../ui/dom";
 import { askText } from "../ui/dialog";
@@ -30,15 +30,13 @@ import { errorBox, shell } from "./shell";
 import "./labeling.css";
 
 const HEARTBEAT_MS = 4 * 60_000;
-// A region's id in the server's messages: "Region 3 (<uuid>) ...".
-const REGION_ID = /\(([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\)/;
 const TEST_HOOKS = ["mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe"];
 
-/** "Region <id> lies ..." -> "Lies ...": the panel already shows which region. */
-function warningText(warning: SaveResult["warnings"][number]): string {
-  const text = (warning.message ?? warning.rule ?? "").replace(/^Region [0-9a-f-]+ /, "");
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
+/** What the panel says about each topology rule (the panel already shows which region). */
+const WARNING_TEXT: Record<Schemas["TopologyRule"], string> = {
+  outside_outline: "Lies (partly) outside every Outline; mine parts should lie inside the mine grounds.",
+  pit_overlaps_infrastructure: "Overlaps an Infrastructure region; pits and infrastructure are apart.",
+};
 
 export async function renderLabeling(root: HTMLElement, params: Params, query: Query): Promise<() => void> {
   const projectId = params["projectId"] ?? "";
@@ -114,7 +112,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
       repair: () => saver.repair(),
     });
     // A refused region is selected, so the user sees which one the message means.
-    const refused = status.state === "error" ? REGION_ID.exec(status.message)?.[1] : undefined;
+    const refused = status.state === "error" ? status.refused?.id : undefined;
     if (refused && editor.selected()?.getId() !== refused) editor.selectById(refused);
   };
   const saver = new Saver({
@@ -175,13 +173,15 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   layout.append(panel.element);
 
   /** Topology warnings from the server: dashed orange on the map, listed when the region is selected. */
-  function showWarnings(list: SaveResult["warnings"]): void {
+  function showWarnings(list: TopologyWarning[]): void {
     warnings.clear();
     editor.warned.clear();
     for (const warning of list) {
-      if (!warning.region) continue;
-      editor.warned.add(warning.region);
-      warnings.set(warning.region, [...(warnings.get(warning.region) ?? []), warningText(warning)]);
+      editor.warned.add(warning.region_id);
+      // A Pit over two Infrastructure regions has two warnings of one rule: the panel says it once.
+      const texts = warnings.get(warning.region_id) ?? [];
+      const text = WARNING_TEXT[warning.code] ?? warning.message; // a rule newer than this client
+      if (!texts.includes(text)) warnings.set(warning.region_id, [...texts, text]);
     }
     document.documentElement.dataset["warnings"] = String(editor.warned.size);
     editor.restyle();
@@ -193,14 +193,13 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     if (result.changes.length === 0 || saver.hasUnsaved) return;
     const server = new Map(result.regions.map((region) => [region.id, region]));
     for (const change of result.changes) {
-      const id = REGION_ID.exec(change.region ?? "")?.[1];
-      const geometry = id ? server.get(id)?.geometry : undefined;
-      const feature = id ? editor.source.getFeatureById(id) : null;
+      const geometry = server.get(change.region_id)?.geometry;
+      const feature = editor.source.getFeatureById(change.region_id);
       if (feature && isArea(geometry)) feature.setGeometry(toMapGeometry(geometry));
     }
     editor.history.replacePresent(editor.snapshot());
     panel?.renderSelection();
-    toast(`The server ${result.changes.map((c) => c.change ?? "").join("; ")}.`);
+    toast(`The server ${result.changes.map((c) => c.message).join("; ")}.`);
   }
 
   const access = editPermission(task, review, role);

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from geoalchemy2.shape import to_shape
-from shapely.geometry import mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,8 +16,10 @@ from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.api.leases import renew_lease_on_edit
+from app.api.presenters import region_feature
 from app.core.errors import InvalidInputError, NotFoundError
 from app.interop.labeling_config import parse_labeling_config
+from app.labels.topology import TopologyWarning
 from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
@@ -26,10 +27,13 @@ from app.schemas.annotation import (
     AnnotationCreate,
     AnnotationRead,
     AnnotationSave,
-    RegionFeature,
+    GeometryChangeRead,
+    PredictionRegionIn,
+    RegionErrorRead,
     RegionIn,
     RestoreRequest,
     RevisionRead,
+    TopologyWarningRead,
 )
 from app.services import annotations as service
 
@@ -40,29 +44,16 @@ ClipQuery = Annotated[bool, Query(description="Cut regions to the image instead 
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Makes a retried request a no-op.")]
 IfMatch = Annotated[str | None, Header(description="The annotation version the change is based on.")]
 _VERSION = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+# Routes that check regions say what their refusals look like. (A body that does not match the schema at
+# all still gets FastAPI's 422, whose `detail` is a list of problems.)
+REGION_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": RegionErrorRead, "description": "A region was refused: `region_id`, `region_index` and "
+          "`reason` say which and why; nothing was stored."},
+}  # fmt: skip
 
 
 class ObservationNotFoundError(NotFoundError):
     code = "observation_not_found"
-
-
-def region_feature(region: Region) -> RegionFeature:
-    return RegionFeature(
-        id=region.id,
-        geometry=dict(mapping(to_shape(region.geom))),
-        properties={
-            "label": region.label,
-            "source": region.source.value,
-            "score": region.score,
-            "accepted_from": region.accepted_from,
-            "version": region.version,
-            "area_px": region.area_px,
-            "area_ha": region.area_ha,
-            "geometry_wgs84": dict(mapping(to_shape(region.geom_wgs84)))
-            if region.geom_wgs84 is not None
-            else None,
-        },
-    )
 
 
 def annotation_read(
@@ -77,12 +68,17 @@ def annotation_read(
         created_at=annotation.created_at,
         updated_at=annotation.updated_at,
         regions=[region_feature(r) for r in regions],
-        changes=result.changes if result else [],
-        warnings=result.warnings if result else [],
+        changes=[GeometryChangeRead.model_validate(c) for c in result.changes] if result else [],
+        warnings=warnings_read(result.warnings) if result else [],
     )
 
 
-def region_inputs(regions: list[RegionIn]) -> list[service.RegionInput]:
+def warnings_read(warnings: Sequence[TopologyWarning]) -> list[TopologyWarningRead]:
+    return [TopologyWarningRead.model_validate(w) for w in warnings]
+
+
+def region_inputs(regions: Sequence[RegionIn], *, listed: bool = True) -> list[service.RegionInput]:
+    """The service's inputs; ``listed``: the body is a list of regions, so errors name their positions."""
     return [
         service.RegionInput(
             id=r.id,
@@ -91,8 +87,10 @@ def region_inputs(regions: list[RegionIn]) -> list[service.RegionInput]:
             source=r.source,
             score=r.score,
             accepted_from=r.accepted_from,
+            carried_from=r.carried_from if isinstance(r, PredictionRegionIn) else None,
+            position=index if listed else None,
         )
-        for r in regions
+        for index, r in enumerate(regions)
     ]
 
 
@@ -126,6 +124,7 @@ def annotation_response(
     response_model=AnnotationRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create an annotation (a person's regions on this task)",
+    responses=REGION_ERRORS,
     dependencies=[Depends(renew_lease_on_edit)],
 )
 def create_annotation(
@@ -173,7 +172,7 @@ def list_annotations(
     classes = parse_labeling_config(project.labeling_config).class_names if project else []
     return [
         annotation_read(a, service.live_regions(session, a.id)).model_copy(
-            update={"warnings": service.topology_warnings(session, a.id, classes)}
+            update={"warnings": warnings_read(service.topology_warnings(session, a.id, classes))}
         )
         for a in annotations
     ]
@@ -192,7 +191,10 @@ def read_annotation(annotation_id: uuid.UUID, session: SessionDep, response: Res
     "/api/annotations/{annotation_id}",
     response_model=AnnotationRead,
     summary="Save the whole annotation: its regions become exactly these",
-    responses={409: {"description": "The annotation changed since `version`; `current` holds its state."}},
+    responses={
+        **REGION_ERRORS,
+        409: {"description": "The annotation changed since `version`; `current` holds its state."},
+    },
     dependencies=[Depends(renew_lease_on_edit)],
 )
 def save_annotation(

@@ -3,7 +3,6 @@ predictions."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Literal
 
@@ -14,21 +13,22 @@ from sqlalchemy import select
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
 from app.api.leases import renew_lease_on_edit
+from app.api.presenters import region_feature, viewport_feature
 from app.api.routes.annotations import (
+    REGION_ERRORS,
     ClipQuery,
     IfMatch,
     ObservationNotFoundError,
     RepairQuery,
     annotation_response,
     based_on_version,
-    region_feature,
     region_inputs,
 )
 from app.core.errors import InvalidInputError
-from app.models.annotation import Annotation, Region
+from app.models.annotation import Annotation, Prediction, Region
 from app.models.observation import Observation, TaskState
 from app.repositories.labels import class_stats, regions_in_viewport
-from app.schemas.annotation import RegionFeature, RegionIn
+from app.schemas.annotation import PredictionRegionIn, RegionFeature, RegionIn
 from app.services import annotations as service
 from app.services.predictions import create_prediction, delete_prediction
 
@@ -39,13 +39,14 @@ router = APIRouter(tags=["regions"])
     "/api/annotations/{annotation_id}/regions",
     summary="Add one region (a client-chosen id makes a retry a no-op)",
     status_code=status.HTTP_201_CREATED,
+    responses=REGION_ERRORS,
     dependencies=[Depends(renew_lease_on_edit)],
 )
 def add_region(
     annotation_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep, access: AccessDep,
     repair: RepairQuery = False, clip: ClipQuery = False,
 ) -> Response:  # fmt: skip
-    (item,) = region_inputs([body])
+    (item,) = region_inputs([body], listed=False)
     result = service.add_region(
         session, annotation_id, item, settings.limits, user_id=access.user_id, repair=repair, clip=clip
     )
@@ -60,13 +61,14 @@ def read_region(region_id: uuid.UUID, session: SessionDep, response: Response) -
     if region is None or region.deleted_at is not None:
         raise service.RegionNotFoundError(f"No region with id {region_id}.")
     response.headers["ETag"] = f'"{region.version}"'
-    return region_feature(region)
+    prediction = session.get(Prediction, region.prediction_id) if region.prediction_id else None
+    return region_feature(region, prediction.model_version if prediction else None)
 
 
 @router.put(
     "/api/regions/{region_id}",
     summary="Replace one region; If-Match carries the region's version",
-    responses={409: {"description": "The region changed meanwhile; `current` holds it."}},
+    responses={**REGION_ERRORS, 409: {"description": "The region changed meanwhile; `current` holds it."}},
     dependencies=[Depends(renew_lease_on_edit)],
 )
 def replace_region(
@@ -75,7 +77,7 @@ def replace_region(
 ) -> Response:  # fmt: skip
     if body.id is not None and body.id != region_id:
         raise InvalidInputError(f"The body's id {body.id} is not the region {region_id} of the URL.")
-    (item,) = region_inputs([body.model_copy(update={"id": region_id})])
+    (item,) = region_inputs([body.model_copy(update={"id": region_id})], listed=False)
     result = service.change_region(
         session, region_id, based_on_version(if_match, None), item, settings.limits, user_id=access.user_id,
         repair=repair, clip=clip,
@@ -135,23 +137,7 @@ def viewport(
         predictions=kind == "predictions", limit=limit + 1,
         author=access.user_id if kind == "annotations" and sees_only_own(access) else None,
     )  # fmt: skip
-    features = [
-        RegionFeature(
-            id=row.id,
-            geometry=json.loads(row.geometry),
-            properties={
-                "annotation_id": row.annotation_id,
-                "prediction_id": row.prediction_id,
-                "label": row.label,
-                "source": row.source,
-                "score": row.score,
-                "version": row.version,
-                "area_px": row.area_px,
-                "area_ha": row.area_ha,
-            },
-        )
-        for row in rows[:limit]
-    ]
+    features = [viewport_feature(row) for row in rows[:limit]]
     return RegionCollection(features=features, truncated=len(rows) > limit)
 
 
@@ -204,7 +190,7 @@ class PredictionCreate(BaseModel):
 
     model_version: str = Field(min_length=1, max_length=200)
     score: float | None = Field(default=None, ge=0, le=1)
-    regions: list[RegionIn]
+    regions: list[PredictionRegionIn]
 
 
 class PredictionRead(BaseModel):
@@ -220,6 +206,7 @@ class PredictionRead(BaseModel):
     response_model=PredictionRead,
     status_code=status.HTTP_201_CREATED,
     summary="Store a model's regions as a prediction (kept apart from annotations)",
+    responses=REGION_ERRORS,
 )
 def add_prediction(
     observation_id: uuid.UUID, body: PredictionCreate, session: SessionDep, settings: SettingsDep,
@@ -234,7 +221,7 @@ def add_prediction(
     )  # fmt: skip
     return PredictionRead(
         id=prediction.id, observation_id=observation.id, model_version=prediction.model_version,
-        score=prediction.score, regions=[region_feature(r) for r in regions],
+        score=prediction.score, regions=[region_feature(r, prediction.model_version) for r in regions],
     )  # fmt: skip
 
 
