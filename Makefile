@@ -19,12 +19,9 @@ format:
 frontend:
 	cd frontend && npm run build
 
-# Re-pin requirements.lock from requirements.in (needs the package registry).
+# Re-pin requirements/{base,dev,ml}.lock from their .in files (needs the package registry).
 lock:
-	rm -rf /tmp/minelabel-lock && python3 -m venv /tmp/minelabel-lock
-	/tmp/minelabel-lock/bin/pip install --quiet -r requirements.in
-	{ echo '# Pinned from requirements.in by `make lock`; `make run` and `make test` install exactly this.'; \
-	  /tmp/minelabel-lock/bin/pip freeze --exclude-editable; } > requirements.lock
+	scripts/lock.sh
 
 # Tile throughput and latency against titiler (installed only in bench/.venv-titiler).
 bench-tiles: setup

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what MineLabel needs on a Debian machine, doing only what is missing (safe to run again):
 # Debian packages (PostgreSQL + PostGIS, Redis, Node.js, Chromium for the browser tests), the Python
-# virtual environment from requirements.lock, and the frontend's npm packages and build.
+# virtual environment from requirements/*.lock (base, dev and ml groups, one torch through
+# requirements/constraints.txt), and the frontend's npm packages and build.
+# MINELABEL_SKIP_ML=1 leaves the ml group (torch, about 5 GB) out: the GPU-side tests then skip, saying why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,15 +34,17 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-want="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
+LOCKS=(requirements/base.lock requirements/dev.lock)
+if [ "${MINELABEL_SKIP_ML:-0}" != "1" ]; then LOCKS+=(requirements/ml.lock); fi
+want="$(cat "${LOCKS[@]}" requirements/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
-  log "installing Python packages from requirements.lock"
+  log "installing Python packages: ${LOCKS[*]}"
   # pip's log goes to a file and is shown only when it fails (this machine's extra indexes are noisy).
   pip_install() {
     .venv/bin/pip install --quiet --disable-pip-version-check "$@" > .venv/pip.log 2>&1 || {
       cat .venv/pip.log >&2; exit 1; }
   }
-  pip_install -r requirements.lock
+  pip_install -c requirements/constraints.txt "${LOCKS[@]/#/-r}"
   pip_install --no-deps -e .
   echo "$want" > .venv/.installed
 fi
