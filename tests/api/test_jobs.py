@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -152,3 +153,18 @@ def test_redis_down_gives_503_and_the_job_is_not_left_queued(
     assert len(jobs) == 1
     assert jobs[0].state == JobState.FAILED
     assert jobs[0].error is not None and "could not reach the job queue" in jobs[0].error
+
+
+def test_a_running_job_has_an_eta_from_its_pace(client: TestClient, db_session: Session) -> None:
+    job_id = uuid.UUID(client.post("/api/jobs/probe", json={}).json()["id"])
+    row = db_session.get(Job, job_id)
+    assert row is not None
+    row.state = JobState.RUNNING
+    row.started_at = datetime.now(UTC) - timedelta(seconds=30)
+    row.progress = 0.25
+    db_session.commit()
+    eta = client.get(f"/api/jobs/{job_id}").json()["eta_s"]
+    assert 85 <= eta <= 95  # a quarter done in 30 s: about 90 s to go
+    row.progress = 0.0
+    db_session.commit()
+    assert client.get(f"/api/jobs/{job_id}").json()["eta_s"] is None  # no pace yet

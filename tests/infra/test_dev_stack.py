@@ -107,6 +107,16 @@ def test_dev_stack_runs_keeps_data_and_stops_only_what_it_started(dev_env: dict[
             csrf = sign_in(client, "first@mine.example", password)
             job = client.post("/api/jobs/probe", json={"queue": "gpu"}, headers={"X-CSRF-Token": csrf}).json()
             assert wait_for_job(client, job["id"])["state"] == "succeeded"
+            # A worker that dies is started again; the rest of the stack goes on.
+            worker_pid = child_pid(first.process.pid, "worker")
+            os.kill(worker_pid, signal.SIGKILL)
+            first.wait_for("the worker process exited with code -9; starting it again in 1 s")
+            first.wait_for("starting the worker process again (restart 1)")
+            assert child_pid(first.process.pid, "worker") != worker_pid
+            wait_for_green(client)
+            again = client.post("/api/jobs/probe", json={}, headers={"X-CSRF-Token": csrf}).json()
+            assert wait_for_job(client, again["id"])["state"] == "succeeded"
+            assert child_pid(first.process.pid, "beat")  # the reaper's clock runs too
     finally:
         assert first.ctrl_c() == 0, first.output
     assert not postgres.is_running()
@@ -129,6 +139,17 @@ def test_dev_stack_runs_keeps_data_and_stops_only_what_it_started(dev_env: dict[
         assert second.ctrl_c() == 0, second.output
     assert postgres.is_running()
     assert not redis.answers()
+
+
+def child_pid(parent: int, program: str) -> int:
+    """The pid of the supervisor's child running `celery ... <program>` (worker or beat)."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", f"celery -A workers.celery_app:celery_app {program}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert len(found) == 1, found
+    return int(found[0])
 
 
 def sign_in(client: httpx.Client, email: str, password: str) -> str:
