@@ -193,3 +193,23 @@ def pytest_report_header() -> str:
     if SEED_DATA.is_dir():
         return f"seed data: {SEED_DATA}"
     return f"seed data: not found at {SEED_DATA}; tests marked 'seed' will be skipped"
+
+
+def _no_cuda_reason() -> str | None:
+    """Why tests marked `gpu` cannot run here, or None when a CUDA device is at hand."""
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None:
+        return "torch is not installed (the ml group was left out: MINELABEL_SKIP_ML=1)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"no CUDA device (torch {torch.__version__} sees none); these run on a GPU machine"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_items and (reason := _no_cuda_reason()):
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason=f"gpu test skipped: {reason}"))
