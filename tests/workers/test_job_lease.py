@@ -187,3 +187,23 @@ def test_a_cancelled_ingest_leaves_no_observation_processing(factory: sessionmak
         assert observation.status is ObservationStatus.FAILED
         assert observation.error == "not converted: the job was cancelled"
         assert job.state == JobState.CANCELLED and job.queue == JobQueue.CPU
+
+
+def test_a_new_attempt_takes_over_from_a_killed_process_and_removes_its_files(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with factory() as session:
+        job = queued_probe(session, steps=2)
+        killed = jobs_service.claim_job(session, job.id, host=HOST, pid=dead_pid(), lease_s=60)
+        assert killed is not None
+    left = scratch.attempt_folder(tmp_path, job.id, killed.token)
+    (left / "half-written.tif").write_bytes(b"x" * 1000)
+    state = run_job(str(job.id), handlers.probe, factory, JobSettings(scratch_dir=tmp_path))
+    assert state == JobState.SUCCEEDED
+    with factory() as session:
+        row = session.get(Job, job.id)
+        assert row is not None
+        assert row.attempts == 2
+        assert [e["outcome"] for e in row.attempt_log] == ["lost", "succeeded"]
+        assert row.result is not None and row.result["attempt"] == 2
+    assert list(tmp_path.iterdir()) == []

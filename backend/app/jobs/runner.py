@@ -167,10 +167,11 @@ def run_job(
             claim = jobs_service.claim_job(
                 session, jid, host=socket.gethostname(), pid=os.getpid(), lease_s=settings.lease_s
             )
-            if claim is None:
-                return None
-            scratch.sweep(session, settings.scratch_dir, job_id=jid)  # what earlier attempts here left
+        if claim is None:
+            return None
         with _Lease(factory, jid, claim.token, settings) as lease:
+            with factory() as session:
+                scratch.sweep(session, settings.scratch_dir, job_id=jid)  # what earlier attempts here left
             return _attempts(claim, handler, factory, settings, lease, on_progress)
     finally:
         request_id_var.reset(token_var)

@@ -59,7 +59,6 @@ def sweep(session: Session, root: Path, *, job_id: uuid.UUID | None = None) -> l
             )
         )
     }
-    session.rollback()  # a read only; leave no transaction open
     removed = [path for path, ids in folders.items() if ids not in live]
     for path in removed:
         logger.info("removing %s, left by an attempt that ended", path)
