@@ -217,7 +217,11 @@ function jobRow(first: Job, ctx: RowContext): JobRow {
   const attemptSummary = h("summary", {});
   const attemptList = h("ol", { class: "attempt-log" });
   const attemptDetails = h("details", {}, attemptSummary, attemptList);
-  const cancelButton = h("button", { type: "button", class: "small danger", "data-action": "cancel" }, "Cancel");
+  const cancelButton = h(
+    "button",
+    { type: "button", class: "small danger", "data-action": "cancel", title: `Cancel this ${first.kind} job` },
+    "Cancel",
+  );
   let job = first;
   let seen = "";
   let outcome = "";
