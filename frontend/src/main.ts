@@ -7,11 +7,13 @@ import { renderSignIn, showSignInAgain } from "./views/signIn";
 import { renderProjects } from "./views/projects";
 import { renderDashboard } from "./views/dashboard";
 import { renderTasks } from "./views/tasks";
+import { renderJobs } from "./views/jobs";
 
 route("/sign-in", renderSignIn);
 route("/", renderProjects);
 route("/projects/:projectId", renderDashboard);
 route("/projects/:projectId/tasks", renderTasks);
+route("/projects/:projectId/jobs", renderJobs);
 // The labeling view carries OpenLayers' editing code and proj4: loaded when first opened.
 route("/projects/:projectId/label/:observationId", async (root, params, query) => {
   const { renderLabeling } = await import("./views/labeling");

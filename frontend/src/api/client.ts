@@ -17,6 +17,8 @@ export type GeometryChange = Schemas["GeometryChangeRead"];
 export type GeometryProblem = Schemas["GeometryProblem"];
 export type Comment = Schemas["CommentRead"];
 export type TaskState = Schemas["TaskState"];
+export type Job = Schemas["JobRead"];
+export type JobState = Schemas["JobState"];
 
 const CSRF_COOKIE = "minelabel_csrf";
 

@@ -6,6 +6,7 @@ import { isoDate, lineChart, type ChartSeries } from "../ui/chart";
 import type { Params } from "../router";
 import { errorBox, shell } from "./shell";
 import { exportCard } from "./exportCard";
+import { jobsPath } from "./jobs";
 import { canReview, startButtons, stateBadge, TASK_STATES } from "./tasks";
 
 type Progress = Schemas["ProgressReport"];
@@ -18,6 +19,30 @@ const SITE_COLOURS = [
 
 const tasksHref = (projectId: string, state?: string): string =>
   `#/projects/${projectId}/tasks${state ? `?state=${state}` : ""}`;
+
+/** Project admins' way to the jobs panel, saying how many run or wait now (checked once, on opening). */
+async function jobsLink(projectId: string): Promise<HTMLElement> {
+  const count = (state: "queued" | "running"): Promise<number> =>
+    call(
+      api.GET("/api/projects/{project_id}/jobs", {
+        params: { path: { project_id: projectId }, query: { state: [state], limit: 1 } },
+      }),
+    ).then((list) => list.total);
+  // The counts are a courtesy: without them (an error) the link is still there.
+  const [running, queued] = await Promise.all([count("running"), count("queued")]).catch(() => [0, 0]);
+  const busy = [running ? `${running} running` : null, queued ? `${queued} queued` : null].filter(Boolean);
+  return h(
+    "a",
+    {
+      class: "button",
+      href: `#${jobsPath(projectId)}`,
+      "data-action": "jobs",
+      "data-active-jobs": running + queued,
+    },
+    "Jobs",
+    busy.length ? h("span", { class: "jobs-badge" }, busy.join(", ")) : null,
+  );
+}
 
 function table(headers: string[], rows: Node[][], numericFrom = 1): HTMLTableElement {
   const numeric = (column: number): string | null => (column >= numericFrom ? "num" : null);
@@ -260,6 +285,7 @@ export async function renderDashboard(root: HTMLElement, params: Params): Promis
     const staff = canReview(role);
 
     const status = h("p", { class: "notice", role: "status", "aria-live": "polite" });
+    const jobs = role === "admin" ? await jobsLink(projectId) : null;
     page.append(
       h("h1", {}, project.name),
       ...(project.description ? [h("p", { class: "muted" }, project.description)] : []),
@@ -268,6 +294,7 @@ export async function renderDashboard(root: HTMLElement, params: Params): Promis
         { class: "toolbar" },
         startButtons(projectId, role, status, "Review queue"),
         h("a", { class: "button", href: tasksHref(projectId), "data-action": "all-tasks" }, "All tasks"),
+        jobs,
       ),
       status,
     );
