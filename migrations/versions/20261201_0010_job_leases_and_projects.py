@@ -63,6 +63,7 @@ def upgrade() -> None:
     # Jobs that were running when the old version stopped have no lease: give them one that has expired,
     # so that the reaper re-queues them.
     op.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 day' WHERE state = 'running'")
+    op.execute("UPDATE jobs SET enqueued_at = created_at WHERE state = 'queued'")
 
 
 def downgrade() -> None:

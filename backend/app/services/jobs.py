@@ -194,24 +194,21 @@ def claim_job(session: Session, job_id: uuid.UUID, *, host: str, pid: int, lease
 
 def renew_lease(session: Session, job_id: uuid.UUID, token: uuid.UUID) -> LeaseState:
     """The heartbeat: renew the lease, and learn whether a cancel was asked for. Commits."""
-    cancel = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.lease_token == token, Job.state == JobState.RUNNING)
-        .values(heartbeat_at=func.now())
-        .returning(Job.cancel_requested_at)
-    ).one_or_none()
-    session.commit()
-    return LeaseState(held=cancel is not None, cancel_requested=cancel is not None and cancel[0] is not None)
+    return _touch(session, job_id, token)
 
 
 def report_progress(
     session: Session, job_id: uuid.UUID, token: uuid.UUID, fraction: float, message: str
 ) -> LeaseState:
     """Progress (0 to 1) and a message for people; renews the lease too. Commits."""
+    return _touch(session, job_id, token, progress=min(max(fraction, 0.0), 1.0), message=message[:500])
+
+
+def _touch(session: Session, job_id: uuid.UUID, token: uuid.UUID, **values: object) -> LeaseState:
     cancel = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.lease_token == token, Job.state == JobState.RUNNING)
-        .values(progress=min(max(fraction, 0.0), 1.0), message=message[:500], heartbeat_at=func.now())
+        .values(heartbeat_at=func.now(), **values)
         .returning(Job.cancel_requested_at)
     ).one_or_none()
     session.commit()

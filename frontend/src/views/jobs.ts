@@ -11,6 +11,7 @@ import { compact, h, markView } from "../ui/dom";
 import { poller } from "../ui/poll";
 import { formatDuration, progressBar, type ProgressBar } from "../ui/progress";
 import { toast } from "../ui/toast";
+import { showPager } from "../ui/pager";
 import type { Params } from "../router";
 import { errorBox, shell } from "./shell";
 
@@ -455,21 +456,9 @@ export async function renderJobs(
     }
   };
 
-  const showPager = (pages: number): void => {
-    pager.replaceChildren();
-    if (pages <= 1) return;
-    const turn = (label: string, to: number): HTMLButtonElement => {
-      const go = (): void => {
-        filters.page = to;
-        apply();
-      };
-      return h("button", { type: "button", disabled: to < 1 || to > pages, onclick: go }, label);
-    };
-    pager.append(
-      turn("Previous", filters.page - 1),
-      h("span", {}, `Page ${filters.page} of ${pages}`),
-      turn("Next", filters.page + 1),
-    );
+  const turnTo = (to: number): void => {
+    filters.page = to;
+    apply();
   };
 
   /** One load; true while something shown is queued or running (the poller then loads again). */
@@ -501,7 +490,7 @@ export async function renderJobs(
       return true;
     }
     show(result.items, result.total);
-    showPager(pages);
+    showPager(pager, filters.page, pages, turnTo);
     const watching = result.items.some(isActive);
     list.dataset["polling"] = String(watching);
     markView("jobs");

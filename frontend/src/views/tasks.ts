@@ -3,6 +3,7 @@ import { api, call, type Schemas, type Task, type TaskState } from "../api/clien
 import type { paths } from "../api/schema";
 import { me, roleIn } from "../api/session";
 import { formatDate, h, markView } from "../ui/dom";
+import { showPager } from "../ui/pager";
 import { navigate, type Params } from "../router";
 import { labelPath } from "../paths";
 import { errorBox, shell } from "./shell";
@@ -354,21 +355,10 @@ export async function renderTasks(
         h("p", { class: "hint muted" }, "Keys: j / k move, Enter opens."),
       );
     }
-    pager.replaceChildren();
-    if (pages > 1) {
-      const turn = (label: string, to: number): HTMLButtonElement => {
-        const go = (): void => {
-          filters.page = to;
-          apply();
-        };
-        return h("button", { type: "button", disabled: to < 1 || to > pages, onclick: go }, label);
-      };
-      pager.append(
-        turn("Previous", filters.page - 1),
-        h("span", {}, `Page ${filters.page} of ${pages}`),
-        turn("Next", filters.page + 1),
-      );
-    }
+    showPager(pager, filters.page, pages, (to) => {
+      filters.page = to;
+      apply();
+    });
     list.removeAttribute("aria-busy");
     markView("tasks");
   };
