@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 JOBS = JobSettings(
     heartbeat_s=0.5,
-    lease_s=3.0,
+    lease_s=5.0,
     reap_interval_s=1.0,
     max_attempts=3,
     retry_backoff_s=0.3,
@@ -198,7 +198,7 @@ def test_kill_9_of_the_pool_process_mid_job(stack: FaultStack) -> None:
     assert job.attempts == 2
     assert outcomes(job) == ["lost", "succeeded"]
     # Celery redelivers the message when it notices the lost process (the new attempt sees the holder's
-    # process gone), unless the reaper finds the expired lease first (these leases last 3 s).
+    # process gone), unless the reaper finds the expired lease first (these leases last 5 s).
     reason = job.attempt_log[0]["reason"]
     assert "its process is gone" in reason or "no heartbeat since" in reason, reason
     assert stack.scratch_left() == []  # the 50 MB of the killed attempt went with it
