@@ -166,7 +166,12 @@ def build_world(session: Session, storage: Storage, tmp: Path, *, real_image: bo
     annotation_id = handout.assignment.annotation_id
     assert annotation_id is not None
     result = annotation_service.add_region(
-        session, annotation_id, region_input("Pit", square(20, 20, 50)), LimitSettings(), user_id=annotator.id
+        session,
+        annotation_id,
+        1,
+        region_input("Pit", square(20, 20, 50)),
+        LimitSettings(),
+        user_id=annotator.id,
     )
     session.commit()
     prediction, _ = create_prediction(

@@ -138,11 +138,16 @@ def test_coco_structure_images_and_categories(client: TestClient, scene: Scene) 
     assert images[0]["minelabel_observation_id"] == str(scene.first.id)
     assert (images[0]["width"], images[0]["height"], images[0]["acquired_on"]) == (200, 200, None)
     annotations = body["annotations"]
-    # Both people's regions on the first task (4 + 1), 2 on the second; never the prediction nor 0854/2.
-    assert [a["id"] for a in annotations] == list(range(1, 8))
-    assert [a["image_id"] for a in annotations] == [1] * 5 + [2] * 2
+    # Each task's ground truth only (the first task's 4 regions, 2 on the second); never the other person's
+    # annotation of the first task, the prediction, nor 0854/2.
+    assert [a["id"] for a in annotations] == list(range(1, 7))
+    assert [a["image_id"] for a in annotations] == [1] * 4 + [2] * 2
     assert all(a["iscrowd"] == 0 for a in annotations)
-    owners = [a["minelabel_annotation_id"] for a in annotations[:5]]
+    assert {a["minelabel_annotation_id"] for a in annotations[:4]} == {str(scene.annotation.id)}
+    # Every annotation, on request: both people's regions on the first task (4 + 1).
+    everyone = coco(client, scene.project, annotations="all")["annotations"]
+    assert [a["image_id"] for a in everyone] == [1] * 5 + [2] * 2
+    owners = [a["minelabel_annotation_id"] for a in everyone[:5]]
     assert owners.count(str(scene.annotation.id)) == 4 and len(set(owners)) == 2
 
 
@@ -169,7 +174,7 @@ def test_coco_geometry_of_a_square_a_hole_and_two_parts(client: TestClient, scen
     ]
     report = body["minelabel_report"]
     assert (report["holes_dropped"], report["hole_area_px"], report["regions"], report["polygons"]) == (
-        1, 400, 7, 8,
+        1, 400, 6, 7,
     )  # fmt: skip
     assert any("hole" in note for note in report["notes"])
 
@@ -178,7 +183,7 @@ def test_coco_filters(client: TestClient, scene: Scene) -> None:
     pits = coco(client, scene.project, label="Pit")
     assert len(pits["categories"]) == 3  # ids stay those of the config
     assert {a["category_id"] for a in pits["annotations"]} == {PIT}
-    assert len(pits["annotations"]) == 4
+    assert len(pits["annotations"]) == 3  # the ground truths' Pits: two on the first task, one on the second
     mine = coco(client, scene.project, annotator=str(scene.other.id))
     assert [(a["image_id"], a["area"]) for a in mine["annotations"]] == [(1, 100)]
     everything = coco(client, scene.project, all_states="true")
@@ -200,7 +205,7 @@ def test_coco_report_and_progress(db_session: Session, app: FastAPI, scene: Scen
         on_progress=done.append,
     )  # fmt: skip
     report = export_service.write_file(ctx, fmt, tmp_path / "out.json")
-    assert (report.tasks, report.annotations, report.regions, report.predictions) == (3, 3, 7, 0)
+    assert (report.tasks, report.annotations, report.regions, report.predictions) == (3, 2, 6, 0)
     assert report.holes_dropped == 1 and report.hole_area_px == 400
     assert done == [3]
     assert orjson.loads((tmp_path / "out.json").read_bytes())["minelabel_report"]["tasks"] == 3
@@ -241,7 +246,7 @@ def test_masks_zip_contents_and_pixel_values(client: TestClient, scene: Scene) -
         "0": "background", "1": "Pit", "2": "Infrastructure", "3": "Outline",
     }  # fmt: skip
     readme = archive.read("README.txt").decode()
-    assert "Pit over Infrastructure over Outline" in readme and "most recently updated" in readme
+    assert "Pit over Infrastructure over Outline" in readme and "ground truth" in readme
 
     first = read_png(archive.read("masks/0854/0854_000.png"))
     assert first.shape == (1, 200, 200) and first.dtype == np.uint8
@@ -266,7 +271,6 @@ def test_masks_zip_contents_and_pixel_values(client: TestClient, scene: Scene) -
     assert manifest[0]["annotation_id"] == str(scene.annotation.id) and manifest[2]["annotation_id"] == ""
     report = orjson.loads(archive.read("report.json"))
     assert (report["tasks"], report["annotations"], report["regions"]) == (3, 2, 6)
-    assert any("several annotations" in note for note in report["notes"])
 
 
 def test_masks_follow_the_label_filter_and_the_annotator_choice(

@@ -44,8 +44,15 @@ def test_single_region_edits_check_the_region_version(client: TestClient, observ
     assert stale.status_code == 409 and stale.json()["current"]["version"] == 2
     added_id = str(uuid.uuid4())
     new = {"id": added_id, "label": "Pit", "geometry": square(200, 200, 20)}
-    added = client.post(f"/api/annotations/{body['id']}/regions", json=new)
-    retried = client.post(f"/api/annotations/{body['id']}/regions", json=new)
+    # Adding a region names the annotation's version too (here 3): a stale one is refused with `current`.
+    add_url = f"/api/annotations/{body['id']}/regions"
+    behind = client.post(add_url, json=new, headers={"If-Match": "2"})
+    assert behind.status_code == 409 and behind.json()["current"]["version"] == 3
+    assert client.post(add_url, json={**new, "version": 1}).status_code == 409
+    unnamed = client.post(add_url, json=new)
+    assert unnamed.status_code == 422 and "If-Match" in unnamed.json()["detail"]
+    added = client.post(add_url, json={**new, "version": 3})
+    retried = client.post(add_url, json=new, headers={"If-Match": "3"})
     assert added.status_code == retried.status_code == 201
     assert added.json()["version"] == retried.json()["version"] == 4  # the retry changed nothing
     deleted = client.delete(f"/api/regions/{added_id}", headers={"If-Match": "1"})
@@ -73,11 +80,12 @@ def test_a_refused_single_region_edit_names_the_region_and_changes_nothing(
     )  # fmt: skip
     added_id = str(uuid.uuid4())
     outside = {"id": added_id, "label": "Pit", "geometry": square(990, 990, 50)}
-    added = client.post(f"/api/annotations/{body['id']}/regions", json=outside)
+    added = client.post(f"/api/annotations/{body['id']}/regions", json=outside, headers={"If-Match": "1"})
     assert added.status_code == 422
     assert (added.json()["reason"], added.json()["region_id"]) == ("outside_image", added_id)
     unknown = client.post(
-        f"/api/annotations/{body['id']}/regions", json={"label": "Lake", "geometry": square(1, 1, 5)}
+        f"/api/annotations/{body['id']}/regions",
+        json={"label": "Lake", "geometry": square(1, 1, 5), "version": 1},
     )
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_label"
     assert (unknown.json()["region_id"], unknown.json()["region_index"]) == (None, None)

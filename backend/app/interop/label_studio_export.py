@@ -307,7 +307,8 @@ class _Writer:
             )
             written.append(
                 f'{{"id":{self.annotation_id},"result":[{",".join(items)}],"was_cancelled":false,'
-                f'"ground_truth":false,"created_at":{_json(a.created_at)},"updated_at":{_json(a.updated_at)},'
+                f'"ground_truth":{_json(bool(a.is_ground_truth))},"created_at":{_json(a.created_at)},'
+                f'"updated_at":{_json(a.updated_at)},'
                 f'"lead_time":{_json(a.lead_time)}{completed_by}}}'
             )
         predicted = []

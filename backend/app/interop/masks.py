@@ -8,9 +8,10 @@ What the archive holds (README.txt inside says the same to whoever opens it):
   Every selected task gets a mask, also one without regions (all 0: a negative example).
 - Overlaps: classes are painted in reverse config order, so where regions overlap the class that comes
   first in the config wins (Pit over Infrastructure over Outline).
-- Several annotators on one task: the mask is made from one annotation only, the most recently updated
-  (ties: the most recently created), so that masks never mix two people's readings of a scene. The
-  ``annotator`` filter chooses among annotators first. Predictions are never painted.
+- Several annotators on one task: the mask is made from one annotation only, the task's ground truth (the
+  annotation the reviewer approved; for a task not approved yet, the most recently updated one), so that
+  masks never mix two people's readings of a scene (app.repositories.ground_truth). The ``annotator``
+  filter applies first. Predictions are never painted.
 - With ``chip_size`` S, in addition to the whole masks: ``chips/<site>/<stem>_r<row>_c<col>.png``, the mask
   cut on a regular S x S grid from the top-left corner; chips of the last row and column reach beyond the
   image and are padded with 0 (background), so every chip is S x S and chip (r, c) starts at pixel
@@ -34,6 +35,7 @@ temporary file until the end. Entries carry a fixed date, so the same selection 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import tempfile
 import uuid
@@ -86,8 +88,9 @@ masks/<site>/<image stem>.png
 Overlaps: classes are painted in reverse order of the labeling config, so where regions of several
 classes overlap, the class listed first wins ({precedence}).
 
-Several annotators on one image: the mask is made from one annotation, the most recently updated one
-(ties: the most recently created). Model predictions are never painted.
+Several annotators on one image: the mask is made from one annotation, the image's ground truth (the
+annotation its reviewer approved; for an image not approved yet, the most recently updated one). Model
+predictions are never painted.
 
 {chips}classes.json     value -> class name
 manifest.csv     every image file of this archive: site, observation id, file name, acquisition date,
@@ -173,7 +176,8 @@ class _Writer:
         self.rows.writeheader()
         self.used_names: set[tuple[str, str]] = set()
         self.without_cog: list[str] = []
-        self.several_annotations = 0
+        # Masks never mix annotations: whatever the export's choice, one per task (its ground truth).
+        self.one_per_task = dataclasses.replace(ctx.selection, annotations="ground_truth")
         self.unknown_classes: set[str] = set()
         self.unknown_regions = 0
 
@@ -206,7 +210,7 @@ class _Writer:
         yield self.take()
         done = 0
         for batch in task_batches(ctx.session, ctx.project.id, ctx.selection):
-            chosen = self.choose(annotations_of(ctx.session, batch.ids, ctx.selection))
+            chosen = self.choose(annotations_of(ctx.session, batch.ids, self.one_per_task))
             shapes = self.shapes(chosen)
             for task in batch.tasks:
                 annotation = chosen.get(task.id)
@@ -217,15 +221,8 @@ class _Writer:
         yield from self.close()
 
     def choose(self, annotations: list[Row[Any]]) -> dict[uuid.UUID, Row[Any]]:
-        """The annotation each task's mask is made from: the most recently updated."""
-        by_task: dict[uuid.UUID, list[Row[Any]]] = defaultdict(list)
-        for a in annotations:
-            by_task[a.observation_id].append(a)
-        chosen = {}
-        for task_id, candidates in by_task.items():
-            if len(candidates) > 1:
-                self.several_annotations += 1
-            chosen[task_id] = max(candidates, key=lambda a: (a.updated_at, a.created_at, str(a.id)))
+        """The annotation each task's mask is made from (one per task: see ``one_per_task``)."""
+        chosen = {a.observation_id: a for a in annotations}
         self.report.annotations += len(chosen)
         return chosen
 
@@ -328,11 +325,6 @@ class _Writer:
 
     def finish_notes(self) -> None:
         report = self.report
-        if self.several_annotations:
-            report.notes.append(
-                f"{self.several_annotations} task(s) have several annotations; each mask was made from the "
-                "most recently updated one."
-            )
         if self.without_cog:
             named = ", ".join(self.without_cog[:NAMED_IN_NOTES])
             more = (

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import namedtuple_row
@@ -20,13 +20,19 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import InvalidInputError
 from app.models.observation import TaskState
+from app.repositories.ground_truth import task_annotations_sql
 
 TASK_BATCH = 250  # tasks per round of queries: peak memory follows it (about 75 MB at 250, 10 polygons each)
 
 
+AnnotationChoice = Literal["ground_truth", "all"]
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Empty tuples mean: no filter. By default only approved tasks are exported."""
+    """Empty tuples mean: no filter. By default only approved tasks are exported, each with its ground
+    truth (``annotations="ground_truth"``: one annotation per task, see app.repositories.ground_truth);
+    ``"all"`` takes every live annotation of each task."""
 
     states: tuple[TaskState, ...] = (TaskState.APPROVED,)
     site_ids: tuple[uuid.UUID, ...] = ()
@@ -35,6 +41,7 @@ class Selection:
     classes: tuple[str, ...] = ()
     annotator_ids: tuple[uuid.UUID, ...] = ()
     include_predictions: bool = True
+    annotations: AnnotationChoice = "ground_truth"
 
     def check(self, known_classes: list[str]) -> None:
         unknown = [c for c in self.classes if c not in known_classes]
@@ -42,28 +49,6 @@ class Selection:
             raise InvalidInputError(f"Unknown classes {unknown}; the project's classes are {known_classes}.")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidInputError(f"date_from {self.date_from} is after date_to {self.date_to}.")
-
-    def to_params(self) -> dict[str, Any]:
-        """As JSON, for a job's parameters."""
-        return {
-            "states": [s.value for s in self.states], "site_ids": [str(s) for s in self.site_ids],
-            "date_from": self.date_from.isoformat() if self.date_from else None,
-            "date_to": self.date_to.isoformat() if self.date_to else None,
-            "classes": list(self.classes), "annotator_ids": [str(a) for a in self.annotator_ids],
-            "include_predictions": self.include_predictions,
-        }  # fmt: skip
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Selection:
-        return cls(
-            states=tuple(TaskState(s) for s in params["states"]),
-            site_ids=tuple(uuid.UUID(s) for s in params["site_ids"]),
-            date_from=date.fromisoformat(params["date_from"]) if params["date_from"] else None,
-            date_to=date.fromisoformat(params["date_to"]) if params["date_to"] else None,
-            classes=tuple(params["classes"]),
-            annotator_ids=tuple(uuid.UUID(a) for a in params["annotator_ids"]),
-            include_predictions=params["include_predictions"],
-        )  # fmt: skip
 
 
 @dataclass
@@ -127,16 +112,23 @@ def task_batches(
 
 
 def annotations_of(session: Session, task_ids: list[uuid.UUID], selection: Selection) -> list[Row[Any]]:
-    """Live annotations of the tasks (by the selected annotators), with their author's email."""
+    """Live annotations of the tasks (by the selected annotators), with their author's email and whether
+    each is its task's ground truth: with ``annotations="ground_truth"`` only the one annotation that stands
+    for each task (its ground truth once approved), with ``"all"`` every one."""
     where = ["a.observation_id = ANY(:tasks)", "a.deleted_at IS NULL"]
     params: dict[str, Any] = {"tasks": task_ids}
     if selection.annotator_ids:
         where.append("a.created_by = ANY(:annotators)")
         params["annotators"] = list(selection.annotator_ids)
+    if selection.annotations == "ground_truth":
+        standing = task_annotations_sql(by_project=False, annotators=bool(selection.annotator_ids))
+        where.append(f"a.id IN (SELECT annotation_id FROM ({standing}) AS standing)")  # noqa: S608
     sql = text(
         f"""
-        SELECT a.id, a.observation_id, a.created_by, u.email, a.created_at, a.updated_at, a.lead_time
+        SELECT a.id, a.observation_id, a.created_by, u.email, a.created_at, a.updated_at, a.lead_time,
+               (a.id = o.ground_truth_annotation_id) IS TRUE AS is_ground_truth
           FROM annotations a LEFT JOIN users u ON u.id = a.created_by
+          JOIN observations o ON o.id = a.observation_id
          WHERE {" AND ".join(where)}
          ORDER BY a.observation_id, a.created_at, a.id
         """  # noqa: S608 (fixed fragments, bound values)

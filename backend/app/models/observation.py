@@ -86,6 +86,10 @@ class Observation(Base):
     cog_key: Mapped[str | None] = mapped_column(String(500))
     thumbnail_key: Mapped[str | None] = mapped_column(String(500))
     ingest_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # The annotation an approved task stands for (app.services.ground_truth); None until approved.
+    ground_truth_annotation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="SET NULL", use_alter=True)
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     @property

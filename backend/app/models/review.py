@@ -18,6 +18,7 @@ from app.core.db import Base, str_enum
 class AssignmentState(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     SUBMITTED = "submitted"
+    APPROVED = "approved"  # the task was approved (back to submitted when it is reopened)
 
 
 class Assignment(Base):

@@ -29,8 +29,10 @@ WITH ann AS (
 )
 SELECT l.observation_id, l.a_id, l.a_user, l.b_id, l.b_user, l.label,
        COALESCE(ST_Area(ST_Intersection(pa.g, pb.g)), 0) AS intersection_px,
-       COALESCE(ST_Area(ST_Union(pa.g, pb.g)), ST_Area(pa.g), ST_Area(pb.g)) AS union_px
+       COALESCE(ST_Area(ST_Union(pa.g, pb.g)), ST_Area(pa.g), ST_Area(pb.g)) AS union_px,
+       COALESCE(o.ground_truth_annotation_id IN (l.a_id, l.b_id), FALSE) AS with_ground_truth
   FROM labels l
+  JOIN observations o ON o.id = l.observation_id
   LEFT JOIN per_class pa ON pa.annotation_id = l.a_id AND pa.label = l.label
   LEFT JOIN per_class pb ON pb.annotation_id = l.b_id AND pb.label = l.label
  ORDER BY l.observation_id, l.a_id, l.b_id, l.label
@@ -38,7 +40,8 @@ SELECT l.observation_id, l.a_id, l.a_user, l.b_id, l.b_user, l.label,
 
 
 def pairwise_iou(session: Session, project_id: uuid.UUID, task_id: uuid.UUID | None = None) -> list[Row[Any]]:
-    """Rows (observation_id, a_id, a_user, b_id, b_user, label, intersection_px, union_px)."""
+    """Rows (observation_id, a_id, a_user, b_id, b_user, label, intersection_px, union_px,
+    with_ground_truth: one of the two is its approved task's ground truth)."""
     task_filter = "AND observation_id = :task" if task_id is not None else ""
     params: dict[str, Any] = {"project": project_id}
     if task_id is not None:

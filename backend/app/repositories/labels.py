@@ -16,6 +16,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from app.labels.geometry import MakeValid
+from app.repositories.ground_truth import task_annotations_sql
 
 
 def postgis_make_valid(session: Session) -> MakeValid:
@@ -92,17 +93,20 @@ def regions_in_viewport(
 def class_stats(
     session: Session, *, project_id: uuid.UUID, observation_id: uuid.UUID | None
 ) -> list[Row[Any]]:
-    """Per observation and class: count of live human regions and their areas (pixels, hectares)."""
+    """Per observation and class: count of live human regions and their areas (pixels, hectares), in the
+    one annotation that stands for each task (its ground truth once approved), never a sum over several
+    people's annotations of the same scene."""
     sql = text(
-        """
+        f"""
+        WITH standing AS ({task_annotations_sql(by_project=True)})
         SELECT r.observation_id, r.label, count(*) AS regions, sum(r.area_px) AS area_px,
                sum(r.area_ha) AS area_ha
-          FROM regions r JOIN annotations a ON a.id = r.annotation_id
-         WHERE r.project_id = :project AND r.deleted_at IS NULL AND a.deleted_at IS NULL
+          FROM regions r JOIN standing s ON s.annotation_id = r.annotation_id
+         WHERE r.project_id = :project AND r.deleted_at IS NULL
            AND (CAST(:obs AS uuid) IS NULL OR r.observation_id = :obs)
          GROUP BY r.observation_id, r.label
          ORDER BY r.observation_id, r.label
-        """
+        """  # noqa: S608 (fixed SQL)
     )
     return list(session.execute(sql, {"project": project_id, "obs": observation_id}).all())
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
+from app.repositories.ground_truth import task_annotations_sql
+
 
 def tasks_by_state(session: Session, project_id: uuid.UUID) -> dict[str, int]:
     rows = session.execute(
@@ -57,16 +59,18 @@ def per_annotator(session: Session, project_id: uuid.UUID) -> list[Row[Any]]:
 
 
 def areas_per_class(session: Session, project_id: uuid.UUID) -> list[Row[Any]]:
-    """Per class: regions and areas in people's live annotations, in all tasks and in approved ones."""
+    """Per class: regions and areas in the annotation that stands for each task (its ground truth once
+    approved; app.repositories.ground_truth), in all tasks and in approved ones."""
     sql = text(
-        """
+        f"""
+        WITH standing AS ({task_annotations_sql(by_project=True)})
         SELECT r.label, count(*) AS regions, sum(r.area_px) AS area_px, sum(r.area_ha) AS area_ha,
                coalesce(sum(r.area_ha) FILTER (WHERE o.task_state = 'approved'), 0) AS approved_area_ha
           FROM regions r
-          JOIN annotations a ON a.id = r.annotation_id AND a.deleted_at IS NULL
+          JOIN standing s ON s.annotation_id = r.annotation_id
           JOIN observations o ON o.id = r.observation_id
          WHERE r.project_id = :project AND r.deleted_at IS NULL
          GROUP BY r.label ORDER BY r.label
-        """
+        """  # noqa: S608 (fixed SQL)
     )
     return list(session.execute(sql, {"project": project_id}))

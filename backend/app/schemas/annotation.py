@@ -28,6 +28,12 @@ class RegionIn(BaseModel):
     )
 
 
+class RegionAdd(RegionIn):
+    """One region added to an annotation, with the annotation version it is based on (or If-Match)."""
+
+    version: int | None = Field(default=None, description="The annotation's version (or If-Match).")
+
+
 class PredictionRegionIn(RegionIn):
     carried_from: uuid.UUID | None = Field(
         default=None,
@@ -39,6 +45,11 @@ class AnnotationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     regions: list[RegionIn] = Field(default_factory=list)
+    copy_from: uuid.UUID | None = Field(
+        default=None,
+        description="Start from a copy of this annotation of the same task (a reviewer's own corrected "
+        "version, to approve as the ground truth); instead of `regions`.",
+    )
 
 
 class AnnotationSave(BaseModel):

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.interop.exports import ExportOptions
-from app.interop.selection import Selection
+from app.interop.selection import AnnotationChoice, Selection
 from app.models.job import JobKind, JobQueue, JobState
 from app.models.observation import TaskState
 
@@ -108,6 +108,7 @@ class SelectionParams(BaseModel):
     classes: list[str] = Field(default_factory=list)
     annotator_ids: list[uuid.UUID] = Field(default_factory=list)
     include_predictions: bool = True
+    annotations: AnnotationChoice = "ground_truth"
 
     @classmethod
     def of(cls, selection: Selection) -> SelectionParams:
@@ -119,6 +120,7 @@ class SelectionParams(BaseModel):
             classes=list(selection.classes),
             annotator_ids=list(selection.annotator_ids),
             include_predictions=selection.include_predictions,
+            annotations=selection.annotations,
         )
 
     def selection(self) -> Selection:
@@ -130,6 +132,7 @@ class SelectionParams(BaseModel):
             classes=tuple(self.classes),
             annotator_ids=tuple(self.annotator_ids),
             include_predictions=self.include_predictions,
+            annotations=self.annotations,
         )
 
 

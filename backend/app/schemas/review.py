@@ -31,6 +31,9 @@ class TaskRead(BaseModel):
     state: TaskState
     assignments: list[AssignmentRead]
     open_comments: int
+    ground_truth_annotation_id: uuid.UUID | None = Field(
+        default=None, description="An approved task's ground truth: the annotation that stands for it."
+    )
 
 
 class TaskList(BaseModel):
@@ -63,6 +66,15 @@ class CommentCreate(BaseModel):
     parent_id: uuid.UUID | None = None
     region_id: uuid.UUID | None = None
     point: tuple[float, float] | None = Field(default=None, description="Pixel [column, row] to pin it to.")
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    annotation_id: uuid.UUID | None = Field(
+        default=None,
+        description="The annotation that becomes the task's ground truth; needed when it has several.",
+    )
 
 
 class RejectRequest(BaseModel):
@@ -121,6 +133,7 @@ class PairAgreement(BaseModel):
     intersection_px: float
     union_px: float
     iou: float
+    with_ground_truth: bool = Field(description="One of the two is the approved task's ground truth.")
 
 
 class ClassAgreement(BaseModel):
@@ -128,6 +141,10 @@ class ClassAgreement(BaseModel):
     pairs: int
     mean_iou: float
     min_iou: float
+    ground_truth_pairs: int = Field(description="Pairs of an annotation with its task's ground truth.")
+    ground_truth_mean_iou: float | None = Field(
+        description="How close annotations came to the ground truth (None: no approved task with several)."
+    )
 
 
 class AgreementReport(BaseModel):

@@ -8,7 +8,7 @@ transaction, deletes are tombstones, and any earlier version can be restored as 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.models.annotation import Annotation, Region, RegionSource, Revision, Re
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import geodesic_area_ha, postgis_make_valid
+from app.services import ground_truth
 
 
 class AnnotationNotFoundError(NotFoundError):
@@ -117,6 +118,7 @@ def create_annotation(
 ) -> SaveResult:
     """Create an annotation with its regions. ``commit=False`` only flushes, for callers that store many
     things in one transaction (imports); ``fields`` set more Annotation columns (lead_time, import_key...)."""
+    ground_truth.ensure_editable(observation)
     annotation = Annotation(
         id=uuid.uuid4(), project_id=observation.project_id, observation_id=observation.id, created_by=user_id,
         **fields,
@@ -143,18 +145,39 @@ def save_annotation(
 ) -> SaveResult:
     """Make the annotation's regions exactly ``regions`` (by id: create, update, delete), atomically."""
     annotation = get_annotation_or_raise(session, annotation_id, for_update=True)
-    if annotation.version != based_on_version:
-        current = live_regions(session, annotation.id)
-        session.rollback()
-        raise VersionConflictError(
-            f"Annotation {annotation_id} is at version {annotation.version}, not {based_on_version}: someone "
-            "saved it meanwhile. Nothing was changed; merge with the current state and save again.",
-            current={"version": annotation.version, "regions": [snapshot(r) for r in current]},
-        )
     observation = session.get(Observation, annotation.observation_id)
     assert observation is not None
+    ground_truth.ensure_editable(observation)
+    check_version(session, annotation, based_on_version)
     return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=True,
                   action=action)  # fmt: skip
+
+
+class CopySourceError(InvalidInputError):
+    code = "copy_source_invalid"
+
+
+def copy_of(session: Session, observation: Observation, annotation_id: uuid.UUID) -> list[RegionInput]:
+    """The live regions of another annotation of the same task, as new regions (new ids) to start from."""
+    source = session.get(Annotation, annotation_id)
+    if source is None or source.deleted_at is not None or source.observation_id != observation.id:
+        raise CopySourceError(
+            f"copy_from: {annotation_id} is not a live annotation of this task; copy one of its own."
+        )
+    return [replace(_as_input(region), id=None) for region in live_regions(session, source.id)]
+
+
+def check_version(session: Session, annotation: Annotation, based_on_version: int) -> None:
+    """Refuse a change based on another version than the current one (409 with the current state)."""
+    if annotation.version == based_on_version:
+        return
+    current = live_regions(session, annotation.id)
+    session.rollback()
+    raise VersionConflictError(
+        f"Annotation {annotation.id} is at version {annotation.version}, not {based_on_version}: someone "
+        "saved it meanwhile. Nothing was changed; merge with the current state and save again.",
+        current={"version": annotation.version, "regions": [snapshot(r) for r in current]},
+    )
 
 
 def delete_annotation(
@@ -433,6 +456,7 @@ def change_region(
 def add_region(
     session: Session,
     annotation_id: uuid.UUID,
+    based_on_version: int,
     new: RegionInput,
     limits: LimitSettings,
     *,
@@ -440,12 +464,14 @@ def add_region(
     repair: bool = False,
     clip: bool = False,
 ) -> SaveResult:
-    """Add one region; a client-chosen id that is already live here makes this a no-op (a retried add)."""
+    """Add one region to the annotation at ``based_on_version``; a client-chosen id that is already live
+    here makes this a no-op (a retried add, whose version is the one before its first try)."""
     annotation = get_annotation_or_raise(session, annotation_id, for_update=True)
     live = live_regions(session, annotation.id)
     if new.id is not None and any(r.id == new.id for r in live):
         session.rollback()
         return SaveResult(annotation=annotation, regions=live)
+    check_version(session, annotation, based_on_version)
     inputs = [*(_as_input(r) for r in live), new]
     return save_annotation(session, annotation.id, annotation.version, inputs, limits, user_id=user_id,
                            repair=repair, clip=clip)  # fmt: skip

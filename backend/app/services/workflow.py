@@ -23,6 +23,7 @@ from app.models.annotation import Annotation, Revision, RevisionAction
 from app.models.observation import Observation, ObservationStatus, TaskState
 from app.models.project import Project, Site
 from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
+from app.services import ground_truth
 from app.services.comments import CommentInput, build_comment
 
 S = TaskState
@@ -296,10 +297,22 @@ def submit(session: Session, task: Observation, user_id: uuid.UUID) -> None:
     session.commit()
 
 
-def approve(session: Session, task: Observation, actor_id: uuid.UUID) -> None:
+def approve(
+    session: Session, task: Observation, actor_id: uuid.UUID, annotation_id: uuid.UUID | None = None
+) -> None:
+    """Approve the task with its ground truth (see app.services.ground_truth.choose)."""
     check_transition(task, "approve")
-    _move(session, task, actor_id, "approve", S.APPROVED)
+    truth = ground_truth.choose(session, task, annotation_id)
+    task.ground_truth_annotation_id = truth
+    _set_assignments(session, task, AssignmentState.APPROVED)
+    _move(session, task, actor_id, "approve", S.APPROVED, ground_truth_annotation_id=truth)
     session.commit()
+
+
+def _set_assignments(session: Session, task: Observation, state: AssignmentState) -> None:
+    for assignment in _assignments(session, task.id):
+        assignment.state = state
+        assignment.updated_at = _now()
 
 
 def reject(session: Session, task: Observation, actor_id: uuid.UUID, given: CommentInput) -> ReviewComment:
@@ -338,8 +351,13 @@ def release(session: Session, task: Observation, user_id: uuid.UUID, actor_id: u
 
 
 def reopen(session: Session, task: Observation, actor_id: uuid.UUID) -> None:
+    """Back to review; an approved task's ground truth is chosen again when it is approved again."""
     check_transition(task, "reopen")
-    _move(session, task, actor_id, "reopen", S.SUBMITTED)
+    previous = task.ground_truth_annotation_id
+    task.ground_truth_annotation_id = None
+    if task.task_state is S.APPROVED:
+        _set_assignments(session, task, AssignmentState.SUBMITTED)
+    _move(session, task, actor_id, "reopen", S.SUBMITTED, previous_ground_truth=previous)
     session.commit()
 
 

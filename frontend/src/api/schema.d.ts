@@ -36,7 +36,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Add one region (a client-chosen id makes a retry a no-op) */
+        /**
+         * Add one region (a client-chosen id makes a retry a no-op)
+         * @description Like every change, it names the annotation version it is based on: a stale one gets 409 with
+         *     `current`. A retried add (same region id) is a no-op whatever its version.
+         */
         post: operations["add_region_api_annotations__annotation_id__regions_post"];
         delete?: never;
         options?: never;
@@ -419,7 +423,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The regions of an approved task (its latest annotation), to start the next observation from
+         * The regions of an approved task (its ground truth), to start the next observation from
          * @description Approved labels are the project's ground truth, so every member may read them, also annotators of a
          *     project that keeps drafts private. A task that is not approved has none (an empty collection).
          */
@@ -510,7 +514,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve the task */
+        /** Approve the task, naming its ground truth annotation when it has several */
         post: operations["approve_task_api_observations__observation_id__task_approve_post"];
         delete?: never;
         options?: never;
@@ -1153,6 +1157,11 @@ export interface components {
         };
         /** AnnotationCreate */
         AnnotationCreate: {
+            /**
+             * Copy From
+             * @description Start from a copy of this annotation of the same task (a reviewer's own corrected version, to approve as the ground truth); instead of `regions`.
+             */
+            copy_from?: string | null;
             /** Regions */
             regions?: components["schemas"]["RegionIn"][];
         };
@@ -1235,6 +1244,14 @@ export interface components {
              */
             user_id: string;
         };
+        /** ApproveRequest */
+        ApproveRequest: {
+            /**
+             * Annotation Id
+             * @description The annotation that becomes the task's ground truth; needed when it has several.
+             */
+            annotation_id?: string | null;
+        };
         /** AssignRequest */
         AssignRequest: {
             /**
@@ -1262,7 +1279,7 @@ export interface components {
          * AssignmentState
          * @enum {string}
          */
-        AssignmentState: "in_progress" | "submitted";
+        AssignmentState: "in_progress" | "submitted" | "approved";
         /** AttemptRead */
         AttemptRead: {
             /** Attempt */
@@ -1307,6 +1324,16 @@ export interface components {
         };
         /** ClassAgreement */
         ClassAgreement: {
+            /**
+             * Ground Truth Mean Iou
+             * @description How close annotations came to the ground truth (None: no approved task with several).
+             */
+            ground_truth_mean_iou: number | null;
+            /**
+             * Ground Truth Pairs
+             * @description Pairs of an annotation with its task's ground truth.
+             */
+            ground_truth_pairs: number;
             /** Label */
             label: string;
             /** Mean Iou */
@@ -1853,6 +1880,11 @@ export interface components {
             user_a: string | null;
             /** User B */
             user_b: string | null;
+            /**
+             * With Ground Truth
+             * @description One of the two is the approved task's ground truth.
+             */
+            with_ground_truth: boolean;
         };
         /** PredictionCreate */
         PredictionCreate: {
@@ -2082,6 +2114,43 @@ export interface components {
             /** Description */
             description?: string | null;
             display_preset?: components["schemas"]["DisplayPreset"] | null;
+        };
+        /**
+         * RegionAdd
+         * @description One region added to an annotation, with the annotation version it is based on (or If-Match).
+         */
+        RegionAdd: {
+            /**
+             * Accepted From
+             * @description The prediction region it was accepted from.
+             */
+            accepted_from?: string | null;
+            /**
+             * Geometry
+             * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+            /**
+             * Id
+             * @description Client-chosen UUID; makes a retried save a no-op.
+             */
+            id?: string | null;
+            /**
+             * Label
+             * @description A class of the project's labeling config.
+             */
+            label: string;
+            /** Score */
+            score?: number | null;
+            /** @default human */
+            source: components["schemas"]["RegionSource"];
+            /**
+             * Version
+             * @description The annotation's version (or If-Match).
+             */
+            version?: number | null;
         };
         /** RegionCollection */
         RegionCollection: {
@@ -2340,6 +2409,12 @@ export interface components {
          * @description Which tasks and regions an export takes (app.interop.selection.Selection, as JSON).
          */
         SelectionParams: {
+            /**
+             * Annotations
+             * @default ground_truth
+             * @enum {string}
+             */
+            annotations: "ground_truth" | "all";
             /** Annotator Ids */
             annotator_ids?: string[];
             /** Classes */
@@ -2433,6 +2508,11 @@ export interface components {
             acquired_on: string | null;
             /** Assignments */
             assignments: components["schemas"]["AssignmentRead"][];
+            /**
+             * Ground Truth Annotation Id
+             * @description An approved task's ground truth: the annotation that stands for it.
+             */
+            ground_truth_annotation_id?: string | null;
             /** Index */
             index: number;
             /**
@@ -2709,6 +2789,7 @@ export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
 export type SchemaAnnotatorProgress = components['schemas']['AnnotatorProgress'];
+export type SchemaApproveRequest = components['schemas']['ApproveRequest'];
 export type SchemaAssignRequest = components['schemas']['AssignRequest'];
 export type SchemaAssignmentRead = components['schemas']['AssignmentRead'];
 export type SchemaAssignmentState = components['schemas']['AssignmentState'];
@@ -2763,6 +2844,7 @@ export type SchemaProjectCreate = components['schemas']['ProjectCreate'];
 export type SchemaProjectRead = components['schemas']['ProjectRead'];
 export type SchemaProjectRole = components['schemas']['ProjectRole'];
 export type SchemaProjectUpdate = components['schemas']['ProjectUpdate'];
+export type SchemaRegionAdd = components['schemas']['RegionAdd'];
 export type SchemaRegionCollection = components['schemas']['RegionCollection'];
 export type SchemaRegionErrorRead = components['schemas']['RegionErrorRead'];
 export type SchemaRegionFeature = components['schemas']['RegionFeature'];
@@ -2928,7 +3010,10 @@ export interface operations {
                 /** @description Cut regions to the image instead of refusing them. */
                 clip?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description The annotation version the change is based on. */
+                "if-match"?: string | null;
+            };
             path: {
                 annotation_id: string;
             };
@@ -2936,7 +3021,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RegionIn"];
+                "application/json": components["schemas"]["RegionAdd"];
             };
         };
         responses: {
@@ -3914,7 +3999,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ApproveRequest"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -4521,6 +4610,8 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
+                annotations?: "ground_truth" | "all";
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -4571,6 +4662,8 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
+                annotations?: "ground_truth" | "all";
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;

@@ -144,10 +144,16 @@ def create_annotation(
     observation = session.get(Observation, observation_id)
     if observation is None:
         raise ObservationNotFoundError(f"No observation with id {observation_id}.")
+    if body.copy_from is not None and body.regions:
+        raise InvalidInputError("Give either regions or copy_from, not both.")
+    regions = (
+        service.copy_of(session, observation, body.copy_from)
+        if body.copy_from is not None
+        else region_inputs(body.regions)
+    )
     result = service.create_annotation(
-        session, observation, region_inputs(body.regions), settings.limits, user_id=access.user_id,
-        repair=repair, clip=clip,
-    )  # fmt: skip
+        session, observation, regions, settings.limits, user_id=access.user_id, repair=repair, clip=clip
+    )
     return annotation_response(result, status.HTTP_201_CREATED, session, idempotency_key, print_)
 
 

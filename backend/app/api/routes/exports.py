@@ -21,7 +21,7 @@ from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError
 from app.interop.exports import ExportOptions, export_filename, load_formats
 from app.interop.imports import ImportOptions, get_import_format, import_formats
-from app.interop.selection import Selection
+from app.interop.selection import AnnotationChoice, Selection
 from app.models.job import JobKind, JobState
 from app.models.observation import TaskState
 from app.schemas.job import ExportParams, ExportResult, JobRead, SelectionParams
@@ -46,11 +46,16 @@ def selection_from_query(
     label: Annotated[list[str] | None, Query(description="Only these classes.")] = None,
     annotator: Annotated[list[uuid.UUID] | None, Query(description="Only these annotators' work.")] = None,
     predictions: Annotated[bool, Query(description="Include predictions.")] = True,
+    annotations: Annotated[
+        AnnotationChoice,
+        Query(description="ground_truth: one annotation per task (its ground truth once approved); all."),
+    ] = "ground_truth",
 ) -> Selection:
     states: tuple[TaskState, ...] = () if all_states else tuple(state or [TaskState.APPROVED])
     return Selection(
         states=states, site_ids=tuple(site_id or ()), date_from=date_from, date_to=date_to,
         classes=tuple(label or ()), annotator_ids=tuple(annotator or ()), include_predictions=predictions,
+        annotations=annotations,
     )  # fmt: skip
 
 

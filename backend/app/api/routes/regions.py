@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
@@ -25,10 +24,11 @@ from app.api.routes.annotations import (
     region_inputs,
 )
 from app.core.errors import InvalidInputError
-from app.models.annotation import Annotation, Prediction, Region
+from app.models.annotation import Prediction, Region
 from app.models.observation import Observation, TaskState
+from app.repositories.ground_truth import task_annotations
 from app.repositories.labels import class_stats, regions_in_viewport
-from app.schemas.annotation import PredictionRegionIn, RegionFeature, RegionIn
+from app.schemas.annotation import PredictionRegionIn, RegionAdd, RegionFeature, RegionIn
 from app.services import annotations as service
 from app.services.predictions import create_prediction, delete_prediction
 
@@ -43,12 +43,27 @@ router = APIRouter(tags=["regions"])
     dependencies=[Depends(renew_lease_on_edit)],
 )
 def add_region(
-    annotation_id: uuid.UUID, body: RegionIn, session: SessionDep, settings: SettingsDep, access: AccessDep,
-    repair: RepairQuery = False, clip: ClipQuery = False,
-) -> Response:  # fmt: skip
+    annotation_id: uuid.UUID,
+    body: RegionAdd,
+    session: SessionDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    repair: RepairQuery = False,
+    clip: ClipQuery = False,
+    if_match: IfMatch = None,
+) -> Response:
+    """Like every change, it names the annotation version it is based on: a stale one gets 409 with
+    `current`. A retried add (same region id) is a no-op whatever its version."""
     (item,) = region_inputs([body], listed=False)
     result = service.add_region(
-        session, annotation_id, item, settings.limits, user_id=access.user_id, repair=repair, clip=clip
+        session,
+        annotation_id,
+        based_on_version(if_match, body.version),
+        item,
+        settings.limits,
+        user_id=access.user_id,
+        repair=repair,
+        clip=clip,
     )
     return annotation_response(result, status.HTTP_201_CREATED)
 
@@ -144,7 +159,7 @@ def viewport(
 @router.get(
     "/api/observations/{observation_id}/approved-regions",
     response_model=RegionCollection,
-    summary="The regions of an approved task (its latest annotation), to start the next observation from",
+    summary="The regions of an approved task (its ground truth), to start the next observation from",
 )
 def approved_regions(observation_id: uuid.UUID, session: SessionDep) -> RegionCollection:
     """Approved labels are the project's ground truth, so every member may read them, also annotators of a
@@ -154,14 +169,8 @@ def approved_regions(observation_id: uuid.UUID, session: SessionDep) -> RegionCo
         raise ObservationNotFoundError(f"No observation with id {observation_id}.")
     if observation.task_state is not TaskState.APPROVED:
         return RegionCollection(features=[], truncated=False)
-    # With several annotators the most recently saved annotation is the reviewed one.
-    latest = session.scalars(
-        select(Annotation)
-        .where(Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None))
-        .order_by(Annotation.updated_at.desc())
-        .limit(1)
-    ).first()
-    regions = service.live_regions(session, latest.id) if latest is not None else []
+    truth = task_annotations(session, [observation_id]).get(observation_id)
+    regions = service.live_regions(session, truth) if truth is not None else []
     return RegionCollection(features=[region_feature(r) for r in regions], truncated=False)
 
 

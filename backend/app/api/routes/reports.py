@@ -37,16 +37,27 @@ def agreement_report(
             intersection_px=row.intersection_px,
             union_px=row.union_px,
             iou=row.intersection_px / row.union_px if row.union_px else 0.0,
+            with_ground_truth=row.with_ground_truth,
         )
         for row in pairwise_iou(session, project_id, task_id)
     ]
-    by_class: dict[str, list[float]] = defaultdict(list)
+    by_class: dict[str, list[PairAgreement]] = defaultdict(list)
     for pair in pairs:
-        by_class[pair.label].append(pair.iou)
-    per_class = [
-        ClassAgreement(label=label, pairs=len(ious), mean_iou=sum(ious) / len(ious), min_iou=min(ious))
-        for label, ious in sorted(by_class.items())
-    ]
+        by_class[pair.label].append(pair)
+    per_class = []
+    for label, of_class in sorted(by_class.items()):
+        ious = [p.iou for p in of_class]
+        truth = [p.iou for p in of_class if p.with_ground_truth]
+        per_class.append(
+            ClassAgreement(
+                label=label,
+                pairs=len(ious),
+                mean_iou=sum(ious) / len(ious),
+                min_iou=min(ious),
+                ground_truth_pairs=len(truth),
+                ground_truth_mean_iou=sum(truth) / len(truth) if truth else None,
+            )
+        )
     return AgreementReport(pairs=pairs, per_class=per_class)
 
 

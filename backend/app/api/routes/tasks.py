@@ -16,6 +16,7 @@ from app.models.observation import Observation, TaskState
 from app.models.project import Site
 from app.repositories import tasks as tasks_repo
 from app.schemas.review import (
+    ApproveRequest,
     AssignmentRead,
     AssignRequest,
     AuditEventRead,
@@ -60,6 +61,7 @@ def task_reads(session: Session, rows: list[tuple[Observation, Site]]) -> list[T
                 acquired_on=o.acquired_on.isoformat() if o.acquired_on else None,
                 original_filename=o.original_filename,
                 state=o.task_state,
+                ground_truth_annotation_id=o.ground_truth_annotation_id,
                 assignments=held,
                 open_comments=comments.get(o.id, 0),
             )
@@ -157,10 +159,16 @@ def submit_task(observation_id: uuid.UUID, session: SessionDep, access: AccessDe
     return task_read(session, task)
 
 
-@router.post(f"{TASK}/approve", response_model=TaskRead, summary="Approve the task")
-def approve_task(observation_id: uuid.UUID, session: SessionDep, access: AccessDep) -> TaskRead:
+@router.post(
+    f"{TASK}/approve",
+    response_model=TaskRead,
+    summary="Approve the task, naming its ground truth annotation when it has several",
+)
+def approve_task(
+    observation_id: uuid.UUID, session: SessionDep, access: AccessDep, body: ApproveRequest | None = None
+) -> TaskRead:
     task = workflow.lock_task(session, observation_id)
-    workflow.approve(session, task, access.user_id)
+    workflow.approve(session, task, access.user_id, body.annotation_id if body else None)
     return task_read(session, task)
 
 
