@@ -16,12 +16,16 @@ from fastapi.testclient import TestClient
 from rasterio.features import rasterize
 from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.core.config import REPO_ROOT
+from app.core.config import REPO_ROOT, LimitSettings
 from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
+from app.models import Observation, TaskState
+from app.services import annotations as annotation_service
+from app.services import workflow
 from tests.interop.test_label_studio import Labeled
-from tests.world import square
+from tests.world import make_project, make_task, make_user, region_input, square
 
 SDK_PYTHON = REPO_ROOT / ".venv-lssdk" / "bin" / "python"
 CONVERT = Path(__file__).with_name("consumers") / "ls_sdk_convert.py"
@@ -89,3 +93,36 @@ def test_label_studio_sdk_reads_the_export_into_coco_and_yolo(
     assert [float(v) for v in pit_line.split()[1:]] == pytest.approx(
         [0.1, 0.1, 0.35, 0.1, 0.35, 0.35, 0.1, 0.35]
     )
+
+
+def test_a_task_with_two_annotations_gives_the_sdk_one_image_and_the_ground_truth_only(
+    client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    project = make_project(db_session, "two-readings")
+    task = make_task(db_session, app.state.storage, project, tmp_path)
+    first, second = make_user(db_session, "first"), make_user(db_session, "second")
+    reviewer = make_user(db_session, "reviewer")
+    readings = {
+        first.id: [region_input("Pit", square(20, 20, 50)), region_input("Outline", square(0, 0, 150))],
+        second.id: [region_input("Pit", square(100, 100, 40))],
+    }
+    made = {
+        user_id: annotation_service.create_annotation(
+            db_session, task, regions, LimitSettings(), user_id=user_id
+        )
+        for user_id, regions in readings.items()
+    }
+    db_session.execute(
+        update(Observation).where(Observation.id == task.id).values(task_state=TaskState.SUBMITTED)
+    )
+    workflow.approve(db_session, task, reviewer.id, made[first.id].annotation.id)
+
+    export = client.get(f"/api/projects/{project.id}/export", params={"predictions": "false"}).content
+    (written,) = json.loads(export)
+    assert [a["ground_truth"] for a in written["annotations"]] == [True]
+    coco = convert(export, tmp_path)["coco"]
+    assert len(coco["images"]) == 1
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    boxes = sorted((names[a["category_id"]], a["bbox"]) for a in coco["annotations"])
+    # Every polygon of the ground truth, and none of the other reading.
+    assert boxes == [("Outline", pytest.approx([0, 0, 150, 150])), ("Pit", pytest.approx([20, 20, 50, 50]))]
