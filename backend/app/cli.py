@@ -134,6 +134,9 @@ def export(
     image_url: Annotated[str | None, typer.Option(help="Label Studio image reference template.")] = None,
     completed_by: Annotated[str, typer.Option(help="omit or email.")] = "omit",
     chip_size: Annotated[int | None, typer.Option(help="Masks: chip size in pixels.")] = None,
+    annotations: Annotated[
+        str, typer.Option(help="ground_truth (one per task, its ground truth once approved) or all.")
+    ] = "ground_truth",
 ) -> None:
     """Export labels to a file (with a progress bar and a report of what the format could not hold)."""
     from app import cli_exports
@@ -141,7 +144,15 @@ def export(
     from app.interop.selection import Selection
 
     states: tuple[TaskState, ...] = () if all_states else tuple(state or [TaskState.APPROVED])
-    selection = Selection(states=states, classes=tuple(label or ()), include_predictions=predictions)
+    if annotations not in ("ground_truth", "all"):
+        typer.echo(f"error: --annotations must be ground_truth or all, not {annotations!r}", err=True)
+        raise typer.Exit(2)
+    selection = Selection(
+        states=states,
+        classes=tuple(label or ()),
+        include_predictions=predictions,
+        annotations="all" if annotations == "all" else "ground_truth",
+    )
     fields: dict[str, object] = {"completed_by": completed_by, "chip_size": chip_size}
     if image_url:
         fields["image_url"] = image_url

@@ -77,6 +77,8 @@ def test_export_and_import_labels(cli_env: dict[str, str], tmp_path: Path) -> No
     assert "nothing was stored" in imported.stderr and "'task': 0" in imported.stderr
     wrong = minelabel(cli_env, "export", "Ghana pits", str(out), "--format", "shapefile")
     assert wrong.returncode == 1 and "Unknown export format" in wrong.stderr
+    every = minelabel(cli_env, "export", "Ghana pits", str(out), "--annotations", "everyone")
+    assert every.returncode == 2 and "--annotations must be ground_truth or all" in every.stderr
 
 
 def test_invalid_settings_are_reported_before_anything_runs(cli_env: dict[str, str]) -> None:
