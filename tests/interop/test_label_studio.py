@@ -351,7 +351,7 @@ def test_seed_images_round_trip_through_label_studio_json(
 def test_the_formats_are_listed(client: TestClient) -> None:
     formats = client.get("/api/export-formats").json()
     assert set(formats["exports"]) == {"label-studio", "geojson", "gpkg", "coco", "masks"}
-    assert set(formats["imports"]) == {"label-studio", "geojson", "gpkg"}
+    assert set(formats["imports"]) == {"label-studio", "coco", "geojson", "gpkg"}
     assert formats["exports"]["masks"]["media_type"] == "application/zip"
 
 

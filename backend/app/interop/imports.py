@@ -245,7 +245,7 @@ def imported_before(
 
 def import_formats() -> dict[str, ImportFormat]:
     """Import every format module (each registers itself) and return the registry."""
-    from app.interop import gis_import, label_studio_import  # noqa: F401
+    from app.interop import coco_import, gis_import, label_studio_import  # noqa: F401
 
     return IMPORT_FORMATS
 
