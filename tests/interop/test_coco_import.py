@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.interop.rle import counts_from_string, counts_to_string
 from app.ml.rasterize import LabeledShape, class_masks
-from app.models import Annotation, Observation, Prediction, Project, Region, TaskState
+from app.models import Annotation, Observation, Prediction, Project, Region, Site, TaskState
 from tests.world import make_project, make_task
 
 CLASSES = ["Pit", "Infrastructure", "Outline"]
@@ -493,6 +493,37 @@ def test_an_unknown_option_value_is_refused_by_the_query_schema(client: TestClie
     response = post_import(client, project, content, unknown_classes="ignore")
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["query", "unknown_classes"]
+
+
+def test_a_folder_tells_apart_sites_with_the_same_file_name_and_a_new_extension_still_matches(
+    client: TestClient, db_session: Session, app: FastAPI, project: Project, tmp_path: Path
+) -> None:
+    for site in ("north", "south"):
+        observation = make_task(db_session, app.state.storage, project, tmp_path, site=site, index=0)
+        observation.original_filename = "scene.tif"  # the same name in both sites
+    db_session.commit()
+    content = coco(
+        [image(1, "exports/south/scene.tif"), image(2, "0854_001.jpg")],
+        [annotation(1, 1, 1, [box(0, 0, 10, 10)]), annotation(2, 2, 1, [box(0, 0, 20, 20)])],
+        CATEGORIES,
+    )
+    response = post_import(client, project, content)
+    assert response.status_code == 200, response.text
+    assert (
+        "2 image(s) with annotations matched observations: 1 by file name; 1 by file name without extension"
+        in (response.json()["notes"])
+    )
+    south = db_session.scalars(
+        select(Observation)
+        .join(Site, Site.id == Observation.site_id)
+        .where(Site.project_id == project.id, Site.name == "south")
+    ).one()
+    assert [r.area_px for r in regions_of(db_session, south)] == [100]
+    assert [r.area_px for r in regions_of(db_session, task(db_session, project, "0854_001.tif"))] == [400]
+    unclear = coco([image(1, "scene.tif")], [annotation(1, 1, 1, [box(0, 0, 10, 10)])], CATEGORIES)
+    (problem,) = problems_of(post_import(client, project, unclear))
+    assert "image 'scene.tif' matches 2 observations (scene.tif, scene.tif)" in problem["message"]
+    assert "put the site's name in its folder" in problem["message"]
 
 
 # -- a real Sentinel-2 image of the seed data ---------------------------------------------------------------

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import posixpath
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from numbers import Real
@@ -33,9 +31,9 @@ from typing import Any
 import orjson
 import shapely
 from shapely import geometry as shp
-from sqlalchemy import select
 
 from app.core.errors import InvalidInputError
+from app.interop.coco_names import ObservationNames
 from app.interop.imports import (
     ClassNames,
     ImportContext,
@@ -51,15 +49,13 @@ from app.interop.sniff import looks_like, sniff_json
 from app.labels.geometry import GeometryChangeCode, check_region_geometry
 from app.ml.vectorize import vectorize
 from app.models.annotation import Annotation, Prediction, RegionSource
-from app.models.observation import Observation, ObservationStatus, TaskState
-from app.models.project import Site
+from app.models.observation import Observation, TaskState
 from app.repositories.labels import postgis_make_valid
 from app.services import annotations as annotation_service
 from app.services import predictions as prediction_service
 from app.services import workflow
 
 WHAT = "COCO file"
-_ROBOFLOW = re.compile(r"^(?P<stem>.+)_(?P<ext>[A-Za-z0-9]{2,5})\.rf\.[0-9A-Za-z]+\.[A-Za-z0-9]+$")
 _LISTED = 10
 
 
@@ -69,57 +65,6 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
-def _stem_key(name: str) -> str:
-    """A file name without extension, lower case, with runs of other characters than letters and
-    digits as one dash: ``0854_000.png``, ``0854-000.jpg`` and Roboflow's ``0854_000`` meet."""
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return re.sub(r"[^0-9a-z]+", "-", stem.lower()).strip("-")
-
-
-def undo_roboflow(name: str) -> str | None:
-    """``0854_000_png.rf.3f2a...c.jpg`` -> ``0854_000.png`` (Roboflow's export renaming), else None."""
-    found = _ROBOFLOW.match(name)
-    return f"{found['stem']}.{found['ext']}" if found else None
-
-
-class _Names:
-    """The project's ready observations by file name, with the site each lies in."""
-
-    def __init__(self, ctx: ImportContext) -> None:
-        rows = ctx.session.execute(
-            select(Observation, Site.name)
-            .join(Site, Site.id == Observation.site_id)
-            .where(Observation.project_id == ctx.project.id, Observation.status == ObservationStatus.READY)
-        )
-        self.by_lower: dict[str, list[tuple[Observation, str]]] = defaultdict(list)
-        self.by_stem: dict[str, list[tuple[Observation, str]]] = defaultdict(list)
-        for observation, site in rows:
-            self.by_lower[observation.original_filename.lower()].append((observation, site))
-            self.by_stem[_stem_key(observation.original_filename)].append((observation, site))
-        self.examples = sorted(o.original_filename for found in self.by_lower.values() for o, _ in found)[:5]
-
-    def match(self, file_name: str) -> tuple[list[Observation], str]:
-        """The observations ``file_name`` may name (one when it is clear), and how it was matched."""
-        path = file_name.replace("\\", "/")
-        base = posixpath.basename(path)
-        folders = {part.lower() for part in posixpath.dirname(path).split("/") if part}
-        attempts = [("name", self.by_lower.get(base.lower(), []))]
-        renamed = undo_roboflow(base)
-        if renamed is not None:
-            attempts.append(("roboflow", self.by_lower.get(renamed.lower(), [])))
-            attempts.append(("roboflow", self.by_stem.get(_stem_key(renamed), [])))
-        attempts.append(("stem", self.by_stem.get(_stem_key(base), [])))
-        for how, found in attempts:
-            if not found:
-                continue
-            if len(found) > 1:
-                in_folder = [o for o, site in found if site.lower() in folders]
-                if len(in_folder) == 1:
-                    return in_folder, how
-            return [o for o, _ in found], how
-        return [], ""
 
 
 @dataclass
@@ -138,7 +83,7 @@ class _Reader:
         self.problems: list[ImportProblem] = []
         self.names = ClassNames(ctx.config.class_names, ctx.options.label_map)
         self.problems.extend(self.names.problems())
-        self.files = _Names(ctx)
+        self.files = ObservationNames(ctx)
         self.make_valid = postgis_make_valid(ctx.session)
         self.matched: Counter[str] = Counter()
         self.repaired = 0
