@@ -117,7 +117,15 @@ def regions_of(session: Session, observation: Observation) -> list[Region]:
 
 def mask_of(region: Region) -> np.ndarray:
     """The stored region rasterized by MineLabel's own rule (a pixel is in when its centre is)."""
-    return class_masks([LabeledShape(to_shape(region.geom), region.label)], [region.label], 200, 200)[0]
+    masks = class_masks([LabeledShape(to_shape(region.geom), region.label)], [region.label], 200, 200)
+    mask: np.ndarray = masks[0]
+    return mask
+
+
+def parts_of(region: Region) -> list[shp.Polygon]:
+    shape = to_shape(region.geom)
+    assert isinstance(shape, shp.MultiPolygon)  # regions are stored as MultiPolygons
+    return list(shape.geoms)
 
 
 def counts(session: Session, project: Project) -> tuple[int, int, int]:
@@ -178,12 +186,12 @@ def test_polygons_and_both_kinds_of_rle_become_regions_pixel_for_pixel(
     infrastructure, ell, holed, joined, pit = regions_of(db_session, observation)
     assert (pit.label, pit.area_px) == ("Pit", 2500)
     assert (joined.label, joined.area_px) == ("Pit", 400)
-    assert len(to_shape(joined.geom).geoms) == 1  # the overlapping parts are one polygon
+    assert len(parts_of(joined)) == 1  # the overlapping parts are one polygon
     assert (infrastructure.label, infrastructure.area_px) == ("Infrastructure", 500)
-    parts = sorted(p.area for p in to_shape(infrastructure.geom).geoms)
+    parts = sorted(p.area for p in parts_of(infrastructure))
     assert parts == [100, 400]  # one region, two parts
     assert (holed.label, holed.area_px, ell.area_px) == ("Outline", 2900, 1400)
-    (outline,) = to_shape(holed.geom).geoms
+    (outline,) = parts_of(holed)
     assert len(outline.interiors) == 1 and shp.Polygon(outline.interiors[0]).area == 100  # the hole is kept
     assert (mask_of(holed) == HOLED).all() and (mask_of(ell) == ELL).all()  # every pixel as in the mask
     expected_pit = np.zeros((200, 200), bool)

@@ -333,10 +333,9 @@ def test_class_values_map_through_label_map(
         "2 feature(s) whose class (property 'kind') is not one of the project's" in n and "'road' (2)" in n
         for n in report["notes"]
     )
-    assert [(r.label, r.area_px) for r in regions_on(db_session, observation)] == [
-        ("Outline", pytest.approx(360000, rel=1e-6)),
-        ("Pit", pytest.approx(2500, rel=1e-6)),
-    ]
+    regions = regions_on(db_session, observation)
+    assert [r.label for r in regions] == ["Outline", "Pit"]
+    assert [round(r.area_px, 2) for r in regions] == [360000, 2500]
 
 
 def test_targets_and_options_are_checked_naming_the_field(
