@@ -166,29 +166,58 @@ def export(
 @cli.command("import-labels")
 def import_labels(
     project: Annotated[str, typer.Argument(help="Project name or id.")],
-    path: Annotated[Path, typer.Argument(help="A Label Studio JSON export, or a GeoJSON/GeoPackage file.")],
+    path: Annotated[
+        Path, typer.Argument(help="A Label Studio JSON export, a COCO file, or a GeoJSON/GeoPackage file.")
+    ],
     as_user: Annotated[str, typer.Option("--as-user", help="The importing user's email.")],
     format_name: Annotated[
-        str, typer.Option("--format", help="label-studio, geojson or gpkg.")
+        str, typer.Option("--format", help="label-studio, coco, geojson or gpkg.")
     ] = "label-studio",
     as_: Annotated[str, typer.Option("--as", help="annotations or predictions.")] = "annotations",
-    observation: Annotated[str | None, typer.Option(help="GIS files: the observation id.")] = None,
+    observation: Annotated[str | None, typer.Option(help="GIS files: the one observation's id.")] = None,
+    site: Annotated[
+        str | None,
+        typer.Option(
+            help="GIS files: a site's name or id: every observation whose footprint a feature overlaps."
+        ),
+    ] = None,
     label_property: Annotated[str, typer.Option(help="GIS files: the class property.")] = "class",
     default_label: Annotated[str | None, typer.Option(help="GIS files: class when none is given.")] = None,
+    label_map: Annotated[
+        str | None,
+        typer.Option(help='COCO/GIS: category or value -> class: pit=Pit,mine=Outline or {"pit": "Pit"}.'),
+    ] = None,
+    unknown_classes: Annotated[
+        str, typer.Option(help="COCO/GIS: fail, or skip shapes of unknown categories/classes.")
+    ] = "fail",
+    outside: Annotated[
+        str, typer.Option(help="GIS files: skip, clip or fail, for features not wholly on the image.")
+    ] = "skip",
+    date_property: Annotated[
+        str | None, typer.Option(help="GIS files: the property with each feature's date (or year).")
+    ] = None,
+    date_tolerance_days: Annotated[int, typer.Option(help="GIS files: days either side of the date.")] = 0,
+    model_version: Annotated[str, typer.Option(help="For shapes imported as predictions.")] = "import",
 ) -> None:
     """Import labels; the whole file or nothing, with every problem listed."""
     from app import cli_exports
-    from app.interop.imports import ImportOptions
 
-    options = ImportOptions.model_validate(
-        {
-            "as": as_,
-            "observation_id": observation,
-            "label_property": label_property,
-            "default_label": default_label,
-        }
+    fields: dict[str, object] = {
+        "as": as_,
+        "observation_id": observation,
+        "label_property": label_property,
+        "default_label": default_label,
+        "unknown_classes": unknown_classes,
+        "outside": outside,
+        "date_property": date_property,
+        "date_tolerance_days": date_tolerance_days,
+        "model_version": model_version,
+    }
+    _run_or_exit(
+        lambda: cli_exports.import_labels(
+            _settings(), project, format_name, path, as_user, fields, site=site, label_map=label_map
+        )
     )
-    _run_or_exit(lambda: cli_exports.import_labels(_settings(), project, format_name, path, as_user, options))
 
 
 @cli.command("import-images")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +76,21 @@ def test_export_and_import_labels(cli_env: dict[str, str], tmp_path: Path) -> No
     imported = minelabel(cli_env, "import-labels", "Ghana pits", str(bad), "--as-user", "root@mine.example")
     assert imported.returncode == 1
     assert "nothing was stored" in imported.stderr and "'task': 0" in imported.stderr
+    coco = tmp_path / "coco.json"
+    image = {"id": 1, "file_name": "train/0854_000_png.rf.ab12.jpg", "width": 1000, "height": 1000}
+    square = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 10, 0, 10, 10]]}
+    categories = [{"id": 1, "name": "mine"}]
+    coco.write_text(json.dumps({"images": [image], "categories": categories, "annotations": [square]}))
+    args = ["import-labels", "Ghana pits", str(coco), "--as-user", "root@mine.example", "--format", "coco"]
+    unmatched = minelabel(cli_env, *args, "--label-map", "mine=Outline")
+    assert unmatched.returncode == 1, unmatched.stderr
+    assert (
+        "image 'train/0854_000_png.rf.ab12.jpg' (1 annotation(s)) matches no observation" in unmatched.stderr
+    )
+    misplaced = minelabel(cli_env, *args, "--observation", "0b0e4d2c-6f31-4e7c-9c58-6d2f1d8b7a11")
+    assert misplaced.returncode == 1 and "observation_id does not apply to format=coco" in misplaced.stderr
+    nowhere = minelabel(cli_env, *args[:-1], "geojson", "--site", "0854")
+    assert nowhere.returncode == 1 and "No site named '0854' in the project" in nowhere.stderr
     wrong = minelabel(cli_env, "export", "Ghana pits", str(out), "--format", "shapefile")
     assert wrong.returncode == 1 and "Unknown export format" in wrong.stderr
     every = minelabel(cli_env, "export", "Ghana pits", str(out), "--annotations", "everyone")

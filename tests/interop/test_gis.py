@@ -494,12 +494,14 @@ def test_a_bad_file_is_rejected_whole_naming_every_bad_feature(
         (None, {"class": "Pit"}),  # no geometry
         (lonlat_square(10, 10, 50), {}),  # no class and no default
     )
-    problems = problems_of(post_import(client, project, content, observation_id=str(observation.id)))
+    problems = problems_of(
+        post_import(client, project, content, observation_id=str(observation.id), outside="clip")
+    )
     assert [p["feature"] for p in problems] == [1, 2, 3, 4, 5, 6]
     messages = [p["message"] for p in problems]
     assert "'Road'" in messages[0] and "Pit" in messages[0]
     assert "not a valid polygon" in messages[1] and "Self-intersection" in messages[1]
-    assert "wholly outside the image" in messages[2]
+    assert "wholly outside the image of observation 0854_000.png" in messages[2]
     assert "LineString" in messages[3] and "only Polygon and MultiPolygon" in messages[3]
     assert "no geometry" in messages[4]
     assert "default_label" in messages[5]

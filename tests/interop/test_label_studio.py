@@ -351,5 +351,110 @@ def test_seed_images_round_trip_through_label_studio_json(
 def test_the_formats_are_listed(client: TestClient) -> None:
     formats = client.get("/api/export-formats").json()
     assert set(formats["exports"]) == {"label-studio", "geojson", "gpkg", "coco", "masks"}
-    assert set(formats["imports"]) == {"label-studio", "geojson", "gpkg"}
+    assert set(formats["imports"]) == {"label-studio", "coco", "geojson", "gpkg"}
     assert formats["exports"]["masks"]["media_type"] == "application/zip"
+
+
+def export_button_task(task_id: int, filename: str, prediction_ids: list[int]) -> dict[str, Any]:
+    """A task as Label Studio 1.23's Export button (JSON) writes it: every column of the task and its
+    annotations, `completed_by` a user id, and `predictions` and `drafts` as ids only
+    (label_studio/data_export/serializers.py: PrimaryKeyRelatedField)."""
+    return {
+        "id": task_id,
+        "annotations": [
+            {
+                "id": 40 + task_id,
+                "completed_by": 1,
+                "result": [polygon(TRIANGLE)],
+                "was_cancelled": False,
+                "ground_truth": False,
+                "created_at": "2026-11-30T09:12:44.104455Z",
+                "updated_at": "2026-11-30T09:13:02.512300Z",
+                "draft_created_at": None,
+                "lead_time": 18.25,
+                "prediction": {},
+                "result_count": 1,
+                "unique_id": "5b0c8f62-2a44-4f8e-9d1e-7d9f0e8c1a23",
+                "import_id": None,
+                "last_action": None,
+                "bulk_created": False,
+                "task": task_id,
+                "project": 2,
+                "updated_by": 1,
+                "parent_prediction": prediction_ids[0] if prediction_ids else None,
+                "parent_annotation": None,
+                "last_created_by": None,
+            }
+        ],
+        "file_upload": f"1a2b3c4d-{filename}",
+        "drafts": [],
+        "predictions": prediction_ids,
+        "data": {"image": f"/data/upload/2/1a2b3c4d-{filename}"},
+        "meta": {},
+        "created_at": "2026-11-30T09:10:00.000000Z",
+        "updated_at": "2026-11-30T09:13:02.530000Z",
+        "inner_id": task_id,
+        "total_annotations": 1,
+        "cancelled_annotations": 0,
+        "total_predictions": len(prediction_ids),
+        "comment_count": 0,
+        "unresolved_comment_count": 0,
+        "last_comment_updated_at": None,
+        "project": 2,
+        "updated_by": 1,
+        "comment_authors": [],
+    }
+
+
+def test_the_export_button_s_file_imports_skipping_predictions_given_by_id(
+    client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    project = make_project(db_session, "ls-button")
+    first = make_task(db_session, app.state.storage, project, tmp_path, site="0854", index=0)
+    second = make_task(db_session, app.state.storage, project, tmp_path, site="0854", index=1)
+    tasks = [export_button_task(3, "0854_000.tif", [17, 18]), export_button_task(4, "0854_001.tif", [19])]
+    response = post_import(client, project, orjson.dumps(tasks))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["annotations_created"], report["predictions_created"], report["regions_created"]) == (
+        2,
+        0,
+        2,
+    )
+    assert report["skipped"] == {"prediction_ids_only": 3}
+    assert (
+        "task 0: 2 predictions are ids only (Label Studio's export lists predictions by id); skipped"
+        in (report["notes"])
+    )
+    assert (
+        "task 1: 1 prediction is an id only (Label Studio's export lists predictions by id); skipped"
+        in (report["notes"])
+    )
+    for task in (first, second):
+        annotation = db_session.scalars(select(Annotation).where(Annotation.observation_id == task.id)).one()
+        assert annotation.lead_time == 18.25
+    again = post_import(client, project, orjson.dumps(tasks))
+    assert again.json()["skipped_as_imported_before"] == 2 and again.json()["annotations_created"] == 0
+
+
+def test_a_prediction_that_is_neither_an_object_nor_an_id_is_named_a_prediction(
+    client: TestClient, db_session: Session, app: FastAPI, tmp_path: Path
+) -> None:
+    project = make_project(db_session, "ls-bad-prediction")
+    make_task(db_session, app.state.storage, project, tmp_path, site="0854", index=0)
+    task = {**label_studio_task("0854_000.tif", [polygon(TRIANGLE)]), "predictions": [12, "p-13"]}
+    response = post_import(client, project, orjson.dumps([task]))
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert problem == {
+        "task": 0,
+        "prediction": 1,
+        "message": "the prediction must be a JSON object (or, as Label Studio's export writes it, an integer "
+        'id), not "p-13"',
+    }
+    assert (
+        db_session.scalar(
+            select(func.count()).select_from(Annotation).where(Annotation.project_id == project.id)
+        )
+        == 0
+    )

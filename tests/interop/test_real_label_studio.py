@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.core.config import REPO_ROOT
 from app.devstack.throwaway import free_port
 from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
-from tests.interop.test_label_studio import Labeled
+from tests.interop.test_label_studio import Labeled, copy_of
 
 LABEL_STUDIO = REPO_ROOT / ".venv-label-studio" / "bin" / "label-studio"
 
@@ -119,3 +119,21 @@ def test_label_studio_accepts_every_task_annotation_and_prediction(
     for task in tasks:
         for annotation in task["annotations"]:
             assert annotation["ground_truth"] is False and annotation["was_cancelled"] is False
+
+    # And back into MineLabel, as the Export button wrote it: annotations in, predictions (ids only) skipped.
+    target = copy_of(db_session, app, tmp_path, labeled)
+    reimported = client.post(
+        f"/api/projects/{target.id}/import",
+        params={"format": "label-studio"},
+        files={"file": ("label-studio-export.json", back.content, "application/json")},
+    )
+    assert reimported.status_code == 200, reimported.text
+    report = reimported.json()
+    assert (report["annotations_created"], report["predictions_created"]) == (2, 0), report
+    assert report["regions_created"] == sum(len(a["result"]) for t in tasks for a in t["annotations"])
+    assert report["skipped"] == {"prediction_ids_only": 1}
+    assert [n for n in report["notes"] if "is an id only" in n] == [
+        f"task {i}: 1 prediction is an id only (Label Studio's export lists predictions by id); skipped"
+        for i, t in enumerate(back.json())
+        if t["predictions"]
+    ]

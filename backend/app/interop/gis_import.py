@@ -1,66 +1,76 @@
-"""GeoJSON and GeoPackage import: existing polygon datasets become one prediction or one annotation of a
-georeferenced observation.
+"""GeoJSON and GeoPackage import: existing polygon datasets become one prediction or one annotation on each
+georeferenced observation they cover.
 
 GDAL (through pyogrio) reads the file and its CRS (GeoJSON without one is EPSG:4326, as RFC 7946 says); a
-GeoPackage with several layers gives its ``regions`` layer (MineLabel's own export), else its first. Each
-feature is carried from the file's CRS to the observation's with pyproj, then to pixels with the inverse
-of the observation's affine transform, where regions live. Its class comes from the ``label_property``
-property, else ``default_label``.
+GeoPackage with several layers gives its ``regions`` layer (MineLabel's own export), else its first.
 
-Every feature is checked first: a Polygon or MultiPolygon, valid, with a known class, and (at least partly)
-on the image; features reaching past the image's edge are clipped to it, and the report says how many. One
-problem rejects the whole file, naming every bad feature by its index (0-based), and nothing is stored.
-The import remembers a key made from the file's bytes and the options that shape the result, so importing
-the same file again onto the same observation adds nothing.
+Targets: one observation (``observation_id``), or every georeferenced observation of a site (``site_id``)
+or of the project (neither) whose footprint (EPSG:4326, in PostGIS) a feature overlaps; with
+``date_property`` only those acquired on the feature's date (an ISO date, a month ``2021-03`` or a year,
+``date_tolerance_days`` either side). Each feature is carried from the file's CRS to the observation's with
+pyproj, then to pixels with the inverse of the observation's affine transform, where regions live. Its class
+comes from the ``label_property`` property through ``label_map``, else a class of that name (any case), else
+``default_label``.
+
+Every feature is checked first: a Polygon or MultiPolygon, valid, with a known class. ``outside`` says what
+happens to the others: ``skip`` (the default) skips features that touch no target image and clips those
+that cross an edge, counting both in the report; ``clip`` clips but refuses features wholly outside;
+``fail`` refuses any feature not wholly inside. One problem rejects the whole file, naming every bad feature
+by its index (0-based), and nothing is stored; where a feature or the file lies is said in lon/lat. Each
+observation's import remembers a key made from the file's bytes and the options that shape the result, so
+importing the same file again adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pyogrio
+import orjson
 import shapely
-from pyogrio import raw
-from pyogrio.errors import DataLayerError, DataSourceError
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError, ProjError
-from rasterio import Affine
-from shapely import geometry as shp
-from shapely.errors import GEOSException
-from shapely.validation import explain_validity
 
-from app.core.errors import InvalidInputError
+from app.interop.gis_features import DRIVERS, LISTED, Feature, FeatureReader, Layer, lonlat, refuse
+from app.interop.gis_placement import Placement, Placer, find_targets
 from app.interop.imports import (
     ImportContext,
     ImportFormat,
-    ImportProblem,
     ImportReport,
     imported_before,
     register,
     reject,
 )
-from app.labels.geometry import check_region_geometry
-from app.models.annotation import Annotation, Prediction, RegionSource
-from app.models.observation import Observation
-from app.repositories.labels import postgis_make_valid
+from app.models.annotation import Annotation, Prediction
 from app.services import annotations as annotation_service
 from app.services import predictions as prediction_service
 
-_DRIVERS = {"geojson": ("GeoJSON", "GeoJSON file", "geojson"), "gpkg": ("GPKG", "GeoPackage", "gpkg")}
-_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-PREFERRED_LAYER = "regions"
+_OPTIONS = frozenset(
+    {
+        "observation_id",
+        "site_id",
+        "label_property",
+        "default_label",
+        "label_map",
+        "unknown_classes",
+        "outside",
+        "date_property",
+        "date_tolerance_days",
+        "model_version",
+    }
+)
 
 
 def import_key(content_hash: bytes, ctx: ImportContext) -> str:
-    """What makes two imports the same: the file's bytes, what it becomes, and how classes are read."""
+    """What makes two imports the same: the file's bytes, what it becomes, how classes and dates are read.
+
+    Options left at their defaults add nothing, so keys of imports made before those options stay valid.
+    """
     options = ctx.options
-    settings = "\0".join([options.as_, options.label_property, options.default_label or ""])
-    return hashlib.sha256(content_hash + b"\0" + settings.encode()).hexdigest()
+    parts = [options.as_, options.label_property, options.default_label or ""]
+    if options.label_map:
+        parts.append(orjson.dumps(options.label_map, option=orjson.OPT_SORT_KEYS).decode())
+    if options.date_property is not None:
+        parts.extend([options.date_property, str(options.date_tolerance_days)])
+    return hashlib.sha256(content_hash + b"\0" + "\0".join(parts).encode()).hexdigest()
 
 
 def _file_hash(path: Path) -> bytes:
@@ -71,302 +81,113 @@ def _file_hash(path: Path) -> bytes:
     return digest.digest()
 
 
-def _observation(ctx: ImportContext, what: str) -> Observation:
-    options = ctx.options
-    if options.observation_id is None:
-        raise reject(
-            [
-                ImportProblem(
-                    "pass observation_id=<id>: the id of the georeferenced observation (image) of this "
-                    "project to put the file's polygons on"
-                )
-            ],
-            what,
-        )
-    observation = ctx.session.get(Observation, options.observation_id)
-    if observation is None or observation.project_id != ctx.project.id:
-        raise reject(
-            [
-                ImportProblem(
-                    f"observation {options.observation_id} is not an observation of this project; pass "
-                    "observation_id of one of its images"
-                )
-            ],
-            what,
-        )
-    if not observation.crs or not observation.transform:
-        raise reject(
-            [
-                ImportProblem(
-                    f"observation {observation.id} ({observation.original_filename}) is not "
-                    "georeferenced (no CRS and transform), so map coordinates cannot be placed on it; "
-                    "pass the observation_id of a georeferenced image, or import Label Studio JSON "
-                    "(pixel coordinates) instead"
-                )
-            ],
-            what,
-        )
-    return observation
-
-
-class _Layer:
-    """The file's features as GDAL reads them."""
-
-    def __init__(self, path: Path, fmt: str, what: str, report: ImportReport) -> None:
-        driver, _, extension = _DRIVERS[fmt]
-        with tempfile.TemporaryDirectory(prefix="minelabel-gis-") as folder:
-            # GDAL wants the format's extension (the upload is staged under a number): a link gives it.
-            named = Path(folder) / f"upload.{extension}"
-            named.symlink_to(path.resolve())
-            source = f"{driver}:{named}"
-            try:
-                layers = pyogrio.list_layers(source)
-                names = [str(name) for name, _ in layers]
-                if not names:
-                    raise reject([ImportProblem(f"the {what} holds no layer")], what)
-                layer = PREFERRED_LAYER if PREFERRED_LAYER in names else names[0]
-                if len(names) > 1:
-                    report.notes.append(
-                        f"the file has {len(names)} layers ({', '.join(names[:10])}); "
-                        f"layer {layer!r} was read"
-                    )
-                meta, _, geometries, field_data = raw.read(source, layer=layer, datetime_as_string=True)
-            except (DataSourceError, DataLayerError) as exc:
-                raise reject(
-                    [ImportProblem(f"the file is not a {what} GDAL can read ({_first_line(exc)})")], what
-                ) from exc
-        self.layer = layer
-        self.crs: str | None = meta.get("crs")
-        self.geometries: np.ndarray[Any, Any] = geometries
-        self.fields: dict[str, np.ndarray[Any, Any]] = dict(zip(meta["fields"], field_data, strict=True))
-
-    def __len__(self) -> int:
-        return len(self.geometries)
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).split(";")[0].strip()
-
-
-class _Reader:
-    """Checks every feature and turns the good ones into pixel-space regions."""
-
-    def __init__(self, ctx: ImportContext, observation: Observation, layer: _Layer, fmt: str) -> None:
-        self.ctx, self.observation, self.layer = ctx, observation, layer
-        self.problems: list[ImportProblem] = []
-        self.clipped = 0
-        self.image = shp.box(0, 0, observation.width, observation.height)
-        self.classes = ctx.config.class_names
-        source_crs = layer.crs or ("EPSG:4326" if fmt == "geojson" else None)
-        self.source_crs = source_crs
-        self.transformer: Transformer | None = None
-        assert observation.transform is not None and observation.crs is not None
-        self.to_pixels = ~Affine(*observation.transform[:6])
-        if source_crs is None:
-            self.problems.append(
-                ImportProblem(
-                    f"layer {layer.layer!r} has no coordinate reference system; set one (e.g. EPSG:4326) "
-                    "in a GIS"
-                )
-            )
-            return
-        try:
-            # always_xy: x is the easting (longitude), as GIS files store it.
-            self.transformer = Transformer.from_crs(
-                CRS.from_user_input(source_crs), CRS.from_user_input(observation.crs), always_xy=True
-            )
-        except (CRSError, ProjError) as exc:
-            self.problems.append(
-                ImportProblem(
-                    f"cannot transform from the file's CRS {source_crs} to the observation's "
-                    f"{observation.crs}: {exc}"
-                )
-            )
-
-    def problem(self, index: int, message: str) -> None:
-        self.problems.append(ImportProblem(f"feature {index}: {message}", feature=index))
-
-    def label(self, index: int) -> str | None:
-        options = self.ctx.options
-        column = self.layer.fields.get(options.label_property)
-        value: Any = column[index] if column is not None else None
-        if isinstance(value, float) and math.isnan(value):
-            value = None
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if options.default_label is not None:
-                if options.default_label not in self.classes:
-                    return None  # reported once, by read()
-                return options.default_label
-            self.problem(
-                index,
-                f"no class: it has no {options.label_property!r} property; pass label_property=<the property "
-                f"holding the class> or default_label=<one of {self.classes}>",
-            )
-            return None
-        text = str(value).strip()
-        if text not in self.classes:
-            self.problem(
-                index,
-                f"class {text!r} (property {options.label_property!r}) is not one of the project's "
-                f"classes {self.classes}",
-            )
-            return None
-        return text
-
-    def pixels(self, geometry: Any) -> Any:
-        transformer, inverse = self.transformer, self.to_pixels
-        assert transformer is not None
-
-        def move(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-            x, y = transformer.transform(coords[:, 0], coords[:, 1], errcheck=True)
-            columns = inverse.a * x + inverse.b * y + inverse.c
-            rows = inverse.d * x + inverse.e * y + inverse.f
-            return np.column_stack([columns, rows])
-
-        return shapely.transform(geometry, move)
-
-    def read(self) -> list[annotation_service.RegionInput]:
-        regions: list[annotation_service.RegionInput] = []
-        default = self.ctx.options.default_label
-        if default is not None and default not in self.classes:
-            self.problems.append(
-                ImportProblem(f"default_label {default!r} is not one of the project's classes {self.classes}")
-            )
-        if len(self.layer) == 0:
-            self.problems.append(ImportProblem(f"layer {self.layer.layer!r} has no features"))
-        if self.transformer is None:
-            return regions
-        observation = self.observation
-        make_valid = postgis_make_valid(self.ctx.session)
-        for index, data in enumerate(self.layer.geometries):
-            label = self.label(index)
-            geometry = self.geometry(index, data)
-            if geometry is None or label is None:
-                continue
-            try:
-                # Numerical slivers from the reprojection are repaired; the file's own shapes were valid.
-                checked = check_region_geometry(
-                    shp.mapping(geometry),
-                    region=f"of feature {index}",
-                    width=observation.width,
-                    height=observation.height,
-                    max_vertices=self.ctx.limits.max_polygon_vertices,
-                    repair=True,
-                    make_valid=make_valid,
-                )
-            except InvalidInputError as exc:
-                self.problems.append(ImportProblem(str(exc), feature=index))
-                continue
-            regions.append(
-                annotation_service.RegionInput(
-                    label=label, geometry=shp.mapping(checked.geometry), source=RegionSource.IMPORT
-                )
-            )
-        return regions
-
-    def geometry(self, index: int, data: bytes | None) -> Any:
-        """The feature's polygons in pixel space, clipped to the image; None after a problem."""
-        if data is None:
-            self.problem(index, "it has no geometry")
-            return None
-        try:
-            geometry = shapely.force_2d(shapely.from_wkb(data))
-        except GEOSException as exc:
-            self.problem(index, f"its geometry cannot be read ({exc})")
-            return None
-        if shapely.get_type_id(geometry) not in _POLYGONAL:
-            self.problem(
-                index, f"it is a {geometry.geom_type}; only Polygon and MultiPolygon features can be imported"
-            )
-            return None
-        if geometry.is_empty:
-            self.problem(index, "its geometry is empty")
-            return None
-        if not geometry.is_valid:
-            self.problem(
-                index,
-                f"it is not a valid polygon ({explain_validity(geometry)}); fix it first (e.g. "
-                "QGIS: Vector > Geometry Tools > Fix Geometries)",
-            )
-            return None
-        try:
-            pixels = self.pixels(geometry)
-        except ProjError as exc:
-            self.problem(
-                index, f"it cannot be transformed to the observation's CRS {self.observation.crs} ({exc})"
-            )
-            return None
-        if not np.isfinite(shapely.get_coordinates(pixels)).all():
-            self.problem(index, f"it cannot be transformed to the observation's CRS {self.observation.crs}")
-            return None
-        if not pixels.intersects(self.image) or pixels.intersection(self.image).area == 0:
-            x0, y0, x1, y1 = pixels.bounds
-            self.problem(
-                index,
-                f"it lies wholly outside the image (its pixel bounds are {x0:.0f}, {y0:.0f} to "
-                f"{x1:.0f}, {y1:.0f}; the image is {self.observation.width} x {self.observation.height} "
-                "px): is it the right observation, and the file's CRS right?",
-            )
-            return None
-        if not self.image.covers(pixels):
-            polygons = [
-                g
-                for g in shapely.get_parts(pixels.intersection(self.image))
-                if shapely.get_type_id(g) in _POLYGONAL and g.area > 0
-            ]
-            pixels = shp.MultiPolygon([p for g in polygons for p in shapely.get_parts(g)])
-            self.clipped += 1
-        return pixels
-
-
 def import_gis(ctx: ImportContext, path: Path, fmt: str) -> ImportReport:
-    what = _DRIVERS[fmt][1]
+    what = DRIVERS[fmt][1]
     report = ImportReport(format=fmt)
-    observation = _observation(ctx, what)
-    layer = _Layer(path, fmt, what, report)
+    layer = Layer(path, fmt, what, report)
+    targets = find_targets(ctx, what)
     report.items_read = len(layer)
-    key = import_key(_file_hash(path), ctx)
-    model = Prediction if ctx.options.as_ == "predictions" else Annotation
-    session = ctx.session
-    if imported_before(session, model, observation.id, key):
-        report.skipped_as_imported_before = len(layer)
-        report.notes.append(
-            f"this file was imported onto observation {observation.id} before, as "
-            f"{ctx.options.as_} with the same class settings: nothing was added"
-        )
-        return report
-    reader = _Reader(ctx, observation, layer, fmt)
-    regions = reader.read()
+    reader = FeatureReader(ctx, layer, fmt)
+    features = reader.features()
+    placer = Placer(reader, targets)
+    placements = placer.place(features)
     if reader.problems:
-        raise reject(reader.problems, what)
-    if ctx.options.as_ == "predictions":
-        prediction_service.create_prediction(
-            session,
-            observation,
-            ctx.options.model_version,
-            None,
-            regions,
-            ctx.limits,
-            commit=False,
-            import_key=key,
-        )
-        report.predictions_created = 1
-    else:
-        annotation_service.create_annotation(
-            session, observation, regions, ctx.limits, user_id=ctx.importer_id, commit=False, import_key=key
-        )
-        report.annotations_created = 1
-    report.regions_created = len(regions)
-    report.notes.append(
-        f"{len(regions)} polygon feature(s) of layer {layer.layer!r} carried from "
-        f"{reader.source_crs} to the observation's {observation.crs}, then to pixels"
-    )
-    if reader.clipped:
-        report.notes.append(
-            f"{reader.clipped} feature(s) reached past the image's edge and were clipped to it"
-        )
+        problems = sorted(reader.problems, key=lambda p: -1 if p.feature is None else p.feature)
+        raise reject(problems, what)
+    if not placements:
+        raise refuse(_nothing_placed(placer, layer, features), what)
+    key = import_key(_file_hash(path), ctx)
+    as_predictions = ctx.options.as_ == "predictions"
+    model = Prediction if as_predictions else Annotation
+    session = ctx.session
+    before = []
+    for placement in placements:
+        observation = placement.observation
+        if imported_before(session, model, observation.id, key):
+            report.skipped_as_imported_before += len(placement.regions)
+            before.append(observation.original_filename)
+            continue
+        if as_predictions:
+            prediction_service.create_prediction(
+                session,
+                observation,
+                ctx.options.model_version,
+                None,
+                placement.regions,
+                ctx.limits,
+                commit=False,
+                import_key=key,
+            )
+            report.predictions_created += 1
+        else:
+            annotation_service.create_annotation(
+                session,
+                observation,
+                placement.regions,
+                ctx.limits,
+                user_id=ctx.importer_id,
+                commit=False,
+                import_key=key,
+            )
+            report.annotations_created += 1
+        report.regions_created += len(placement.regions)
+    _notes(report, placer, layer, placements, before)
     session.flush()
     return report
+
+
+def _nothing_placed(placer: Placer, layer: Layer, features: list[Feature]) -> str:
+    """Why no feature landed anywhere (outside=skip), with the file's extent and the targets' in lon/lat."""
+    count = f"none of the file's {len(layer)} feature(s) landed on {placer.targets.scope}"
+    if not features:
+        return f"{count}: {'; '.join(placer.reader.report_notes) or 'it has none that can be imported'}"
+    reasons = []
+    if away := placer.reader.skipped["outside_image"]:
+        reasons.append(f"{away} touch none of its images")
+    if dated := placer.reader.skipped["no_matching_date"]:
+        reasons.append(f"{dated} lie on its images but none acquired on their date ({placer.acquired()})")
+    extent = lonlat(shapely.total_bounds([f.lonlat for f in features]))
+    return (
+        f"{count}: {'; '.join(reasons)}. The file spans {extent}, and {placer.where()}: is it the right "
+        "target, and the file's CRS right?"
+    )
+
+
+def _notes(
+    report: ImportReport, placer: Placer, layer: Layer, placements: list[Placement], before: list[str]
+) -> None:
+    targets = placer.targets
+    placed = len({index for p in placements for index in p.features})
+    if targets.single:
+        observation = targets.observations[0]
+        report.notes.append(
+            f"{placed} polygon feature(s) of layer {layer.layer!r} carried from {placer.reader.source_crs} "
+            f"to the observation's {observation.crs}, then to pixels"
+        )
+    else:
+        listed = ", ".join(
+            f"{p.observation.original_filename} ({len(p.regions)})" for p in placements[:LISTED]
+        )
+        more = f" and {len(placements) - LISTED} more" if len(placements) > LISTED else ""
+        report.notes.append(
+            f"{placed} polygon feature(s) of layer {layer.layer!r} placed on {len(placements)} "
+            f"observation(s) of {targets.scope} whose footprint they overlap, carried from "
+            f"{placer.reader.source_crs} to each one's CRS, then to pixels: {listed}{more}"
+        )
+    report.notes.extend(placer.reader.report_notes)
+    for reason, count in placer.reader.skipped.items():
+        report.skip(reason, count)
+    if placer.clipped:
+        report.clipped = placer.clipped
+        report.notes.append(
+            f"{placer.clipped} feature(s) reached past the image's edge and were clipped to it"
+        )
+    if before:
+        report.notes.append(
+            f"this file was imported onto {len(before)} of these observation(s) before ("
+            f"{', '.join(before[:LISTED])}), as {placer.reader.options.as_} with the same class and date "
+            "settings: nothing was added there"
+        )
 
 
 def import_geojson(ctx: ImportContext, path: Path) -> ImportReport:
@@ -381,15 +202,18 @@ register(
     ImportFormat(
         name="geojson",
         importer=import_geojson,
-        description="GeoJSON polygons onto one georeferenced observation (observation_id), as one prediction "
-        "or one annotation; class from label_property or default_label",
+        description="GeoJSON polygons onto georeferenced observations (observation_id, site_id or the whole "
+        "project, by footprint and optionally date_property), one prediction or annotation each; class "
+        "from label_property through label_map, or default_label",
+        options=_OPTIONS,
     )
 )
 register(
     ImportFormat(
         name="gpkg",
         importer=import_geopackage,
-        description="GeoPackage polygons (its 'regions' layer, else the first) onto one georeferenced "
-        "observation, like geojson",
+        description="GeoPackage polygons (its 'regions' layer, else the first) onto georeferenced "
+        "observations, like geojson",
+        options=_OPTIONS,
     )
 )

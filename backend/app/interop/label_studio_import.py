@@ -35,6 +35,7 @@ from app.interop.imports import (
     reject,
 )
 from app.interop.label_studio_lint import image_reference_problem, points_problem
+from app.interop.sniff import looks_like, sniff_json
 from app.labels.geometry import check_region_geometry
 from app.models.access import ProjectMember
 from app.models.annotation import Annotation, Prediction, RegionSource
@@ -46,6 +47,7 @@ from app.services import predictions as prediction_service
 from app.services import workflow
 
 IMPORTED_USER_EMAIL = "imported@minelabel.local"
+_LISTED_TASKS = 20  # tasks named one by one in a note
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 
 
@@ -112,6 +114,7 @@ class _Reader:
         self.by_name = {o.original_filename: o for o in rows}
         self.by_lower = {name.lower(): o for name, o in self.by_name.items()}
         self.classes = ctx.config.class_names
+        self.ids_only: list[tuple[int, int]] = []  # (task index, predictions given by id only)
 
     def problem(self, message: str, **at: int) -> None:
         self.problems.append(ImportProblem(message, **at))
@@ -147,10 +150,16 @@ class _Reader:
             if not isinstance(predictions, list):
                 self.problem("predictions must be a list", task=ti)
                 predictions = []
+            ids_only = 0
             for pi, prediction in enumerate(predictions):
+                if _is_int(prediction):
+                    ids_only += 1  # Label Studio's Export button lists a task's predictions by id
+                    continue
                 read = self.prediction(prediction, observation, ti, pi)
                 if read is not None:
                     item.predictions.append(read)
+            if ids_only:
+                self.ids_only.append((ti, ids_only))
             planned.append(item)
         return planned
 
@@ -181,7 +190,12 @@ class _Reader:
 
     def _common(self, item: object, kind: str, ti: int, index: int) -> dict[str, Any] | None:
         if not isinstance(item, dict):
-            self.problem(f"the {kind} must be a JSON object", task=ti, **{kind: index})
+            also = " (or, as Label Studio's export writes it, an integer id)" if kind == "prediction" else ""
+            self.problem(
+                f"the {kind} must be a JSON object{also}, not {orjson.dumps(item).decode()[:40]}",
+                task=ti,
+                **{kind: index},
+            )
             return None
         return item
 
@@ -226,10 +240,10 @@ class _Reader:
         )  # fmt: skip
 
     def prediction(self, prediction: object, observation: Observation, ti: int, pi: int) -> _Item | None:
-        found = self._common(prediction, "annotation", ti, pi)
+        found = self._common(prediction, "prediction", ti, pi)
         if found is None:
             return None
-        at = {"task": ti, "annotation": pi}
+        at = {"task": ti, "prediction": pi}
         score = found.get("score")
         if score is not None and (not isinstance(score, int | float) or not 0 <= score <= 1):
             self.problem(f"prediction score {score!r} must be a number from 0 to 1", **at)
@@ -335,6 +349,8 @@ def import_label_studio(ctx: ImportContext, path: Path) -> ImportReport:
         tasks = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as exc:
         raise reject([ImportProblem(f"the file is not JSON: {exc}")], "Label Studio file") from exc
+    if (wrong := looks_like(sniff_json(tasks), "label-studio")) is not None:
+        raise reject([ImportProblem(wrong)], "Label Studio file")
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
@@ -344,6 +360,18 @@ def import_label_studio(ctx: ImportContext, path: Path) -> ImportReport:
     if reader.problems:
         raise reject(reader.problems, "Label Studio file")
     report.items_read = len(tasks)
+    for ti, count in reader.ids_only[:_LISTED_TASKS]:
+        what = "prediction is an id" if count == 1 else "predictions are ids"
+        report.notes.append(
+            f"task {ti}: {count} {what} only (Label Studio's export lists predictions by id); skipped"
+        )
+    if len(reader.ids_only) > _LISTED_TASKS:
+        rest = reader.ids_only[_LISTED_TASKS:]
+        report.notes.append(
+            f"{len(rest)} more task(s) with {sum(c for _, c in rest)} prediction(s) given by id only; skipped"
+        )
+    if reader.ids_only:
+        report.skip("prediction_ids_only", sum(c for _, c in reader.ids_only))
     members = set(
         ctx.session.scalars(select(ProjectMember.user_id).where(ProjectMember.project_id == ctx.project.id))
     )
@@ -404,5 +432,6 @@ register(
     ImportFormat(
         name="label-studio", importer=import_label_studio,
         description="A Label Studio JSON export (tasks with annotations and/or predictions)",
+        reads_as=False,
     )
 )  # fmt: skip

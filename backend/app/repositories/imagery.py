@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.models.observation import Observation, ObservationStatus
@@ -80,3 +80,37 @@ def observations_of_ingest_job(
     return session.scalars(
         select(Observation).where(Observation.ingest_job_id == job_id, Observation.status == status)
     ).all()
+
+
+def georeferenced_observations(
+    session: Session, project_id: uuid.UUID, site_id: uuid.UUID | None = None
+) -> Sequence[Observation]:
+    """The ready observations of a project (or of one of its sites) that have a CRS and a transform."""
+    stmt = select(Observation).where(
+        Observation.project_id == project_id,
+        Observation.status == ObservationStatus.READY,
+        Observation.crs.is_not(None),
+        Observation.transform.is_not(None),
+    )
+    if site_id is not None:
+        stmt = stmt.where(Observation.site_id == site_id)
+    return session.scalars(stmt.order_by(Observation.site_id, Observation.index)).all()
+
+
+def footprint_overlaps(
+    session: Session, observation_ids: Sequence[uuid.UUID], geometries_wgs84: Sequence[bytes]
+) -> list[tuple[int, uuid.UUID]]:
+    """Which of the observations' footprints each geometry (WKB, EPSG:4326) overlaps, through the footprints'
+    spatial index: (the geometry's position in ``geometries_wgs84``, the observation's id) pairs."""
+    if not observation_ids or not geometries_wgs84:
+        return []
+    rows = session.execute(
+        text(
+            "SELECT f.i - 1 AS position, o.id FROM unnest(CAST(:g AS bytea[])) WITH ORDINALITY AS f(g, i) "
+            "JOIN observations o ON o.footprint && ST_GeomFromWKB(f.g, 4326) "
+            "AND ST_Intersects(o.footprint, ST_GeomFromWKB(f.g, 4326)) "
+            "WHERE o.id = ANY(:ids) ORDER BY 1, o.id"
+        ),
+        {"g": list(geometries_wgs84), "ids": list(observation_ids)},
+    )
+    return [(int(position), observation_id) for position, observation_id in rows]

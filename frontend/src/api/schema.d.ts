@@ -859,7 +859,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Import labels: a Label Studio JSON export, or GeoJSON / GeoPackage polygons (multipart `file`) */
+        /** Import labels: a Label Studio JSON export, COCO, or GeoJSON / GeoPackage polygons (multipart `file`) */
         post: operations["import_labels_api_projects__project_id__import_post"];
         delete?: never;
         options?: never;
@@ -4744,12 +4744,24 @@ export interface operations {
     import_labels_api_projects__project_id__import_post: {
         parameters: {
             query?: {
-                /** @description label-studio, geojson or gpkg. */
+                /** @description label-studio, coco, geojson or gpkg. */
                 format?: string;
                 as?: string;
+                /** @description GIS: the one observation to put the features on. */
                 observation_id?: string | null;
+                /** @description GIS: every observation of this site whose footprint a feature overlaps. */
+                site_id?: string | null;
                 label_property?: string;
                 default_label?: string | null;
+                /** @description COCO/GIS: a JSON object, category or value -> class, e.g. {"pit": "Pit"}. */
+                label_map?: string | null;
+                /** @description COCO/GIS: an unknown category or class refuses the file, or is skipped. */
+                unknown_classes?: "fail" | "skip";
+                /** @description GIS: features wholly outside the images skipped (skip) or refused (clip), or every feature not wholly inside refused (fail). */
+                outside?: "skip" | "clip" | "fail";
+                /** @description GIS: the property with each feature's date (ISO date, month or year). */
+                date_property?: string | null;
+                date_tolerance_days?: number;
                 model_version?: string;
             };
             header?: never;
@@ -4771,7 +4783,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Nothing was stored; `problems` names every bad task/result/feature. */
+            /** @description Nothing was stored: `problems` names every bad task/result/image/annotation/feature; a bad option gives `code` invalid_import_option and its `field`. */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -20,7 +20,14 @@ from app.api.presenters import job_read
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError
 from app.interop.exports import ExportOptions, export_filename, load_formats
-from app.interop.imports import ImportOptions, get_import_format, import_formats
+from app.interop.imports import (
+    ImportOptions,
+    Outside,
+    UnknownClasses,
+    import_formats,
+    label_map_option,
+    parse_import_options,
+)
 from app.interop.selection import AnnotationChoice, Selection
 from app.models.job import JobKind, JobState
 from app.models.observation import TaskState
@@ -33,6 +40,7 @@ from app.services.projects import get_project_or_raise
 router = APIRouter(tags=["exports"])
 
 FormatQuery = Annotated[str, Query(description="label-studio, geojson, gpkg, coco or masks.")]
+ImportFormatQuery = Annotated[str, Query(description="label-studio, coco, geojson or gpkg.")]
 
 
 def selection_from_query(
@@ -167,10 +175,70 @@ def list_formats() -> dict[str, dict[str, dict[str, str]]]:
     return {"exports": exports, "imports": imports}
 
 
+def import_options_from_query(
+    format: ImportFormatQuery = "label-studio",
+    as_: Annotated[str, Query(alias="as", pattern="^(annotations|predictions)$")] = "annotations",
+    observation_id: Annotated[
+        uuid.UUID | None, Query(description="GIS: the one observation to put the features on.")
+    ] = None,
+    site_id: Annotated[
+        uuid.UUID | None,
+        Query(description="GIS: every observation of this site whose footprint a feature overlaps."),
+    ] = None,
+    label_property: str = "class",
+    default_label: str | None = None,
+    label_map: Annotated[
+        str | None,
+        Query(description='COCO/GIS: a JSON object, category or value -> class, e.g. {"pit": "Pit"}.'),
+    ] = None,
+    unknown_classes: Annotated[
+        UnknownClasses,
+        Query(description="COCO/GIS: an unknown category or class refuses the file, or is skipped."),
+    ] = "fail",
+    outside: Annotated[
+        Outside,
+        Query(
+            description="GIS: features wholly outside the images skipped (skip) or refused (clip), or "
+            "every feature not wholly inside refused (fail)."
+        ),
+    ] = "skip",
+    date_property: Annotated[
+        str | None, Query(description="GIS: the property with each feature's date (ISO date, month or year).")
+    ] = None,
+    date_tolerance_days: int = 0,
+    model_version: str = "import",
+) -> ImportOptions:
+    """The import's options from the query string, all checked before the upload is read (422 naming the
+    field: `code` invalid_import_option, `field`)."""
+    fields: dict[str, object] = {
+        "as": as_,
+        "observation_id": observation_id,
+        "site_id": site_id,
+        "label_property": label_property,
+        "default_label": default_label,
+        "label_map": label_map_option(label_map),
+        "unknown_classes": unknown_classes,
+        "outside": outside,
+        "date_property": date_property,
+        "date_tolerance_days": date_tolerance_days,
+        "model_version": model_version,
+    }
+    return parse_import_options(format, fields)
+
+
+ImportOptionsDep = Annotated[ImportOptions, Depends(import_options_from_query)]
+
+
 @router.post(
     "/api/projects/{project_id}/import",
-    summary="Import labels: a Label Studio JSON export, or GeoJSON / GeoPackage polygons (multipart `file`)",
-    responses={422: {"description": "Nothing was stored; `problems` names every bad task/result/feature."}},
+    summary="Import labels: a Label Studio JSON export, COCO, or GeoJSON / GeoPackage polygons (multipart "
+    "`file`)",
+    responses={
+        422: {
+            "description": "Nothing was stored: `problems` names every bad task/result/image/annotation/"
+            "feature; a bad option gives `code` invalid_import_option and its `field`."
+        }
+    },
 )
 async def import_labels(
     project_id: uuid.UUID,
@@ -178,18 +246,9 @@ async def import_labels(
     session: SessionDep,
     settings: SettingsDep,
     access: AccessDep,
-    format: Annotated[str, Query(description="label-studio, geojson or gpkg.")] = "label-studio",
-    as_: Annotated[str, Query(alias="as", pattern="^(annotations|predictions)$")] = "annotations",
-    observation_id: uuid.UUID | None = None,
-    label_property: str = "class",
-    default_label: str | None = None,
-    model_version: str = "import",
+    options: ImportOptionsDep,
+    format: ImportFormatQuery = "label-studio",
 ) -> dict[str, object]:
-    get_import_format(format)  # an unknown format is refused before the upload is read
-    options = ImportOptions.model_validate(
-        {"as": as_, "observation_id": observation_id, "label_property": label_property,
-         "default_label": default_label, "model_version": model_version}
-    )  # fmt: skip
     staging_root = settings.storage.data_dir / "staging"
     staging_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=staging_root))
