@@ -131,12 +131,28 @@ def anonymous_client(client_for: Callable[[User | None], TestClient]) -> TestCli
 
 
 @pytest.fixture(scope="session")
-def worker_env(settings: Settings) -> dict[str, str]:
+def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A tiny SAM checkpoint with random weights (tests/sam/tiny.py); None where torch is not installed."""
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None or find_spec("segment_anything") is None:
+        return None
+    from tests.sam.tiny import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("sam") / "sam_tiny.pth")
+
+
+@pytest.fixture(scope="session")
+def worker_env(settings: Settings, sam_checkpoint: Path | None) -> dict[str, str]:
+    """The session worker's environment: the test services, and SAM set up with the tiny checkpoint (the
+    API only asks for SAM where a test's app has it set up too)."""
+    sam = {"SAM__CHECKPOINT": str(sam_checkpoint)} if sam_checkpoint else {}
     return service_env(
         settings.db.url,
         settings.redis.url,
         STORAGE__DATA_DIR=str(settings.storage.data_dir),
         JOBS__SCRATCH_DIR=str(settings.jobs.scratch_dir),
+        **sam,
     )
 
 

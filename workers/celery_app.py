@@ -7,8 +7,12 @@ Start a worker with ``minelabel worker --queues cpu`` (or ``gpu``), and one beat
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
+import threading
 from typing import Any
 
 from celery import Celery
@@ -28,6 +32,7 @@ TASK_MODULES = [
     "workers.tasks.imagery",
     "workers.tasks.exports",
     "workers.tasks.reaper",
+    "workers.tasks.sam",
 ]
 REAP_TASK = "minelabel.reap"
 
@@ -47,10 +52,12 @@ def make_worker_app() -> Celery:
 
 celery_app = make_worker_app()
 _GPUS: list[GpuInfo] = []
+# What the check of the SAM checkpoint found ({"ok", "detail", ...}); None until it has run.
+_SAM: dict[str, Any] | None = None
 
 
 @worker_ready.connect
-def _on_worker_ready(**_: object) -> None:
+def _on_worker_ready(sender: Any = None, **_: object) -> None:
     # What attempts on this machine left behind when they were killed (the worker may have been one).
     global _GPUS
     _GPUS = list_gpus()
@@ -59,6 +66,29 @@ def _on_worker_ready(**_: object) -> None:
             scratch.sweep(session, get_settings().jobs.scratch_dir)
     except Exception:
         logger.warning("could not sweep the scratch folder at start", exc_info=True)
+    queues = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender is not None else set()
+    if "gpu" in queues and get_settings().sam.checkpoint is not None:
+        threading.Thread(target=_check_sam, name="sam-check", daemon=True).start()
+
+
+def _check_sam() -> None:
+    """Load the checkpoint in a process of its own (this one never imports torch) and keep its verdict."""
+    global _SAM
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.ml.sam.check"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    try:
+        _SAM = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        _SAM = {"ok": False, "detail": f"SAM's check failed: {done.stderr.strip()[-500:]}"}
+    if _SAM.get("ok"):
+        logger.info("%s", _SAM["detail"])
+    else:
+        logger.error("%s", _SAM["detail"])
 
 
 @worker_process_init.connect
@@ -75,4 +105,8 @@ def _pin_gpu(**_: object) -> None:
 def minelabel_info(state: Any) -> dict[str, Any]:
     """What /api/health shows of this worker: its GPUs (read once at start) and its pool size."""
     pool = getattr(state.consumer, "pool", None)
-    return {"gpus": [gpu.as_dict() for gpu in _GPUS], "concurrency": getattr(pool, "num_processes", None)}
+    return {
+        "gpus": [gpu.as_dict() for gpu in _GPUS],
+        "concurrency": getattr(pool, "num_processes", None),
+        "sam": _SAM,
+    }

@@ -28,6 +28,7 @@ from app.api.routes import (
     projects,
     regions,
     reports,
+    sam,
     tasks,
     ui,
     users,
@@ -41,6 +42,7 @@ from app.core.queue import make_celery
 from app.imagery.storage import make_storage
 from app.services.health import VERSION
 from app.services.rate_limit import SignInLimiter
+from app.services.sam_decoder import Decoder
 from app.services.tiles import TileCache
 
 FRONTEND_DIST = REPO_ROOT / "frontend" / "dist"
@@ -82,6 +84,7 @@ def create_app(
     app.state.metrics = app_metrics
     app.state.storage = make_storage(settings.storage)
     app.state.tile_cache = TileCache(settings.tiles.cache_bytes)
+    app.state.sam_decoder = Decoder(app.state.storage, settings.sam.decoder_cache_windows)
     app.state.access_cache = AccessCache(settings.security.access_cache_s)
     app.state.sign_in_limiter = SignInLimiter(
         redis.Redis.from_url(settings.redis.url, socket_timeout=2, socket_connect_timeout=2),
@@ -106,6 +109,7 @@ def create_app(
     app.include_router(observations.router)
     app.include_router(annotation_routes.router)
     app.include_router(regions.router)
+    app.include_router(sam.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
 

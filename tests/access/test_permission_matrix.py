@@ -94,7 +94,8 @@ def outcome(response: Any) -> str:
     if response.status_code == 404:
         assert code.endswith("not_found"), response.text
         return "404"
-    assert response.status_code < 500, response.text
+    # Past the permission check, SAM answers 503 where it is not set up (as in this world): allowed.
+    assert response.status_code < 500 or code == "sam_not_set_up", response.text
     return "allowed"
 
 

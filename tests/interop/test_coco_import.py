@@ -117,6 +117,7 @@ def regions_of(session: Session, observation: Observation) -> list[Region]:
 
 def mask_of(region: Region) -> np.ndarray:
     """The stored region rasterized by MineLabel's own rule (a pixel is in when its centre is)."""
+    assert region.label is not None  # people's regions always have a class
     masks = class_masks([LabeledShape(to_shape(region.geom), region.label)], [region.label], 200, 200)
     mask: np.ndarray = masks[0]
     return mask
@@ -576,7 +577,7 @@ def test_a_coco_file_over_a_seed_image_imports_onto_the_real_observation(
     regions = regions_of(db_session, observation)
     assert [(r.label, r.area_px) for r in regions] == [("Outline", 415000), ("Pit", 5000), ("Pit", 8000)]
     assert regions[0].area_ha is None  # the PNG has no georeferencing
-    shapes = [LabeledShape(to_shape(r.geom), r.label) for r in regions]
+    shapes = [LabeledShape(to_shape(r.geom), r.label or "") for r in regions]
     masks = class_masks(shapes, CLASSES, 1000, 1000)
     assert (masks[2] == outline).all()
     pits = [

@@ -66,7 +66,7 @@ def orm_measures(session: Session, observation: Observation, polygon: PredictedP
         if isinstance(polygon.geometry, shp.MultiPolygon)
         else shp.MultiPolygon([polygon.geometry])
     )
-    fill_region(session, region, RegionInput(label=polygon.label, geometry=None), geometry, observation)
+    fill_region(session, region, RegionInput(label=polygon.label or "", geometry=None), geometry, observation)
     return region
 
 

@@ -207,3 +207,15 @@ def test_a_new_attempt_takes_over_from_a_killed_process_and_removes_its_files(
         assert [e["outcome"] for e in row.attempt_log] == ["lost", "succeeded"]
         assert row.result is not None and row.result["attempt"] == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_kind_has_its_models_queue_and_a_task_the_workers_run() -> None:
+    from app.jobs.kinds import KINDS
+    from workers.celery_app import celery_app
+
+    assert set(KINDS) == set(JobKind)
+    celery_app.loader.import_default_modules()  # what a worker does when it starts (the task modules)
+    registered = set(celery_app.tasks)
+    for spec in KINDS.values():
+        assert spec.kind == KINDS[spec.kind].kind
+        assert spec.task_name in registered, spec.kind

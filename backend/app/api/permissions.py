@@ -167,6 +167,14 @@ RULES: dict[str, Rule] = {
     "task_agreement": STAFF,
     "project_agreement": STAFF,
     "project_progress": STAFF,
+    # Segment Anything
+    "sam_status": SIGNED_IN,
+    "sam_decoder_file": SIGNED_IN,  # the model, no data
+    "sam_prompt": EVERY_MEMBER,  # decodes; stores nothing
+    "sam_embeddings": EVERY_MEMBER,
+    "sam_embed_project": PROJECT_ADMIN,
+    "sam_prelabel_project": PROJECT_ADMIN,
+    "sam_carry_forward_project": PROJECT_ADMIN,
     # exports and imports
     "export_labels": STAFF,
     "create_export_job": STAFF,

@@ -55,6 +55,7 @@ def region_feature(region: Region, model_version: str | None = None) -> RegionFe
             model_version=model_version,
             accepted_from=region.accepted_from,
             carried_from=region.carried_from,
+            change_score=region.change_score,
             geometry_wgs84=geojson(region.geom_wgs84),
         ),
     )
@@ -77,6 +78,7 @@ def viewport_feature(row: Row[Any]) -> RegionFeature:
             model_version=row.model_version,
             accepted_from=row.accepted_from,
             carried_from=row.carried_from,
+            change_score=row.change_score,
         ),
     )
 

@@ -72,8 +72,31 @@ class AdminSettings(BaseModel):
 
 
 class SamSettings(BaseModel):
+    """Segment Anything (docs/adr/2026-12-01-sam-encoder-on-gpu-workers-decoder-in-onnx.md)."""
+
+    # A checkpoint file the operator downloaded (vit_b, vit_l or vit_h); read by the GPU workers only.
     checkpoint: Path | None = None
-    model_type: Literal["vit_h", "vit_l", "vit_b"] = "vit_h"
+    # "auto": read the architecture from the checkpoint's weights (also works for small test models).
+    model_type: Literal["auto", "vit_h", "vit_l", "vit_b"] = "auto"
+    # Windows are cut at this zoom: 1024 / zoom source pixels become SAM's 1024 px input, so that small
+    # pits at 10 m resolution are several encoder patches wide; plus one full-frame pass for Outlines.
+    zoom: float = Field(default=2.0, ge=1.0, le=8.0)
+    # Overlap of neighbouring windows, in source pixels (a prompt near an edge still has context).
+    overlap_px: int = Field(default=128, ge=0)
+    # Windows encoded per forward pass on a GPU (1 on a CPU).
+    batch_size: int = Field(default=8, ge=1, le=64)
+    # "auto": CUDA when the worker has it, else the CPU (slow, but the same results).
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    # Polygons from masks: parts smaller than this are dropped; simplified within this many pixels.
+    min_area_px: float = Field(default=16.0, ge=0)
+    simplify_px: float = Field(default=1.0, ge=0)
+    # Embeddings (float32 in memory) the API keeps for prompt decoding, per process.
+    decoder_cache_windows: int = Field(default=64, ge=1)
+    # Batch pre-labels: a points_per_side^2 point grid per window, and SAM's quality thresholds.
+    points_per_side: int = Field(default=16, ge=1, le=64)
+    pred_iou_thresh: float = Field(default=0.88, ge=0, le=1)
+    stability_score_thresh: float = Field(default=0.92, ge=0, le=1)
+    box_nms_thresh: float = Field(default=0.7, ge=0, le=1)
 
 
 class LimitSettings(BaseModel):

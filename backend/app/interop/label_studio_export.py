@@ -56,6 +56,7 @@ SELECT array_agg(owner) AS owners, array_agg(predicted) AS predicted, array_agg(
       JOIN observations o ON o.id = r.observation_id
      WHERE r.observation_id = ANY(:tasks) AND r.deleted_at IS NULL
        AND (r.annotation_id = ANY(:annotations) OR r.prediction_id = ANY(:predictions))
+       AND r.label IS NOT NULL  -- unclassed SAM pre-labels: Label Studio's regions need a label
        AND {classes}
   ) AS found
 """

@@ -11,9 +11,11 @@ import os
 import socket
 import time
 
+from celery import Celery
 from sqlalchemy import text
 
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
+from app.core.queue import make_celery
 from app.imagery.storage import make_storage
 from app.interop.exports import export_filename
 from app.jobs.errors import TransientJobError
@@ -30,6 +32,7 @@ from app.schemas.job import (
     RenderResult,
 )
 from app.services import exports as export_service
+from app.services import sam as sam_service
 from app.services.imagery_processing import process_observations, refresh_project_rendering
 
 
@@ -62,8 +65,10 @@ def probe(ctx: JobContext[ProbeParams]) -> ProbeResult:
 
 
 def ingest(ctx: JobContext[IngestParams]) -> IngestResult:
+    """COGs, display ranges and thumbnails; then, when SAM is set up, a `sam_embed` job for what became
+    ready, so that the first click on a new image is as fast as every other one."""
     settings = get_settings()
-    return process_observations(
+    result = process_observations(
         ctx.session,
         make_storage(settings.storage),
         list(ctx.params.observation_ids),
@@ -71,6 +76,24 @@ def ingest(ctx: JobContext[IngestParams]) -> IngestResult:
         ctx.progress,
         ctx.scratch,
     )
+    failed = {f.id for f in result.failed}
+    ready = [i for i in ctx.params.observation_ids if i not in failed]
+    # (SAM__CHECKPOINT names a file on the GPU machines; the API and the workers are set up alike.)
+    if ctx.params.sam_embed and ready and ctx.project_id is not None and settings.sam.checkpoint is not None:
+        job = sam_service.submit_embed(ctx.session, _celery(settings), settings, ctx.project_id, ready, None)
+        result.sam_embed_job_id = job.id
+    return result
+
+
+_celery_client: Celery | None = None
+
+
+def _celery(settings: Settings) -> Celery:
+    """A Celery client to queue follow-up jobs from a job (made once per process)."""
+    global _celery_client
+    if _celery_client is None:
+        _celery_client = make_celery(settings)
+    return _celery_client
 
 
 def render(ctx: JobContext[RenderParams]) -> RenderResult:

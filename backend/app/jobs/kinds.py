@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from app.core.errors import InvalidInputError
 from app.models.job import JobKind, JobQueue
 from app.schemas import job as schemas
+from app.schemas import sam
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,23 @@ KINDS: dict[JobKind, KindSpec] = {
         ),
         KindSpec(
             JobKind.EXPORT, "minelabel.export", JobQueue.CPU, schemas.ExportParams, schemas.ExportResult
+        ),
+        KindSpec(
+            JobKind.SAM_EMBED, "minelabel.sam_embed", JobQueue.GPU, sam.SamEmbedParams, sam.SamEmbedResult
+        ),
+        KindSpec(
+            JobKind.SAM_PRELABEL,
+            "minelabel.sam_prelabel",
+            JobQueue.GPU,
+            sam.SamPrelabelParams,
+            sam.SamPrelabelResult,
+        ),
+        KindSpec(
+            JobKind.SAM_CARRY_FORWARD,
+            "minelabel.sam_carry_forward",
+            JobQueue.GPU,
+            sam.SamCarryForwardParams,
+            sam.SamCarryForwardResult,
         ),
     ]
 }

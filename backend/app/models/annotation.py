@@ -93,6 +93,10 @@ class Region(Base):
     __table_args__ = (
         CheckConstraint("(annotation_id IS NULL) <> (prediction_id IS NULL)", name="one_owner"),
         CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_fraction"),
+        CheckConstraint("label IS NOT NULL OR prediction_id IS NOT NULL", name="people_name_a_class"),
+        CheckConstraint(
+            "change_score IS NULL OR (change_score >= 0 AND change_score <= 1)", name="change_score_fraction"
+        ),
         # Most regions are people's: index the prediction link only where there is one.
         Index(
             "ix_regions_prediction_id", "prediction_id", postgresql_where=text("prediction_id IS NOT NULL")
@@ -115,13 +119,16 @@ class Region(Base):
         ForeignKey("annotations.id", ondelete="CASCADE"), index=True
     )
     prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"))
-    label: Mapped[str] = mapped_column(String(200))
+    # None only for a prediction whose class nothing could tell (the annotator picks one when accepting).
+    label: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[RegionSource] = mapped_column(
         str_enum(RegionSource, "region_source"), default=RegionSource.HUMAN
     )
     score: Mapped[float | None] = mapped_column(Float)
     # The prediction region this one was accepted from (no foreign key: predictions may be deleted later).
     accepted_from: Mapped[uuid.UUID | None]
+    # A carried-forward prediction: 1 - IoU of the previous date's shape and this one (0: unchanged).
+    change_score: Mapped[float | None] = mapped_column(Float)
     # A prediction's region on the previous date of the site that this one carries forward (no foreign key
     # either: the earlier prediction may be deleted).
     carried_from: Mapped[uuid.UUID | None]

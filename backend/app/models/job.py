@@ -42,6 +42,9 @@ class JobKind(enum.StrEnum):
     INGEST = "ingest"
     RENDER = "render"
     EXPORT = "export"
+    SAM_EMBED = "sam_embed"
+    SAM_PRELABEL = "sam_prelabel"
+    SAM_CARRY_FORWARD = "sam_carry_forward"
 
 
 class Job(Base):

@@ -37,10 +37,11 @@ class PredictedPolygon:
     """One predicted region: a valid polygon in the observation's pixel space (x = column, y = row)."""
 
     geometry: shp.Polygon | shp.MultiPolygon
-    label: str
+    label: str | None  # None: unclassed (a SAM pre-label nothing could class; the annotator picks one)
     score: float | None = None
     source: RegionSource = RegionSource.MODEL
     carried_from: uuid.UUID | None = None  # the region on the site's previous observation it continues
+    change_score: float | None = None  # carried forward: 1 - IoU with the previous date's shape
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,12 @@ class WrittenPrediction:
 # 1-based position in the batch, ``chunk`` the collection it is transformed to EPSG:4326 in (see _WGS84).
 _STAGING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS prediction_staging (
-    n int NOT NULL, chunk int NOT NULL, id uuid NOT NULL, label text NOT NULL, source region_source NOT NULL,
-    score float8, carried_from uuid, geom geometry NOT NULL
+    n int NOT NULL, chunk int NOT NULL, id uuid NOT NULL, label text, source region_source NOT NULL,
+    score float8, carried_from uuid, change_score float8, geom geometry NOT NULL
 ) ON COMMIT DROP;
 TRUNCATE prediction_staging
 """
-_COLUMNS = "n, chunk, id, label, source, score, carried_from, geom"
+_COLUMNS = "n, chunk, id, label, source, score, carried_from, change_score, geom"
 _COPY = f"COPY prediction_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 
 _INSERT = """
@@ -67,12 +68,14 @@ WITH prediction AS (
     VALUES (:prediction, :project, :observation, :model_version, :score)
     RETURNING id
 ), staged AS (
-    SELECT n, chunk, id, label, source, score, carried_from, ST_Multi(geom) AS geom FROM prediction_staging
+    SELECT n, chunk, id, label, source, score, carried_from, change_score, ST_Multi(geom) AS geom
+      FROM prediction_staging
 ), wgs84 AS ({wgs84})
 INSERT INTO regions (id, project_id, observation_id, prediction_id, label, source, score, carried_from,
-                     geom, geom_wgs84, area_px, area_ha, version)
+                     change_score, geom, geom_wgs84, area_px, area_ha, version)
 SELECT s.id, :project, :observation, (SELECT id FROM prediction), s.label, s.source, s.score,
-       s.carried_from, s.geom, w.geom, ST_Area(s.geom), ST_Area(w.geom::geography) / 10000.0, 1
+       s.carried_from, s.change_score, s.geom, w.geom, ST_Area(s.geom),
+       ST_Area(w.geom::geography) / 10000.0, 1
   FROM staged s LEFT JOIN wgs84 w ON w.n = s.n
 """
 
@@ -136,11 +139,15 @@ def write_predictions(
         vertices = shapely.get_num_coordinates(geometries)
         chunks = ((np.cumsum(vertices) - vertices) // CHUNK_VERTICES).tolist()  # where each polygon starts
         with connection.cursor() as cursor, cursor.copy(_COPY) as copy:
-            copy.set_types(["int4", "int4", "uuid", "text", source_oid, "float8", "uuid", geometry_oid])
+            copy.set_types(
+                ["int4", "int4", "uuid", "text", source_oid, "float8", "uuid", "float8", geometry_oid]
+            )
             rows = zip(region_ids, polygons, wkbs, chunks, strict=True)
             for n, (region_id, p, wkb, chunk) in enumerate(rows, 1):
                 source = RegionSource.MODEL if p.source is RegionSource.HUMAN else p.source
-                copy.write_row((n, chunk, region_id, p.label, source.value, p.score, p.carried_from, wkb))
+                copy.write_row(
+                    (n, chunk, region_id, p.label, source.value, p.score, p.carried_from, p.change_score, wkb)
+                )
     georeferenced = bool(observation.crs and observation.transform)
     params: dict[str, object] = {
         "prediction": prediction_id, "project": observation.project_id, "observation": observation.id,
@@ -166,8 +173,14 @@ def _check(
     known = set(classes)
     for index, polygon in enumerate(polygons):
         region = RegionRef(str(index + 1), index=index)
-        if polygon.label not in known:
+        if polygon.label is not None and polygon.label not in known:
             check_label(polygon.label, region, list(classes))
+        if polygon.change_score is not None and not 0 <= polygon.change_score <= 1:
+            raise InvalidInputError(
+                f"Region {region.name}: the change score must lie between 0 and 1, "
+                f"not {polygon.change_score}.",
+                **region.error_fields(),
+            )
         if polygon.score is not None and not 0 <= polygon.score <= 1:
             raise InvalidInputError(
                 f"Region {region.name}: the score must lie between 0 and 1, not {polygon.score}.",

@@ -70,7 +70,9 @@ class RegionProperties(BaseModel):
     """A region's properties, the same wherever a region is sent (annotations, single regions, the viewport,
     approved regions, predictions)."""
 
-    label: str
+    label: str | None = Field(
+        description="The class; null only for a prediction nothing could class (pick one when accepting)."
+    )
     source: RegionSource
     score: float | None = Field(description="The model's confidence (0-1), for machine-made regions.")
     version: int = Field(description="The region's own version (If-Match of the single-region routes).")
@@ -82,6 +84,10 @@ class RegionProperties(BaseModel):
     accepted_from: uuid.UUID | None = Field(description="The prediction region it was accepted from.")
     carried_from: uuid.UUID | None = Field(
         description="A prediction's region on the site's previous observation that it carries forward."
+    )
+    change_score: float | None = Field(
+        default=None,
+        description="Carried forward: 1 - IoU of the previous date's shape and this one (0: unchanged).",
     )
     geometry_wgs84: dict[str, Any] | None = Field(
         default=None,

@@ -20,12 +20,22 @@ class GpuRead(BaseModel):
 
 
 class WorkerNode(BaseModel):
-    """One worker: the queues it consumes, and its GPUs (one job at a time on each)."""
+    """One worker: the queues it consumes, its GPUs (one job at a time on each), and, for a worker of the gpu
+    queue, what it found when it loaded the SAM checkpoint (None: not checked, or not yet)."""
 
     name: str
     queues: list[str]
     concurrency: int | None
     gpus: list[GpuRead]
+    sam: dict[str, str | bool] | None = None
+
+
+class SamHealth(BaseModel):
+    """SAM is optional: its absence never degrades the status, but says how to set it up."""
+
+    configured: bool
+    ok: bool
+    detail: str
 
 
 class WorkerHealth(ComponentHealth):
@@ -41,3 +51,4 @@ class HealthRead(BaseModel):
     postgis: ComponentHealth
     redis: ComponentHealth
     workers: WorkerHealth
+    sam: SamHealth

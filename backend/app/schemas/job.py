@@ -17,17 +17,15 @@ from app.interop.exports import ExportOptions
 from app.interop.selection import AnnotationChoice, Selection
 from app.models.job import JobKind, JobQueue, JobState
 from app.models.observation import TaskState
-
-
-class JobParams(BaseModel):
-    """Base of every kind's parameters: strict, so a misspelt field is an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class JobResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+from app.schemas.job_base import JobParams, JobResult
+from app.schemas.sam import (
+    SamCarryForwardParams,
+    SamCarryForwardResult,
+    SamEmbedParams,
+    SamEmbedResult,
+    SamPrelabelParams,
+    SamPrelabelResult,
+)
 
 # --- probe ---------------------------------------------------------------------------------------
 
@@ -72,6 +70,9 @@ class ProbeResult(JobResult):
 
 class IngestParams(JobParams):
     observation_ids: list[uuid.UUID] = Field(min_length=1, max_length=100_000)
+    sam_embed: bool = Field(
+        default=False, description="Then queue SAM embeddings of what became ready (SAM is set up)."
+    )
 
 
 class FailedObservation(BaseModel):
@@ -83,6 +84,7 @@ class FailedObservation(BaseModel):
 class IngestResult(JobResult):
     ready: int
     failed: list[FailedObservation]
+    sam_embed_job_id: uuid.UUID | None = None
 
 
 class RenderParams(JobParams):
@@ -165,8 +167,26 @@ class ExportResult(JobResult):
 
 # --- the job as the API shows it -----------------------------------------------------------------
 
-AnyJobParams = ProbeParams | IngestParams | RenderParams | ExportParams
-AnyJobResult = ProbeResult | IngestResult | RenderResult | ExportResult
+AnyJobParams = (
+    ProbeParams
+    | IngestParams
+    | RenderParams
+    | ExportParams
+    | SamEmbedParams
+    | SamPrelabelParams
+    | SamCarryForwardParams
+)
+AnyJobResult = (
+    ProbeResult
+    | IngestResult
+    | RenderResult
+    | ExportResult
+    | SamEmbedResult
+    | SamPrelabelResult
+    | SamCarryForwardResult
+)
+
+__all__ = ["JobParams", "JobResult"]
 
 
 class AttemptRead(BaseModel):

@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.schemas.health import ComponentHealth, GpuRead, HealthRead, WorkerHealth, WorkerNode
+from app.schemas.health import ComponentHealth, GpuRead, HealthRead, SamHealth, WorkerHealth, WorkerNode
+from app.services.sam import SETUP_MESSAGE
 
 VERSION = "0.1.0"
 
@@ -81,6 +82,7 @@ def check_workers(celery: Celery, timeout_s: float) -> WorkerHealth:
                     queues=sorted(q["name"] for q in replies[worker]),
                     concurrency=info.get("concurrency"),
                     gpus=[GpuRead.model_validate(gpu) for gpu in info.get("gpus") or []],
+                    sam=info.get("sam"),
                 )
             )
         return f"{len(replies)} worker(s)"
@@ -125,4 +127,27 @@ def build_report(session: Session, settings: Settings, celery: Celery) -> Health
         postgis=postgis,
         redis=redis_health,
         workers=workers,
+        sam=check_sam(settings, workers),
+    )
+
+
+def check_sam(settings: Settings, workers: WorkerHealth) -> SamHealth:
+    """Configured here, and loaded by the gpu workers (each checks its checkpoint when it starts)."""
+    if settings.sam.checkpoint is None:
+        return SamHealth(configured=False, ok=False, detail=SETUP_MESSAGE)
+    reports = {node.name: node.sam for node in workers.nodes if node.sam is not None}
+    broken = {name: str(report["detail"]) for name, report in reports.items() if not report.get("ok")}
+    if broken:
+        return SamHealth(
+            configured=True, ok=False, detail="; ".join(f"{n}: {d}" for n, d in sorted(broken.items()))
+        )
+    if not reports:
+        return SamHealth(
+            configured=True,
+            ok=False,
+            detail="no worker of the gpu queue has reported on the SAM checkpoint yet (start one with "
+            "`minelabel worker --queues gpu`; it checks the file when it starts)",
+        )
+    return SamHealth(
+        configured=True, ok=True, detail="; ".join(f"{n}: {r['detail']}" for n, r in sorted(reports.items()))
     )

@@ -161,7 +161,10 @@ def register_images(
         # The job first (its observations point at it), knowing which observations it converts.
         job = new_job(
             JobKind.INGEST,
-            IngestParams(observation_ids=[observation_id for *_, observation_id in planned]),
+            IngestParams(
+                observation_ids=[observation_id for *_, observation_id in planned],
+                sam_embed=settings.sam.checkpoint is not None,
+            ),
             project_id=project.id,
             created_by=created_by,
             settings=settings.jobs,

@@ -488,6 +488,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/observations/{observation_id}/sam": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Segment what the prompt points at: positive/negative points and/or a box -> polygon(s)
+         * @description Decoded on the API's CPU from the observation's stored embedding; nothing is stored.
+         */
+        post: operations["sam_prompt_api_observations__observation_id__sam_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/observations/{observation_id}/sam/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The observation's SAM embeddings: whether they are current, their windows, the job making them */
+        get: operations["sam_embeddings_api_observations__observation_id__sam_embeddings_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/observations/{observation_id}/task": {
         parameters: {
             query?: never;
@@ -1005,6 +1042,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/sam/carry-forward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Carry each site's approved labels forward to the next date with SAM (predictions, carried_from) */
+        post: operations["sam_carry_forward_project_api_projects__project_id__sam_carry_forward_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sam/embed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Compute SAM embeddings of the selected observations (missing or stale ones; all with force) */
+        post: operations["sam_embed_project_api_projects__project_id__sam_embed_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sam/prelabel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pre-label the selected observations with SAM (predictions, source=sam) */
+        post: operations["sam_prelabel_project_api_projects__project_id__sam_prelabel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/sites": {
         parameters: {
             query?: never;
@@ -1070,6 +1158,40 @@ export interface paths {
         post?: never;
         /** Delete one region (a tombstone); If-Match: its version */
         delete: operations["delete_region_api_regions__region_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sam/decoder.onnx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** SAM's prompt decoder (ONNX) for the current checkpoint, for decoding in the browser */
+        get: operations["sam_decoder_file_api_sam_decoder_onnx_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sam/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether SAM is set up, and with what */
+        get: operations["sam_status_api_sam_status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1442,6 +1564,79 @@ export interface components {
          */
         DisplayPreset: "true_color" | "false_color" | "swir";
         /**
+         * EmbeddingManifest
+         * @description What a set of embeddings of one observation was made from, so that a change makes it stale.
+         */
+        EmbeddingManifest: {
+            /** Checkpoint Hash */
+            checkpoint_hash: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Dtype
+             * @default float16
+             * @constant
+             */
+            dtype: "float16";
+            /**
+             * Embedding Shape
+             * @default [
+             *       256,
+             *       64,
+             *       64
+             *     ]
+             */
+            embedding_shape: number[];
+            /** Image Height */
+            image_height: number;
+            /** Image Width */
+            image_width: number;
+            /**
+             * Indexes
+             * @description The bands shown (the display preset's), 1-based.
+             */
+            indexes: number[];
+            /** Model Type */
+            model_type: string;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            /** Overlap Px */
+            overlap_px: number;
+            /**
+             * Ranges
+             * @description Per band, the stretch mapped to 0..255.
+             */
+            ranges: number[][] | null;
+            /**
+             * Version
+             * @default 1
+             */
+            version: number;
+            /** Windows */
+            windows: components["schemas"]["SamWindowRead"][];
+            /** Zoom */
+            zoom: number;
+        };
+        /** EmbeddingsRead */
+        EmbeddingsRead: {
+            /** @description The sam_embed job computing them, when one is queued or running. */
+            job: components["schemas"]["JobRead"] | null;
+            manifest: components["schemas"]["EmbeddingManifest"] | null;
+            /** Reason */
+            reason: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "current" | "stale" | "missing";
+        };
+        /**
          * ExportOptions
          * @description Options of the formats; each format reads those that concern it.
          */
@@ -1581,6 +1776,7 @@ export interface components {
             database: components["schemas"]["ComponentHealth"];
             postgis: components["schemas"]["ComponentHealth"];
             redis: components["schemas"]["ComponentHealth"];
+            sam: components["schemas"]["SamHealth"];
             /**
              * Status
              * @enum {string}
@@ -1594,6 +1790,12 @@ export interface components {
         IngestParams: {
             /** Observation Ids */
             observation_ids: string[];
+            /**
+             * Sam Embed
+             * @description Then queue SAM embeddings of what became ready (SAM is set up).
+             * @default false
+             */
+            sam_embed: boolean;
         };
         /** IngestResult */
         IngestResult: {
@@ -1601,13 +1803,15 @@ export interface components {
             failed: components["schemas"]["FailedObservation"][];
             /** Ready */
             ready: number;
+            /** Sam Embed Job Id */
+            sam_embed_job_id?: string | null;
         };
         /**
          * JobKind
          * @description Every kind of job; app.jobs.kinds gives each its queue, task, parameter and result models.
          * @enum {string}
          */
-        JobKind: "probe" | "ingest" | "render" | "export";
+        JobKind: "probe" | "ingest" | "render" | "export" | "sam_embed" | "sam_prelabel" | "sam_carry_forward";
         /** JobList */
         JobList: {
             /** Items */
@@ -1663,7 +1867,7 @@ export interface components {
              */
             message: string;
             /** Params */
-            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["ExportParams"];
+            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["ExportParams"] | components["schemas"]["SamEmbedParams"] | components["schemas"]["SamPrelabelParams"] | components["schemas"]["SamCarryForwardParams"];
             /**
              * Progress
              * @description Fraction done, 0 to 1.
@@ -1673,7 +1877,7 @@ export interface components {
             project_id: string | null;
             queue: components["schemas"]["JobQueue"];
             /** Result */
-            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["ExportResult"] | null;
+            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["ExportResult"] | components["schemas"]["SamEmbedResult"] | components["schemas"]["SamPrelabelResult"] | components["schemas"]["SamCarryForwardResult"] | null;
             /** Started At */
             started_at: string | null;
             state: components["schemas"]["JobState"];
@@ -1947,6 +2151,23 @@ export interface components {
             score?: number | null;
             /** @default human */
             source: components["schemas"]["RegionSource"];
+        };
+        /** PrelabelRequest */
+        PrelabelRequest: {
+            /** Date From */
+            date_from?: string | null;
+            /** Date To */
+            date_to?: string | null;
+            /** Observation Ids */
+            observation_ids?: string[];
+            /** Points Per Side */
+            points_per_side?: number | null;
+            /** Pred Iou Thresh */
+            pred_iou_thresh?: number | null;
+            /** Site Id */
+            site_id?: string | null;
+            /** Stability Score Thresh */
+            stability_score_thresh?: number | null;
         };
         /** ProbeJobCreate */
         ProbeJobCreate: {
@@ -2276,14 +2497,22 @@ export interface components {
              */
             carried_from: string | null;
             /**
+             * Change Score
+             * @description Carried forward: 1 - IoU of the previous date's shape and this one (0: unchanged).
+             */
+            change_score?: number | null;
+            /**
              * Geometry Wgs84
              * @description The polygon in EPSG:4326 (georeferenced images) in annotation and single-region reads; the viewport leaves it out (ask it for crs=EPSG:4326 instead).
              */
             geometry_wgs84?: {
                 [key: string]: unknown;
             } | null;
-            /** Label */
-            label: string;
+            /**
+             * Label
+             * @description The class; null only for a prediction nothing could class (pick one when accepting).
+             */
+            label: string | null;
             /**
              * Model Version
              * @description The prediction's model version; null for annotations.
@@ -2403,6 +2632,231 @@ export interface components {
             region_id: string | null;
             /** User Id */
             user_id: string | null;
+        };
+        /** SamAnswer */
+        SamAnswer: {
+            /** Checkpoint Hash */
+            checkpoint_hash: string;
+            /** Decode Ms */
+            decode_ms: number;
+            /** Polygons */
+            polygons: components["schemas"]["SamPolygon"][];
+            /**
+             * Score
+             * @description SAM's predicted IoU of the mask.
+             */
+            score: number;
+            /** Window Index */
+            window_index: number;
+            /**
+             * Window Kind
+             * @enum {string}
+             */
+            window_kind: "tile" | "full";
+        };
+        /** SamCarryForwardParams */
+        SamCarryForwardParams: {
+            /** Observation Ids */
+            observation_ids: string[];
+        };
+        /** SamCarryForwardResult */
+        SamCarryForwardResult: {
+            /** Model Version */
+            model_version: string;
+            /** Observations */
+            observations: number;
+            /** Regions */
+            regions: number;
+            /**
+             * Skipped
+             * @description Observations whose previous date is not approved, or carried already.
+             */
+            skipped: number;
+            /**
+             * Vanished
+             * @description Previous regions SAM found nothing for on the next date.
+             */
+            vanished: number;
+        };
+        /** SamEmbedParams */
+        SamEmbedParams: {
+            /**
+             * Force
+             * @description Encode again even where embeddings are current.
+             * @default false
+             */
+            force: boolean;
+            /** Observation Ids */
+            observation_ids: string[];
+        };
+        /** SamEmbedResult */
+        SamEmbedResult: {
+            /** Checkpoint Hash */
+            checkpoint_hash: string;
+            /** Encoded */
+            encoded: number;
+            /** Skipped */
+            skipped: number;
+            /** Windows */
+            windows: number;
+        };
+        /**
+         * SamHealth
+         * @description SAM is optional: its absence never degrades the status, but says how to set it up.
+         */
+        SamHealth: {
+            /** Configured */
+            configured: boolean;
+            /** Detail */
+            detail: string;
+            /** Ok */
+            ok: boolean;
+        };
+        /** SamPoint */
+        SamPoint: {
+            /**
+             * Positive
+             * @description False: a point that is not part of the object.
+             * @default true
+             */
+            positive: boolean;
+            /**
+             * X
+             * @description Column, in the image's pixels.
+             */
+            x: number;
+            /**
+             * Y
+             * @description Row, in the image's pixels.
+             */
+            y: number;
+        };
+        /** SamPolygon */
+        SamPolygon: {
+            /** Area Px */
+            area_px: number;
+            /**
+             * Geometry
+             * @description GeoJSON Polygon in the image's pixel coordinates.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+        };
+        /** SamPrelabelParams */
+        SamPrelabelParams: {
+            /** Observation Ids */
+            observation_ids: string[];
+            /** Points Per Side */
+            points_per_side?: number | null;
+            /** Pred Iou Thresh */
+            pred_iou_thresh?: number | null;
+            /** Stability Score Thresh */
+            stability_score_thresh?: number | null;
+        };
+        /** SamPrelabelResult */
+        SamPrelabelResult: {
+            /** Model Version */
+            model_version: string;
+            /** Observations */
+            observations: number;
+            /** Predictions */
+            predictions: number;
+            /** Regions */
+            regions: number;
+            /** Skipped */
+            skipped: number;
+        };
+        /** SamPrompt */
+        SamPrompt: {
+            /**
+             * Box
+             * @description x0, y0, x1, y1 in the image's pixels.
+             */
+            box?: [
+                number,
+                number,
+                number,
+                number
+            ] | null;
+            /**
+             * Largest Only
+             * @description Keep only the largest part.
+             * @default false
+             */
+            largest_only: boolean;
+            /**
+             * Mask Input
+             * @description The previous result (GeoJSON polygon, image pixels), to refine it.
+             */
+            mask_input?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Min Area Px
+             * @description Default SAM__MIN_AREA_PX.
+             */
+            min_area_px?: number | null;
+            /** Points */
+            points?: components["schemas"]["SamPoint"][];
+            /**
+             * Simplify Px
+             * @description Default SAM__SIMPLIFY_PX.
+             */
+            simplify_px?: number | null;
+        };
+        /**
+         * SamSelection
+         * @description Which observations of the project: given ids, a site, a date range; by default every ready one.
+         */
+        SamSelection: {
+            /** Date From */
+            date_from?: string | null;
+            /** Date To */
+            date_to?: string | null;
+            /** Observation Ids */
+            observation_ids?: string[];
+            /** Site Id */
+            site_id?: string | null;
+        };
+        /** SamStatus */
+        SamStatus: {
+            /** Checkpoint Hash */
+            checkpoint_hash?: string | null;
+            /** Detail */
+            detail: string;
+            /** Model Type */
+            model_type?: string | null;
+            /** Ready */
+            ready: boolean;
+        };
+        /**
+         * SamWindowRead
+         * @description One embedded window: where it lies in the image (source pixels) and its embedding's storage key.
+         */
+        SamWindowRead: {
+            /** Height */
+            height: number;
+            /** Index */
+            index: number;
+            /** Key */
+            key: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "tile" | "full";
+            /**
+             * Scale
+             * @description SAM input pixels per source pixel.
+             */
+            scale: number;
+            /** Width */
+            width: number;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
         };
         /**
          * SelectionParams
@@ -2765,7 +3219,8 @@ export interface components {
         };
         /**
          * WorkerNode
-         * @description One worker: the queues it consumes, and its GPUs (one job at a time on each).
+         * @description One worker: the queues it consumes, its GPUs (one job at a time on each), and, for a worker of the gpu
+         *     queue, what it found when it loaded the SAM checkpoint (None: not checked, or not yet).
          */
         WorkerNode: {
             /** Concurrency */
@@ -2776,6 +3231,10 @@ export interface components {
             name: string;
             /** Queues */
             queues: string[];
+            /** Sam */
+            sam?: {
+                [key: string]: string | boolean;
+            } | null;
         };
     };
     responses: never;
@@ -2802,6 +3261,8 @@ export type SchemaCommentCreate = components['schemas']['CommentCreate'];
 export type SchemaCommentRead = components['schemas']['CommentRead'];
 export type SchemaComponentHealth = components['schemas']['ComponentHealth'];
 export type SchemaDisplayPreset = components['schemas']['DisplayPreset'];
+export type SchemaEmbeddingManifest = components['schemas']['EmbeddingManifest'];
+export type SchemaEmbeddingsRead = components['schemas']['EmbeddingsRead'];
 export type SchemaExportOptions = components['schemas']['ExportOptions'];
 export type SchemaExportParams = components['schemas']['ExportParams'];
 export type SchemaExportReportRead = components['schemas']['ExportReportRead'];
@@ -2836,6 +3297,7 @@ export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
 export type SchemaPredictionRegionIn = components['schemas']['PredictionRegionIn'];
+export type SchemaPrelabelRequest = components['schemas']['PrelabelRequest'];
 export type SchemaProbeJobCreate = components['schemas']['ProbeJobCreate'];
 export type SchemaProbeParams = components['schemas']['ProbeParams'];
 export type SchemaProbeResult = components['schemas']['ProbeResult'];
@@ -2860,6 +3322,20 @@ export type SchemaResolveRequest = components['schemas']['ResolveRequest'];
 export type SchemaRestoreRequest = components['schemas']['RestoreRequest'];
 export type SchemaRevisionAction = components['schemas']['RevisionAction'];
 export type SchemaRevisionRead = components['schemas']['RevisionRead'];
+export type SchemaSamAnswer = components['schemas']['SamAnswer'];
+export type SchemaSamCarryForwardParams = components['schemas']['SamCarryForwardParams'];
+export type SchemaSamCarryForwardResult = components['schemas']['SamCarryForwardResult'];
+export type SchemaSamEmbedParams = components['schemas']['SamEmbedParams'];
+export type SchemaSamEmbedResult = components['schemas']['SamEmbedResult'];
+export type SchemaSamHealth = components['schemas']['SamHealth'];
+export type SchemaSamPoint = components['schemas']['SamPoint'];
+export type SchemaSamPolygon = components['schemas']['SamPolygon'];
+export type SchemaSamPrelabelParams = components['schemas']['SamPrelabelParams'];
+export type SchemaSamPrelabelResult = components['schemas']['SamPrelabelResult'];
+export type SchemaSamPrompt = components['schemas']['SamPrompt'];
+export type SchemaSamSelection = components['schemas']['SamSelection'];
+export type SchemaSamStatus = components['schemas']['SamStatus'];
+export type SchemaSamWindowRead = components['schemas']['SamWindowRead'];
 export type SchemaSelectionParams = components['schemas']['SelectionParams'];
 export type SchemaSignInRequest = components['schemas']['SignInRequest'];
 export type SchemaSignUpRequest = components['schemas']['SignUpRequest'];
@@ -3946,6 +4422,86 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RegionCollection"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sam_prompt_api_observations__observation_id__sam_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SamPrompt"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SamAnswer"];
+                };
+            };
+            /** @description Embeddings missing or stale: `job_id` names the job computing them. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description SAM is not set up (no SAM__CHECKPOINT). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sam_embeddings_api_observations__observation_id__sam_embeddings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsRead"];
                 };
             };
             /** @description Validation Error */
@@ -5123,6 +5679,114 @@ export interface operations {
             };
         };
     };
+    sam_carry_forward_project_api_projects__project_id__sam_carry_forward_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SamSelection"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sam_embed_project_api_projects__project_id__sam_embed_post: {
+        parameters: {
+            query?: {
+                /** @description Encode current ones again too. */
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SamSelection"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sam_prelabel_project_api_projects__project_id__sam_prelabel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrelabelRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_sites_api_projects__project_id__sites_get: {
         parameters: {
             query?: never;
@@ -5337,6 +6001,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sam_decoder_file_api_sam_decoder_onnx_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+        };
+    };
+    sam_status_api_sam_status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SamStatus"];
                 };
             };
         };

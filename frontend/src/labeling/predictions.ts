@@ -72,6 +72,8 @@ export class Predictions {
       .filter((draft): draft is RegionDraft => draft !== null)
       .map((draft) => ({
         ...draft,
+        // An unclassed prediction (SAM found a shape, nothing said what it is) takes the class in use.
+        label: draft.label || this.editor.currentClass,
         id: newId(),
         // A prediction stored without a source is still a machine's work.
         source: draft.source === "human" ? ("model" as const) : draft.source,
@@ -106,7 +108,7 @@ export class Predictions {
         "ul",
         { class: "prediction-list" },
         open.map((feature) => {
-          const label = String(feature.get("label"));
+          const label = (feature.get("label") as string | null) ?? "unclassed";
           const score = feature.get("score") as number | null;
           const accept = h("button", { class: "small", disabled: !this.editor.editable, "data-action": "accept" }, "Accept");
           accept.addEventListener("click", () => this.accept([feature]));
@@ -115,7 +117,10 @@ export class Predictions {
             ? h("button", { class: "small danger", "data-action": "delete", title: "Delete this prediction (all its regions)" }, "Delete")
             : null;
           remove?.addEventListener("click", () => void this.remove(String(feature.get("prediction_id"))));
-          const carried = feature.get("carried_from") ? " · carried from the previous date" : "";
+          const change = feature.get("change_score") as number | null | undefined;
+          const carried = feature.get("carried_from")
+            ? ` · carried from the previous date${change === null || change === undefined ? "" : `, ${Math.round(change * 100)}% changed`}`
+            : "";
           return h(
             "li",
             { "data-region-id": String(feature.getId()), title: `${String(feature.get("model_version") ?? "")}${carried}` },

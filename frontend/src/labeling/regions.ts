@@ -21,7 +21,8 @@ export function newId(): string {
 export function draftFromServer(feature: RegionFeature): RegionDraft | null {
   const { label, source, score, accepted_from } = feature.properties;
   if (!isArea(feature.geometry)) return null;
-  return { id: feature.id, label, geometry: feature.geometry, source, score, accepted_from };
+  // Only predictions may lack a class; accepting one gives it the class in use (see predictions.ts).
+  return { id: feature.id, label: label ?? "", geometry: feature.geometry, source, score, accepted_from };
 }
 
 export function featureFromDraft(draft: RegionDraft): Feature {

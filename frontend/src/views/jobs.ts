@@ -78,6 +78,9 @@ const KIND_LABELS: Record<Job["kind"], string> = {
   ingest: "Image upload",
   render: "Thumbnails",
   export: "Export",
+  sam_embed: "SAM embeddings",
+  sam_prelabel: "SAM pre-labels",
+  sam_carry_forward: "SAM carry-forward",
 };
 
 const plural = (n: number, one: string, many = `${one}s`): string =>

@@ -1,0 +1,15 @@
+"""The bases of every job kind's parameter and result models (app/schemas/job.py lists the kinds)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobParams(BaseModel):
+    """Base of every kind's parameters: strict, so a misspelt field is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
