@@ -239,7 +239,10 @@ def test_time_series_swipe_and_copy_from_the_approved_previous_observation(
 
     page.keyboard.press("[")
     html_attr(page, "map-ready", first)
-    expect(page.locator(".banner")).to_contain_text("waits for review")
+    # Approved meanwhile: its ground truth (the annotator's own work), read-only.
+    expect(page.locator(".banner")).to_have_text(
+        f"Approved · ground truth by {e2e_accounts.annotator.email} · read-only"
+    )
 
 
 def test_topology_warnings_show_on_the_offending_polygon_also_after_a_reload(

@@ -23,9 +23,12 @@ export class MapBars {
     this.renderSeriesBar();
   }
 
-  showBanner(text: string): void {
+  /** `kind` "approved": the note of a finished task (not a warning). */
+  showBanner(text: string, kind: "warning" | "approved" = "warning"): void {
     this.banner.textContent = text;
     this.banner.hidden = !text;
+    this.banner.dataset["kind"] = kind;
+    this.banner.setAttribute("role", kind === "approved" ? "status" : "alert");
   }
 
   /** The save badge. `resolve` adds a button that reopens an undecided conflict; `repair` one that saves
@@ -66,14 +69,12 @@ export class MapBars {
     const redo = h("button", { disabled: !editor.history.canRedo || !editor.editable, "data-action": "redo", title: "Redo (Ctrl+Shift+Z)" }, "Redo");
     redo.addEventListener("click", () => editor.redo());
     const help = h("button", { title: "Keyboard shortcuts (?)", "data-action": "help" }, "?");
-    help.addEventListener("click", () => shortcutsHelp());
+    help.addEventListener("click", () => shortcutsHelp(editor.editable ? "" : this.wb.readOnly));
+    // Read-only (an approved task, someone else's): no drawing or editing tools at all.
     this.modeBar.replaceChildren(
-      tool("select", "Select", "V"),
-      tool("draw", "Draw", "D"),
-      tool("hole", "Hole", "H"),
-      tool("comment", "Comment", "M"),
-      undo,
-      redo,
+      ...(editor.editable
+        ? [tool("select", "Select", "V"), tool("draw", "Draw", "D"), tool("hole", "Hole", "H"), tool("comment", "Comment", "M"), undo, redo]
+        : [tool("select", "Select", "V"), tool("comment", "Comment", "M")]),
       help,
     );
   }

@@ -136,6 +136,7 @@ export class Editor {
 
   /** Adds regions made elsewhere (accepted predictions, copies from the previous observation). */
   addRegions(regions: RegionDraft[]): void {
+    if (!this.editable) return;
     this.source.addFeatures(regions.map(featureFromDraft));
     this.commit();
   }
@@ -285,6 +286,7 @@ export class Editor {
   }
 
   undo(): boolean {
+    if (!this.editable) return false;
     const state = this.history.undo();
     if (!state) return false;
     this.load(state);
@@ -293,6 +295,7 @@ export class Editor {
   }
 
   redo(): boolean {
+    if (!this.editable) return false;
     const state = this.history.redo();
     if (!state) return false;
     this.load(state);

@@ -1,4 +1,5 @@
-// The labeling view's keys (listed for users in shortcuts.ts). Ignored while typing or in a dialog.
+// The labeling view's keys (listed for users in shortcuts.ts). Ignored while typing or in a dialog; the keys
+// that edit do nothing while the regions are read-only (an approved task, someone else's task).
 import { shortcutsHelp } from "./shortcuts";
 import type { Workbench } from "./workbench";
 
@@ -25,6 +26,8 @@ export function bindKeys(wb: Workbench, onClassKey: () => void): () => void {
     else if (key === "h") editor.setMode("hole");
     else if (key === "v") editor.setMode("select");
     else if (key === "m") editor.setMode("comment");
+    else if (key === "a" && wb.annotations) wb.annotations.next();
+    else if (key === "o" && wb.annotations) wb.annotations.toggleOverlay();
     else if (key === "Enter") editor.finishDrawing();
     else if (key === "Escape") {
       if (!editor.abortDrawing()) {
@@ -40,7 +43,7 @@ export function bindKeys(wb: Workbench, onClassKey: () => void): () => void {
     else if (key === "b") actions.setBasemap(!(wb.basemap?.getVisible() ?? false));
     else if (key === "p") actions.togglePredictions();
     else if (key === "f") actions.fit();
-    else if (key === "?") shortcutsHelp();
+    else if (key === "?") shortcutsHelp(editor.editable ? "" : wb.readOnly);
     else handled = false;
     if (handled) event.preventDefault();
   };

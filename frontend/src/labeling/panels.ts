@@ -1,5 +1,6 @@
 // The side panel of the labeling view: the task and its actions, the class palette, the selected region
-// (class, area, holes, warnings), the layers; comments and predictions render their own sections.
+// (class, area, holes, warnings), the layers; the annotations under review, comments and predictions
+// render their own sections.
 import type Feature from "ol/Feature";
 import Polygon from "ol/geom/Polygon";
 import MultiPolygon from "ol/geom/MultiPolygon";
@@ -40,6 +41,7 @@ export class SidePanel {
         h("p", { class: "muted" }, [observation.original_filename, size, observation.acquired_on].filter(Boolean).join(" · ")),
         this.actions,
       ),
+      ...(wb.annotations ? [wb.annotations.panel] : []),
       this.palette,
       this.selection,
       this.layers,
@@ -56,18 +58,35 @@ export class SidePanel {
   }
 
   renderActions(): void {
-    const { task, review, editor, actions } = this.wb;
+    const { task, review, editor, actions, groundTruth, annotations, role } = this.wb;
     this.stateBadge.textContent = task.state.replace("_", " ");
     this.stateBadge.className = `state state-${task.state}`;
     this.stateBadge.dataset["taskState"] = task.state;
+    const button = (label: string, action: string, kind: string, onClick: () => void, disabled = false): HTMLElement => {
+      const element = h("button", { class: kind, "data-action": action, disabled }, label);
+      element.addEventListener("click", onClick);
+      return element;
+    };
     const buttons: HTMLElement[] = [];
-    if (review) {
+    if (groundTruth) {
+      // Approved: read-only for everyone; project admins may send it back to review.
+      if (role === "admin") buttons.push(button("Reopen…", "reopen", "", () => void actions.reopen()));
+    } else if (review) {
       const waiting = task.state === "submitted";
-      const approve = h("button", { class: "primary", "data-action": "approve", disabled: !waiting }, "Approve");
-      const reject = h("button", { class: "danger", "data-action": "reject", disabled: !waiting }, "Reject…");
-      approve.addEventListener("click", () => void actions.decide("approve"));
-      reject.addEventListener("click", () => void actions.decide("reject"));
-      buttons.push(approve, reject);
+      const selected = annotations?.selected();
+      if (annotations?.several && selected) {
+        // Several annotations: approving names one of them as the ground truth.
+        const label = `Approve ${annotations.whose(selected)} annotation as ground truth`;
+        const approve = button(label, "approve", "primary", () => void actions.decide("approve", selected.id), !waiting);
+        approve.dataset["annotationId"] = selected.id;
+        buttons.push(approve);
+        if (!annotations.isOwn(selected) && !annotations.hasOwn) {
+          buttons.push(button("Start my own from this one", "start-own", "", () => void annotations.startOwn(), !waiting || !editor.editable));
+        }
+      } else {
+        buttons.push(button("Approve", "approve", "primary", () => void actions.decide("approve"), !waiting));
+      }
+      buttons.push(button("Reject…", "reject", "danger", () => void actions.decide("reject"), !waiting));
     } else if (editor.editable) {
       const submit = h("button", { class: "primary", "data-action": "submit" }, "Submit for review");
       submit.addEventListener("click", () => void actions.submit());
@@ -86,6 +105,7 @@ export class SidePanel {
           if (visible.checked) settings.hidden.delete(cls.name);
           else settings.hidden.add(cls.name);
           editor.restyle();
+          this.wb.annotations?.restyle();
         });
         const active = editor.currentClass === cls.name;
         const pick = h(

@@ -169,6 +169,18 @@ export class Saver {
     this.setStatus("saved");
   }
 
+  /** Saves into another annotation from now on (a reviewer switching between a task's annotations).
+   * Call it after flush(): nothing may be pending for the annotation left behind. */
+  retarget(annotationId: string, version: number): void {
+    if (this.latest || this.unconfirmed || this.inFlight) throw new Error("Your latest edits are not saved yet.");
+    window.clearTimeout(this.timer);
+    this.annotationId = annotationId;
+    this.version = version;
+    this.edits = 0;
+    this.idempotencyKey = crypto.randomUUID();
+    this.setStatus("saved");
+  }
+
   /** Sends what is pending now (before submitting the task); rejects if it cannot be saved. */
   async flush(): Promise<void> {
     window.clearTimeout(this.timer);

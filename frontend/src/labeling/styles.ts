@@ -104,6 +104,33 @@ export function predictionStyle(project: Project) {
   };
 }
 
+/** One colour per annotator of a task (the others' regions, dashed, while reviewing several annotations):
+ * away from the warnings' orange, the conflict layer's cyan and the comment pins' yellow. */
+const ANNOTATOR_COLOURS = ["#ff4fd8", "#76ff03", "#b388ff", "#ffffff", "#2979ff", "#ff1744"];
+
+export function annotatorColour(index: number): string {
+  return ANNOTATOR_COLOURS[index % ANNOTATOR_COLOURS.length] ?? "#ffffff";
+}
+
+/** The other annotations of a task: outlines dashed in their annotator's colour (the feature's `colour`),
+ * a faint fill; classes hidden in the palette stay hidden. One style per colour. */
+export function othersStyle(settings: LayerSettings) {
+  const cache = new Map<string, Style>();
+  return (feature: FeatureLike): Style | undefined => {
+    if (settings.hidden.has(String(feature.get("label")))) return undefined;
+    const colour = String(feature.get("colour"));
+    let style = cache.get(colour);
+    if (!style) {
+      style = new Style({
+        fill: new Fill({ color: rgba(colour, 0.06) }),
+        stroke: new Stroke({ color: colour, width: 2, lineDash: [10, 6] }),
+      });
+      cache.set(colour, style);
+    }
+    return style;
+  };
+}
+
 export function theirsStyle(): Style {
   return new Style({
     fill: new Fill({ color: "rgba(255,255,255,0.08)" }),

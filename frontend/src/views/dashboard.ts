@@ -209,6 +209,15 @@ function areaChart(stats: ClassStat[], observations: Observation[], label: strin
   };
 }
 
+/** Which annotation the areas come from (the backend's one rule, app/repositories/ground_truth.py). */
+function areaRule(project: Project): string {
+  const rule =
+    "Areas count one annotation per image: its ground truth once the task is approved, before that its most recently saved annotation.";
+  return project.annotators_per_task > 1
+    ? `${rule} Each image is labeled by ${project.annotators_per_task} annotators; their areas never add up.`
+    : rule;
+}
+
 function chartSection(project: Project, stats: ClassStat[], observations: Observation[]): HTMLElement {
   const holder = h("div", { class: "chart-holder" });
   const draw = (label: string | null): void => {
@@ -246,13 +255,7 @@ function chartSection(project: Project, stats: ClassStat[], observations: Observ
     { class: "card chart-card" },
     h("div", { class: "card-head" }, h("h2", {}, "Labeled area over time"), picker),
     holder,
-    project.annotators_per_task > 1
-      ? h(
-          "p",
-          { class: "muted" },
-          "Each image is labeled by several annotators; areas add up over all their annotations.",
-        )
-      : null,
+    h("p", { class: "muted", "data-testid": "area-rule" }, areaRule(project)),
   );
 }
 

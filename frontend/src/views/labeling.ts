@@ -1,13 +1,16 @@
 // The labeling view: the observation's tiles in its pixel grid and the regions being edited, with the side
 // panel, the bars over the map, comments, predictions, the time series and the task's actions around them.
-// This module wires the parts (src/labeling/) together; `?` lists the keys.
+// An approved task opens read-only with its ground truth; review of a task with several annotations shows
+// them all (src/labeling/annotations.ts). This module wires the parts (src/labeling/) together; `?` lists
+// the keys.
 import { Attribution } from "ol/control";
-import { api, call, type Schemas, type TopologyWarning } from "../api/client";
+import { api, call, type Annotation, type Schemas, type TopologyWarning } from "../api/client";
 import { me } from "../api/session";
 import { h, markView } from "../ui/dom";
 import { askText } from "../ui/dialog";
 import { toast } from "../ui/toast";
 import { navigate, type Params, type Query } from "../router";
+import { AnnotationSwitcher } from "../labeling/annotations";
 import { MapBars } from "../labeling/bars";
 import { basemapLayer } from "../labeling/basemap";
 import { uiConfig } from "../api/uiConfig";
@@ -21,8 +24,10 @@ import { createPixelMap, imageExtent } from "../labeling/pixelMap";
 import { Predictions } from "../labeling/predictions";
 import { Saver, type SaveResult } from "../labeling/saver";
 import type { LayerSettings } from "../labeling/styles";
-import { copyPrevious, decideTask, submitTask } from "../labeling/taskActions";
-import { editPermission, loadTask, type TaskData } from "../labeling/taskData";
+import { copyPrevious, decideTask, reopenTask, submitTask } from "../labeling/taskActions";
+import {
+  approvedBanner, approvedRegions, drafts, editPermission, groundTruthOf, loadTask, type TaskData,
+} from "../labeling/taskData";
 import { labelPath } from "../paths";
 import { Swipe } from "../labeling/timeSeries";
 import type { Workbench } from "../labeling/workbench";
@@ -30,7 +35,10 @@ import { errorBox, shell } from "./shell";
 import "./labeling.css";
 
 const HEARTBEAT_MS = 4 * 60_000;
-const TEST_HOOKS = ["mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe"];
+const TEST_HOOKS = [
+  "mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe",
+  "annotation", "annotations", "overlay", "agreement", "readOnly",
+];
 
 /** What the panel says about each topology rule (the panel already shows which region). */
 const WARNING_TEXT: Record<Schemas["TopologyRule"], string> = {
@@ -124,6 +132,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     onSaved: (result) => {
       showWarnings(result.warnings);
       takeServerChanges(result);
+      wb.annotations?.saved(result.version, result.regions);
     },
     onConflict: (conflict) => void conflicts?.resolve(conflict),
   });
@@ -131,10 +140,20 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   const comments = new Comments(map, observation.id, editor);
   predictions = new Predictions(map, project, observation, editor, role === "admin");
   const swipe = new Swipe(map, observation);
+  // Review of a task with several annotations: all of them, one on the map to edit, the others dashed.
+  const several = review && !data.groundTruth && data.annotations.length > 1 && data.annotationId !== null;
+  const annotations = several
+    ? new AnnotationSwitcher(map, project, observation.id, user.user.id, data.emails, data.annotations, data.annotationId ?? "", settings, {
+        beforeSwitch: () => saver.flush(),
+        onSwitch: (annotation) => showAnnotation(annotation),
+        onChange: () => panel?.renderActions(),
+        onError: (message) => toast(message, "error"),
+      })
+    : null;
 
   const wb: Workbench = {
     project, observation, series, review, role, task, map, base, basemap, settings, editor, saver, comments,
-    predictions, swipe, warnings,
+    predictions, swipe, warnings, annotations, groundTruth: data.groundTruth, readOnly: "",
     actions: {
       goTo: (target) => navigate(labelPath(project.id, target.id, review)),
       toggleCompare: () => {
@@ -160,11 +179,9 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
       },
       fit: () => map.getView().fit(imageExtent(observation), { padding: [16, 16, 16, 16], duration: 200 }),
       submit: () => submitTask(wb),
-      decide: (decision) => decideTask(wb, decision),
-      refresh: () => {
-        panel?.render();
-        bars?.render();
-      },
+      decide: (decision, groundTruth) => decideTask(wb, decision, groundTruth ?? null),
+      reopen: () => reopenTask(wb),
+      taskChanged: () => taskChanged(),
     },
   };
   panel = new SidePanel(wb);
@@ -188,6 +205,18 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     panel?.renderSelection();
   }
 
+  /** Another annotation of the task goes on the map to be edited (saves go to it from now on). */
+  function showAnnotation(annotation: Annotation): void {
+    saver.retarget(annotation.id, annotation.version);
+    const regions = drafts(annotation.regions);
+    editor.history.reset(regions);
+    editor.load(regions);
+    showWarnings(annotation.warnings ?? []);
+    comments.render();
+    predictions?.render();
+    bars?.render();
+  }
+
   /** Regions the server cut to the image or repaired take the server's shape (no undo step, no new save). */
   function takeServerChanges(result: SaveResult): void {
     if (result.changes.length === 0 || saver.hasUnsaved) return;
@@ -202,9 +231,40 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     toast(`The server ${result.changes.map((c) => c.message).join("; ")}.`);
   }
 
-  const access = editPermission(task, review, role);
-  editor.setEditable(access.editable);
-  bars.showBanner(access.why);
+  /** Editing on or off as the task's state and the user's role allow; an approved task says so. */
+  function applyAccess(): void {
+    const access = editPermission(wb.task, review, role);
+    editor.setEditable(access.editable);
+    wb.readOnly = access.why;
+    if (wb.groundTruth) bars?.showBanner(approvedBanner(wb.groundTruth), "approved");
+    else bars?.showBanner(access.why);
+    // Nothing is saved from a read-only view: no save badge either.
+    if (bars) bars.saveBadge.hidden = !access.editable;
+    // Test hook: whether the regions can be edited here.
+    document.documentElement.dataset["readOnly"] = String(!access.editable);
+  }
+
+  /** After approving or rejecting: an approved task shows its ground truth, read-only, like on opening. */
+  async function taskChanged(): Promise<void> {
+    if (wb.task.state === "approved") {
+      const features = await approvedRegions(observation.id);
+      // The switcher's list has the copies made since opening; it shares the emails it learnt.
+      wb.groundTruth = groundTruthOf(wb.task, wb.annotations?.list ?? data.annotations, data.emails, features);
+      wb.annotations?.dispose();
+      wb.annotations = null;
+      const regions = drafts(features);
+      editor.history.reset(regions);
+      editor.load(regions);
+      showWarnings([]);
+    }
+    applyAccess();
+    comments.render();
+    predictions?.render();
+    panel?.render();
+    bars?.render();
+  }
+
+  applyAccess();
 
   map.on("singleclick", (event) => {
     if (editor.mode !== "comment") return;
@@ -223,6 +283,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
 
   panel.render();
   bars.render();
+  wb.annotations?.render();
   renderSaveState();
   showWarnings(data.warnings);
   document.documentElement.dataset["mode"] = "select";
@@ -230,6 +291,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   // Edits kept in this browser from an earlier visit go back on the map and to the server.
   const pending = await saver.pending().catch(() => null);
   if (pending && editor.editable) {
+    // Under review with several annotations, the edits may be of another one than the view opened.
+    if (wb.annotations && pending.annotationId) wb.annotations.markSelected(pending.annotationId);
     editor.history.reset(pending.regions);
     editor.load(pending.regions);
     saver.resume(pending);
@@ -239,7 +302,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   // Annotators read the comments of their own tasks only (the permission table); others see a note.
   const commentsVisible = role !== "annotator" || mine !== undefined;
   const loadingComments = commentsVisible ? comments.load() : Promise.resolve(comments.unavailable());
-  await Promise.all([loadingComments, predictions.load()]).catch((error: unknown) => toast((error as Error).message, "error"));
+  const loadingAgreement = wb.annotations ? wb.annotations.loadAgreement() : Promise.resolve();
+  await Promise.all([loadingComments, predictions.load(), loadingAgreement]).catch((error: unknown) => toast((error as Error).message, "error"));
   panel.renderSelection();
 
   // Ready once the first tiles have been drawn: tests (and people) then see the image.
@@ -251,6 +315,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     unbindKeys();
     window.clearInterval(heartbeat);
     saver.dispose();
+    wb.annotations?.dispose();
     map.setTarget(undefined);
     for (const hook of TEST_HOOKS) delete document.documentElement.dataset[hook];
   };
