@@ -103,6 +103,7 @@ def observation_read(observation: Observation, site: Site) -> ObservationRead:
         site_name=site.name,
         index=observation.index,
         acquired_on=observation.acquired_on,
+        acquired_source=observation.acquired_source,
         original_filename=observation.original_filename,
         content_hash=observation.content_hash,
         size_bytes=observation.size_bytes,

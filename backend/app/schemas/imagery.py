@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models.observation import GeorefSource, ObservationStatus
+from app.models.observation import AcquiredSource, GeorefSource, ObservationStatus
 from app.models.project import DisplayPreset
 from app.schemas.job import JobRead
 
@@ -94,6 +94,10 @@ class ObservationRead(BaseModel):
     site_name: str
     index: int
     acquired_on: date | None
+    acquired_source: AcquiredSource = Field(
+        description="Where the date came from: the sidecar, the file's metadata tags, a Sentinel-2 or "
+        "Landsat file name, a correction (manual), or none."
+    )
     original_filename: str
     content_hash: str
     size_bytes: int

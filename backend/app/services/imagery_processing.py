@@ -116,25 +116,39 @@ def _convert(
     storage: Storage, observation: Observation, scratch: Path, progress: Callable[[float], None]
 ) -> None:
     cog_key = f"{observation_prefix(observation.project_id, observation.id)}/cog.tif"
-    sidecar_georef = observation.georef_source is GeorefSource.SIDECAR
-    work = scratch / f"ingest-{observation.id}"
+    # The row's georeferencing goes into the COG unless it is the file's own (or there is none).
+    from_outside = observation.georef_source not in (GeorefSource.FILE, GeorefSource.NONE)
+    write_cog(storage, observation, cog_key, scratch, progress, with_row_georeference=from_outside)
+    observation.cog_key = cog_key
+
+
+def write_cog(
+    storage: Storage,
+    observation: Observation,
+    cog_key: str,
+    scratch: Path,
+    progress: Callable[[float], None],
+    *,
+    with_row_georeference: bool,
+) -> None:
+    """Convert the observation's original into a COG stored at ``cog_key``, carrying the row's CRS and
+    transform when ``with_row_georeference`` (the original's own otherwise). Works in ``scratch``."""
+    work = scratch / f"cog-{observation.id}"
     work.mkdir(parents=True, exist_ok=True)
+    georeferenced = with_row_georeference and observation.crs is not None and observation.transform
     try:
         with gdal_env(storage):
             local_cog = work / "cog.tif"
             make_cog(
                 storage.raster_path(observation.original_key),
                 local_cog,
-                crs=observation.crs if sidecar_georef else None,
-                transform=Affine(*observation.transform)
-                if sidecar_georef and observation.transform
-                else None,
+                crs=observation.crs if georeferenced else None,
+                transform=Affine(*observation.transform) if georeferenced and observation.transform else None,
                 on_progress=progress,
             )
             storage.put_file(local_cog, cog_key)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    observation.cog_key = cog_key
 
 
 def fail_unconverted_observations(session: Session, job: Job, reason: str) -> None:

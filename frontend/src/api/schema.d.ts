@@ -834,7 +834,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Upload images (multipart: one or more `files`, an optional `sidecar` CSV/JSON)
+         * Upload images (multipart: one or more `files`, with any world files, .prj and .aux.xml beside them, and an optional `sidecar` CSV/JSON)
          * @description Files named ``<site>_<index>.<ext>`` become observations of that site. Good files are kept even
          *     when others in the same request are rejected; the response lists each rejected file and why.
          *     Conversion to Cloud-Optimized GeoTIFF runs in the returned job.
@@ -1144,6 +1144,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AcquiredSource
+         * @description Where an observation's acquisition date came from (the first that gives one, in this order).
+         * @enum {string}
+         */
+        AcquiredSource: "sidecar" | "metadata" | "filename" | "manual" | "none";
         /** AgreementReport */
         AgreementReport: {
             /** Pairs */
@@ -1410,10 +1416,10 @@ export interface components {
         };
         /**
          * DisplayPreset
-         * @description How multi-band images are shown; see app.imagery.bands for the band choices.
+         * @description How images are shown; app.imagery.bands says which images support which.
          * @enum {string}
          */
-        DisplayPreset: "true_color" | "false_color" | "swir";
+        DisplayPreset: "true_color" | "false_color" | "swir" | "hillshade" | "elevation";
         /**
          * ExportOptions
          * @description Options of the formats; each format reads those that concern it.
@@ -1534,7 +1540,7 @@ export interface components {
          * GeorefSource
          * @enum {string}
          */
-        GeorefSource: "none" | "file" | "sidecar";
+        GeorefSource: "none" | "file" | "sidecar" | "world_file" | "manual";
         /** GpuRead */
         GpuRead: {
             /** Index */
@@ -1745,6 +1751,8 @@ export interface components {
         ObservationRead: {
             /** Acquired On */
             acquired_on: string | null;
+            /** @description Where the date came from: the sidecar, the file's metadata tags, a Sentinel-2 or Landsat file name, a correction (manual), or none. */
+            acquired_source: components["schemas"]["AcquiredSource"];
             /** Band Count */
             band_count: number;
             /** Band Names */
@@ -2704,6 +2712,7 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type SchemaAcquiredSource = components['schemas']['AcquiredSource'];
 export type SchemaAgreementReport = components['schemas']['AgreementReport'];
 export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
