@@ -87,6 +87,12 @@ class TileInfo(BaseModel):
     tile_size: int
 
 
+class PresetFallbackRead(BaseModel):
+    requested: DisplayPreset = Field(description="The project's display preset.")
+    shown: DisplayPreset | None = Field(description="What is shown instead; null: the image's own bands.")
+    message: str
+
+
 class ObservationRead(BaseModel):
     id: uuid.UUID
     project_id: uuid.UUID
@@ -117,6 +123,22 @@ class ObservationRead(BaseModel):
         description="Pixel -> CRS affine (a, b, c, d, e, f) as in rasterio."
     )
     footprint: dict[str, Any] | None = Field(description="GeoJSON polygon in EPSG:4326.")
+    georeference_job_id: uuid.UUID | None = Field(
+        default=None,
+        description="The job writing a corrected georeferencing into the image; Web Mercator tiles wait "
+        "for it (409).",
+    )
+    presets: list[DisplayPreset] = Field(
+        description="The display presets this image supports (`?preset=` of its tiles); empty for a grey "
+        "image, shown as its band."
+    )
+    display_preset: DisplayPreset | None = Field(
+        description="What its tiles and thumbnail show without `?preset=`; null: its own bands."
+    )
+    preset_fallback: PresetFallbackRead | None = Field(
+        description="Set when the project's display preset needs bands this image lacks: what it shows "
+        "instead."
+    )
     status: ObservationStatus
     error: str | None
     ingest_job_id: uuid.UUID | None

@@ -680,9 +680,10 @@ export interface paths {
         };
         /**
          * A 256 x 256 map tile
-         * @description ``pixel``: the image's own grid, zoom 0 shows the whole image in one tile and the highest zoom is
-         *     full resolution (tile x, y count from the top left). ``mercator``: Web Mercator XYZ (georeferenced
-         *     images). JPEG by default; PNG and WebP carry transparency where the image has no data.
+         * @description ``pixel``: the image's own grid, the highest zoom is full resolution and tile x, y count from the top
+         *     left; at zoom 0 a tile covers 256 * 2**maxzoom pixels, the whole image when it is square, a row or
+         *     column of tiles along the long side otherwise. ``mercator``: Web Mercator XYZ (georeferenced images).
+         *     JPEG by default; PNG and WebP carry transparency where the image has no data.
          */
         get: operations["tile_api_observations__observation_id__tiles__grid___z___x___y___fmt__get"];
         put?: never;
@@ -1771,6 +1772,8 @@ export interface components {
              * @description The CRS as a PROJ string, for clients that reproject (the basemap).
              */
             crs_proj4?: string | null;
+            /** @description What its tiles and thumbnail show without `?preset=`; null: its own bands. */
+            display_preset: components["schemas"]["DisplayPreset"] | null;
             /** Driver */
             driver: string;
             /** Dtype */
@@ -1785,6 +1788,11 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             georef_source: components["schemas"]["GeorefSource"];
+            /**
+             * Georeference Job Id
+             * @description The job writing a corrected georeferencing into the image; Web Mercator tiles wait for it (409).
+             */
+            georeference_job_id?: string | null;
             /** Height */
             height: number;
             /**
@@ -1800,6 +1808,13 @@ export interface components {
             nodata: number | null;
             /** Original Filename */
             original_filename: string;
+            /** @description Set when the project's display preset needs bands this image lacks: what it shows instead. */
+            preset_fallback: components["schemas"]["PresetFallbackRead"] | null;
+            /**
+             * Presets
+             * @description The display presets this image supports (`?preset=` of its tiles); empty for a grey image, shown as its band.
+             */
+            presets: components["schemas"]["DisplayPreset"][];
             /**
              * Project Id
              * Format: uuid
@@ -1923,6 +1938,15 @@ export interface components {
             score?: number | null;
             /** @default human */
             source: components["schemas"]["RegionSource"];
+        };
+        /** PresetFallbackRead */
+        PresetFallbackRead: {
+            /** Message */
+            message: string;
+            /** @description The project's display preset. */
+            requested: components["schemas"]["DisplayPreset"];
+            /** @description What is shown instead; null: the image's own bands. */
+            shown: components["schemas"]["DisplayPreset"] | null;
         };
         /** ProbeJobCreate */
         ProbeJobCreate: {
@@ -2764,6 +2788,7 @@ export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
 export type SchemaPredictionRegionIn = components['schemas']['PredictionRegionIn'];
+export type SchemaPresetFallbackRead = components['schemas']['PresetFallbackRead'];
 export type SchemaProbeJobCreate = components['schemas']['ProbeJobCreate'];
 export type SchemaProbeParams = components['schemas']['ProbeParams'];
 export type SchemaProbeResult = components['schemas']['ProbeResult'];
@@ -4241,7 +4266,7 @@ export interface operations {
             query?: {
                 /** @description The site's render version (from the tile URL template). */
                 v?: number;
-                /** @description Defaults to the project's preset. */
+                /** @description One of the observation's `presets`; defaults to the project's preset where the image supports it (else what `preset_fallback` says). */
                 preset?: components["schemas"]["DisplayPreset"] | null;
             };
             header?: {
@@ -4284,21 +4309,19 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The observation is not ready yet. */
+            /** @description The observation is not ready yet, or (Web Mercator) its corrected georeferencing is still being written. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description A preset the image does not support (`supported` lists those it does). */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
+                content?: never;
             };
         };
     };

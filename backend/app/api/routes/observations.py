@@ -37,9 +37,15 @@ def _load(session: Session, observation_id: uuid.UUID) -> tuple[Observation, Sit
     return observation, site
 
 
+def _read(session: Session, observation: Observation, site: Site) -> ObservationRead:
+    project = session.get(Project, observation.project_id)
+    assert project is not None
+    return observation_read(observation, site, project.display_preset)
+
+
 @router.get("/{observation_id}", response_model=ObservationRead, summary="An observation")
 def read_observation(observation_id: uuid.UUID, session: SessionDep) -> ObservationRead:
-    return observation_read(*_load(session, observation_id))
+    return _read(session, *_load(session, observation_id))
 
 
 @router.delete(
@@ -85,7 +91,7 @@ def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSetting
     if row is None:
         raise ObservationNotFoundError(f"No observation with id {key.observation_id}.")
     observation, site, project_preset = row
-    return render_tile(storage, tiles, observation, site, key.preset or project_preset, key)
+    return render_tile(storage, tiles, observation, site, project_preset, key)
 
 
 @router.get(
@@ -96,7 +102,11 @@ def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSetting
         200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
         304: {"description": "Not modified (If-None-Match matched the ETag)."},
         404: {"description": "The tile lies outside the image."},
-        409: {"description": "The observation is not ready yet."},
+        409: {
+            "description": "The observation is not ready yet, or (Web Mercator) its corrected "
+            "georeferencing is still being written."
+        },
+        422: {"description": "A preset the image does not support (`supported` lists those it does)."},
     },
 )
 async def tile(
@@ -111,12 +121,19 @@ async def tile(
     cache: TileCacheDep,
     settings: SettingsDep,
     v: Annotated[int, Query(ge=0, description="The site's render version (from the tile URL template).")] = 0,
-    preset: Annotated[DisplayPreset | None, Query(description="Defaults to the project's preset.")] = None,
+    preset: Annotated[
+        DisplayPreset | None,
+        Query(
+            description="One of the observation's `presets`; defaults to the project's preset where the "
+            "image supports it (else what `preset_fallback` says)."
+        ),
+    ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """``pixel``: the image's own grid, zoom 0 shows the whole image in one tile and the highest zoom is
-    full resolution (tile x, y count from the top left). ``mercator``: Web Mercator XYZ (georeferenced
-    images). JPEG by default; PNG and WebP carry transparency where the image has no data."""
+    """``pixel``: the image's own grid, the highest zoom is full resolution and tile x, y count from the top
+    left; at zoom 0 a tile covers 256 * 2**maxzoom pixels, the whole image when it is square, a row or
+    column of tiles along the long side otherwise. ``mercator``: Web Mercator XYZ (georeferenced images).
+    JPEG by default; PNG and WebP carry transparency where the image has no data."""
     headers = {"Cache-Control": f"public, max-age={settings.tiles.max_age_s}"}
     # No preset means the project's; changing that bumps `v`, so the key stays unambiguous.
     key = TileRequest(str(observation_id), v, preset, grid, z, x, y, fmt)

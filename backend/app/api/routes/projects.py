@@ -159,10 +159,11 @@ def list_observations(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ObservationList:
-    projects_service.get_project_or_raise(session, project_id)
+    project = projects_service.get_project_or_raise(session, project_id)
     rows, total = repo.list_observations(session, project_id, site_id=site_id, limit=limit, offset=offset)
     sites = {s.id: s for s in repo.list_sites(session, project_id)}
-    return ObservationList(items=[observation_read(o, sites[o.site_id]) for o in rows], total=total)
+    items = [observation_read(o, sites[o.site_id], project.display_preset) for o in rows]
+    return ObservationList(items=items, total=total)
 
 
 @router.post(
@@ -225,7 +226,9 @@ async def upload_images(
     sites = {s.id: s for s in repo.list_sites(session, project.id)}
     return UploadResult(
         job=job_read(batch.job),
-        observations=[observation_read(o, sites[o.site_id]) for o in batch.observations],
+        observations=[
+            observation_read(o, sites[o.site_id], project.display_preset) for o in batch.observations
+        ],
         rejected=rejected,
     )
 
