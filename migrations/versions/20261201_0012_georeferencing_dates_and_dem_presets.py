@@ -53,7 +53,8 @@ def downgrade() -> None:
     # were georeferencing from outside the file, which the older code calls 'sidecar' (its COG is written
     # with the row's georeferencing); DEMs are shown grey again.
     op.execute(
-        "UPDATE observations SET georef_source = 'sidecar' WHERE georef_source::text IN ('world_file', 'manual')"
+        "UPDATE observations SET georef_source = 'sidecar' "
+        "WHERE georef_source::text IN ('world_file', 'manual')"
     )
     op.execute(
         "UPDATE projects SET display_preset = 'true_color' "

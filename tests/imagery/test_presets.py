@@ -14,17 +14,13 @@ from typing import Any
 import morecantile
 import numpy as np
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from rasterio.transform import xy
 from rasterio.warp import transform as warp
-from sqlalchemy.orm import Session
 
-from app.core.config import TileSettings
-from app.services.imagery_processing import process_observations
+from tests.imagery.conftest import IngestHere
 from tests.imagery.factories import ORIGIN, UTM33N, write_cone_dem, write_geotiff, write_plain
 from tests.imagery.test_ingest_and_tiles import decode
-from tests.imagery.test_upload_validation import upload
 
 Ready = Callable[..., list[dict[str, Any]]]
 SIZE = 512  # the cone DEM: summit at pixel (256, 256), slopes out to a radius of about 205 px
@@ -32,18 +28,13 @@ DEM_CELL = 30.0
 
 
 @pytest.fixture
-def ready(client: TestClient, app: FastAPI, db_session: Session, tmp_path: Path) -> Ready:
-    """Upload files into a new project and convert them here (as the ingest job would); the observations."""
+def ready(client: TestClient, ingest_here: IngestHere) -> Ready:
+    """Observations of files uploaded into a new project with the given display preset, ready."""
 
     def make(*paths: Path, preset: str = "true_color") -> list[dict[str, Any]]:
         name = f"presets-{uuid.uuid4().hex[:6]}"
         project = client.post("/api/projects", json={"name": name, "display_preset": preset}).json()
-        response = upload(client, project, *paths)
-        assert response.status_code == 202, response.text
-        ids = [uuid.UUID(o["id"]) for o in response.json()["observations"]]
-        scratch = tmp_path / "scratch"
-        process_observations(db_session, app.state.storage, ids, TileSettings(), lambda *_: None, scratch)
-        return [client.get(f"/api/observations/{i}").json() for i in ids]
+        return ingest_here(project, *paths)
 
     return make
 

@@ -147,6 +147,65 @@ class ObservationRead(BaseModel):
     created_at: datetime
 
 
+class GeoreferenceUpdate(BaseModel):
+    """Where the image lies, given one way: a ``bbox`` (with ``crs``, default EPSG:4326), a centre with an
+    extent (north up in the local UTM zone), or a ``transform`` or ``world_file`` with its ``crs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bbox: list[float] | None = Field(
+        default=None, min_length=4, max_length=4, description="west, south, east, north in `crs`."
+    )
+    crs: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20_000,
+        description="Any CRS PROJ knows: EPSG:32719, WKT, a PROJ string. For bbox (default EPSG:4326), "
+        "transform and world_file.",
+    )
+    center_lat: float | None = Field(default=None, ge=-84, le=84)
+    center_lon: float | None = Field(default=None, ge=-180, le=180)
+    extent_m: float | None = Field(default=None, ge=1, le=1_000_000, description="Square ground extent.")
+    extent_x_m: float | None = Field(default=None, ge=1, le=1_000_000)
+    extent_y_m: float | None = Field(default=None, ge=1, le=1_000_000)
+    transform: list[float] | None = Field(
+        default=None,
+        min_length=6,
+        max_length=6,
+        description="Pixel corners -> `crs` (a, b, c, d, e, f), as ObservationRead's `transform`.",
+    )
+    world_file: list[float] | None = Field(
+        default=None,
+        min_length=6,
+        max_length=6,
+        description="The six lines of a world file (A, D, B, E, C, F; C, F: the top-left pixel's centre).",
+    )
+
+
+class ObservationUpdate(BaseModel):
+    """A correction after upload; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    georeference: GeoreferenceUpdate | None = Field(
+        default=None,
+        description="New georeferencing. Regions keep their pixels; their EPSG:4326 copies and hectares are "
+        "derived again, and the image is written again in a `georeference` job.",
+    )
+    acquired_on: date | None = Field(default=None, description="The acquisition date; null clears it.")
+
+
+class ObservationPatchResult(BaseModel):
+    observation: ObservationRead
+    job: JobRead | None = Field(
+        description="The `georeference` job that writes the new georeferencing into the image (Web "
+        "Mercator tiles follow it); null when nothing needs writing."
+    )
+    regions_updated: int = Field(
+        description="Regions whose EPSG:4326 geometry and hectares were derived again."
+    )
+
+
 class ObservationList(BaseModel):
     items: list[ObservationRead]
     total: int

@@ -93,6 +93,19 @@ class RenderResult(JobResult):
     sites: int
 
 
+class GeoreferenceParams(JobParams):
+    """The image of an observation written again with its corrected georeferencing (the row's)."""
+
+    observation_id: uuid.UUID
+
+
+class GeoreferenceResult(JobResult):
+    written: bool = Field(
+        description="False when a later correction (or a finished attempt) had superseded this job."
+    )
+    cog_key: str | None = None
+
+
 # --- export --------------------------------------------------------------------------------------
 
 
@@ -162,8 +175,8 @@ class ExportResult(JobResult):
 
 # --- the job as the API shows it -----------------------------------------------------------------
 
-AnyJobParams = ProbeParams | IngestParams | RenderParams | ExportParams
-AnyJobResult = ProbeResult | IngestResult | RenderResult | ExportResult
+AnyJobParams = ProbeParams | IngestParams | RenderParams | GeoreferenceParams | ExportParams
+AnyJobResult = ProbeResult | IngestResult | RenderResult | GeoreferenceResult | ExportResult
 
 
 class AttemptRead(BaseModel):

@@ -373,7 +373,13 @@ export interface paths {
         delete: operations["delete_observation_api_observations__observation_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Correct an observation's georeferencing or acquisition date (audited)
+         * @description Regions keep their pixel geometry; their EPSG:4326 copies and hectares, and the footprint, follow at
+         *     once. The image is written again with the new georeferencing in the returned `georeference` job; its
+         *     Web Mercator tiles answer 409 until then, and then come under a new render version.
+         */
+        patch: operations["update_observation_api_observations__observation_id__patch"];
         trace?: never;
     };
     "/api/observations/{observation_id}/agreement": {
@@ -1542,6 +1548,67 @@ export interface components {
          * @enum {string}
          */
         GeorefSource: "none" | "file" | "sidecar" | "world_file" | "manual";
+        /**
+         * GeoreferenceParams
+         * @description The image of an observation written again with its corrected georeferencing (the row's).
+         */
+        GeoreferenceParams: {
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+        };
+        /** GeoreferenceResult */
+        GeoreferenceResult: {
+            /** Cog Key */
+            cog_key?: string | null;
+            /**
+             * Written
+             * @description False when a later correction (or a finished attempt) had superseded this job.
+             */
+            written: boolean;
+        };
+        /**
+         * GeoreferenceUpdate
+         * @description Where the image lies, given one way: a ``bbox`` (with ``crs``, default EPSG:4326), a centre with an
+         *     extent (north up in the local UTM zone), or a ``transform`` or ``world_file`` with its ``crs``.
+         */
+        GeoreferenceUpdate: {
+            /**
+             * Bbox
+             * @description west, south, east, north in `crs`.
+             */
+            bbox?: number[] | null;
+            /** Center Lat */
+            center_lat?: number | null;
+            /** Center Lon */
+            center_lon?: number | null;
+            /**
+             * Crs
+             * @description Any CRS PROJ knows: EPSG:32719, WKT, a PROJ string. For bbox (default EPSG:4326), transform and world_file.
+             */
+            crs?: string | null;
+            /**
+             * Extent M
+             * @description Square ground extent.
+             */
+            extent_m?: number | null;
+            /** Extent X M */
+            extent_x_m?: number | null;
+            /** Extent Y M */
+            extent_y_m?: number | null;
+            /**
+             * Transform
+             * @description Pixel corners -> `crs` (a, b, c, d, e, f), as ObservationRead's `transform`.
+             */
+            transform?: number[] | null;
+            /**
+             * World File
+             * @description The six lines of a world file (A, D, B, E, C, F; C, F: the top-left pixel's centre).
+             */
+            world_file?: number[] | null;
+        };
         /** GpuRead */
         GpuRead: {
             /** Index */
@@ -1587,7 +1654,7 @@ export interface components {
          * @description Every kind of job; app.jobs.kinds gives each its queue, task, parameter and result models.
          * @enum {string}
          */
-        JobKind: "probe" | "ingest" | "render" | "export";
+        JobKind: "probe" | "ingest" | "render" | "georeference" | "export";
         /** JobList */
         JobList: {
             /** Items */
@@ -1643,7 +1710,7 @@ export interface components {
              */
             message: string;
             /** Params */
-            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["ExportParams"];
+            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["GeoreferenceParams"] | components["schemas"]["ExportParams"];
             /**
              * Progress
              * @description Fraction done, 0 to 1.
@@ -1653,7 +1720,7 @@ export interface components {
             project_id: string | null;
             queue: components["schemas"]["JobQueue"];
             /** Result */
-            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["ExportResult"] | null;
+            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["GeoreferenceResult"] | components["schemas"]["ExportResult"] | null;
             /** Started At */
             started_at: string | null;
             state: components["schemas"]["JobState"];
@@ -1747,6 +1814,17 @@ export interface components {
             items: components["schemas"]["ObservationRead"][];
             /** Total */
             total: number;
+        };
+        /** ObservationPatchResult */
+        ObservationPatchResult: {
+            /** @description The `georeference` job that writes the new georeferencing into the image (Web Mercator tiles follow it); null when nothing needs writing. */
+            job: components["schemas"]["JobRead"] | null;
+            observation: components["schemas"]["ObservationRead"];
+            /**
+             * Regions Updated
+             * @description Regions whose EPSG:4326 geometry and hectares were derived again.
+             */
+            regions_updated: number;
         };
         /** ObservationRead */
         ObservationRead: {
@@ -1847,6 +1925,19 @@ export interface components {
          * @enum {string}
          */
         ObservationStatus: "processing" | "ready" | "failed";
+        /**
+         * ObservationUpdate
+         * @description A correction after upload; fields left out stay as they are.
+         */
+        ObservationUpdate: {
+            /**
+             * Acquired On
+             * @description The acquisition date; null clears it.
+             */
+            acquired_on?: string | null;
+            /** @description New georeferencing. Regions keep their pixels; their EPSG:4326 copies and hectares are derived again, and the image is written again in a `georeference` job. */
+            georeference?: components["schemas"]["GeoreferenceUpdate"] | null;
+        };
         /** PairAgreement */
         PairAgreement: {
             /**
@@ -2763,6 +2854,9 @@ export type SchemaGeometryChangeCode = components['schemas']['GeometryChangeCode
 export type SchemaGeometryChangeRead = components['schemas']['GeometryChangeRead'];
 export type SchemaGeometryProblem = components['schemas']['GeometryProblem'];
 export type SchemaGeorefSource = components['schemas']['GeorefSource'];
+export type SchemaGeoreferenceParams = components['schemas']['GeoreferenceParams'];
+export type SchemaGeoreferenceResult = components['schemas']['GeoreferenceResult'];
+export type SchemaGeoreferenceUpdate = components['schemas']['GeoreferenceUpdate'];
 export type SchemaGpuRead = components['schemas']['GpuRead'];
 export type SchemaHttpValidationError = components['schemas']['HTTPValidationError'];
 export type SchemaHealthRead = components['schemas']['HealthRead'];
@@ -2782,8 +2876,10 @@ export type SchemaMemberSet = components['schemas']['MemberSet'];
 export type SchemaMembershipRead = components['schemas']['MembershipRead'];
 export type SchemaNextTaskRead = components['schemas']['NextTaskRead'];
 export type SchemaObservationList = components['schemas']['ObservationList'];
+export type SchemaObservationPatchResult = components['schemas']['ObservationPatchResult'];
 export type SchemaObservationRead = components['schemas']['ObservationRead'];
 export type SchemaObservationStatus = components['schemas']['ObservationStatus'];
+export type SchemaObservationUpdate = components['schemas']['ObservationUpdate'];
 export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
@@ -3622,6 +3718,53 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    update_observation_api_observations__observation_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ObservationUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ObservationPatchResult"];
+                };
+            };
+            /** @description The image is still being converted. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad georeferencing or date; `field` names the input at fault. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The correction is stored but its job could not be queued (Redis). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -10,15 +10,18 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api.deps import SessionDep, SettingsDep, StorageDep, TileCacheDep
-from app.api.presenters import observation_read
+from app.api.access import AccessDep
+from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep, TileCacheDep
+from app.api.presenters import job_read, observation_read
 from app.core.config import TileSettings
 from app.core.errors import NotFoundError
 from app.imagery.render import TileFormat, TileGrid
 from app.imagery.storage import Storage, observation_prefix
 from app.models.observation import Observation
 from app.models.project import DisplayPreset, Project, Site
-from app.schemas.imagery import ObservationRead
+from app.schemas.imagery import ObservationPatchResult, ObservationRead, ObservationUpdate
+from app.services import georeference as georeference_service
+from app.services import jobs as jobs_service
 from app.services.tiles import TileRequest, render_tile
 
 router = APIRouter(prefix="/api/observations", tags=["observations"])
@@ -46,6 +49,47 @@ def _read(session: Session, observation: Observation, site: Site) -> Observation
 @router.get("/{observation_id}", response_model=ObservationRead, summary="An observation")
 def read_observation(observation_id: uuid.UUID, session: SessionDep) -> ObservationRead:
     return _read(session, *_load(session, observation_id))
+
+
+@router.patch(
+    "/{observation_id}",
+    response_model=ObservationPatchResult,
+    summary="Correct an observation's georeferencing or acquisition date (audited)",
+    responses={
+        409: {"description": "The image is still being converted."},
+        422: {"description": "A bad georeferencing or date; `field` names the input at fault."},
+        503: {"description": "The correction is stored but its job could not be queued (Redis)."},
+    },
+)
+def update_observation(
+    observation_id: uuid.UUID,
+    body: ObservationUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    access: AccessDep,
+) -> ObservationPatchResult:
+    """Regions keep their pixel geometry; their EPSG:4326 copies and hectares, and the footprint, follow at
+    once. The image is written again with the new georeferencing in the returned `georeference` job; its
+    Web Mercator tiles answer 409 until then, and then come under a new render version."""
+    correction = georeference_service.correct_observation(
+        session,
+        observation_id,
+        georeference=body.georeference,
+        redate="acquired_on" in body.model_fields_set,
+        acquired_on=body.acquired_on,
+        actor_id=access.user_id,
+        jobs=settings.jobs,
+    )
+    session.commit()
+    if correction.job is not None:
+        jobs_service.enqueue_job(session, celery, correction.job)
+    observation, site = _load(session, observation_id)
+    return ObservationPatchResult(
+        observation=_read(session, observation, site),
+        job=job_read(correction.job) if correction.job is not None else None,
+        regions_updated=correction.regions_updated,
+    )
 
 
 @router.delete(
