@@ -803,7 +803,9 @@ export interface paths {
         /**
          * Export the project's labels (streamed): Label Studio JSON, GeoJSON, GeoPackage, COCO or masks
          * @description Whatever the project's size, the answer streams in constant memory. `X-Export-Tasks` says how many
-         *     tasks it holds; the full report (e.g. holes dropped for Label Studio) comes with an export job.
+         *     tasks it holds, `X-Export-Notes` what is known before the first byte (that no task matched); the full
+         *     report (e.g. holes dropped for Label Studio) comes with an export job, and in the file where the format
+         *     has room for it (GeoJSON, COCO: `minelabel_report`; masks: report.json).
          */
         get: operations["export_labels_api_projects__project_id__export_get"];
         put?: never;
