@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import morecantile
+import numpy as np
 import pytest
 import rasterio
 from affine import Affine
@@ -19,7 +21,9 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from app.models import Job, Observation, Project, Site
+from tests.imagery.conftest import IngestHere
 from tests.imagery.factories import write_geotiff, write_plain
+from tests.imagery.test_ingest_and_tiles import decode
 from tests.imagery.test_upload_validation import assert_nothing_stored, upload
 
 WIDTH, HEIGHT = 300, 200
@@ -251,8 +255,6 @@ def test_a_rotated_world_file_gives_a_rotated_footprint(
 def test_a_pam_aux_xml_written_by_gdal_gives_crs_and_transform(
     client: TestClient, project: dict[str, Any], tmp_path: Path
 ) -> None:
-    import numpy as np
-
     path = tmp_path / "pam_000.png"
     transform = Affine(10.0, 0.0, 360_000.0, 0.0, -10.0, 6_960_000.0)
     profile = {
@@ -341,10 +343,15 @@ def test_two_placements_of_one_image_are_refused(
     (tmp_path / "own_000.wld").write_text(world_file(Affine(10, 0, 367_000, 0, -10, 6_960_000)))
     own = upload(client, project, geotiff, tmp_path / "own_000.wld")
     assert own.status_code == 422, own.text
+    detail = own.json()["detail"]
     assert (
-        "own_000.tif carries its own georeferencing (EPSG:32633), which own_000.wld would replace"
-        in (own.json()["detail"])
+        "own_000.tif carries its own georeferencing (EPSG:32633), which own_000.wld would replace" in detail
     )
+    other_crs = tmp_path / "sidecar-crs.csv"
+    other_crs.write_text(f"filename,crs\nown_000.tif,{UTM19S}\n")
+    refused = upload(client, project, geotiff, sidecar=other_crs)
+    assert refused.status_code == 422, refused.text
+    assert "but the sidecar gives it the crs EPSG:32719" in refused.json()["detail"]
     assert_nothing_stored(db_session, files_dir)
 
 
@@ -423,3 +430,29 @@ def test_import_images_takes_world_files_from_the_folder(
             if project_id is not None:
                 session.execute(delete(Job).where(Job.project_id == project_id))
             session.commit()
+
+
+def test_a_rotated_image_is_written_rotated_and_warped_into_web_mercator(
+    client: TestClient, ingest_here: IngestHere, project: dict[str, Any], tmp_path: Path, files_dir: Path
+) -> None:
+    image = tmp_path / "turned_000.png"
+    pixels = write_plain(image, "PNG", width=WIDTH, height=HEIGHT)
+    turn = math.radians(30)
+    cos, sin = 10 * math.cos(turn), 10 * math.sin(turn)
+    transform = Affine(cos, sin, 367_000.0, sin, -cos, 6_960_000.0)
+    (tmp_path / "turned_000.wld").write_text(world_file(transform))
+    (tmp_path / "turned_000.prj").write_text(UTM19S)
+    (observation,) = ingest_here(project, image, tmp_path / "turned_000.wld", tmp_path / "turned_000.prj")
+    assert observation["status"] == "ready"
+    cog = next(files_dir.rglob(f"{observation['id']}/cog.tif"))
+    with rasterio.open(cog) as src:
+        assert src.crs.to_epsg() == 32719 and src.transform.almost_equals(transform)
+        assert np.array_equal(src.read((1, 2, 3)), pixels)  # the pixel grid is the original's
+    # The Web Mercator tile over the image's centre is image all round: the grid was turned, not shifted.
+    lon, lat = Transformer.from_crs(UTM19S, "EPSG:4326", always_xy=True).transform(*transform * (150, 100))
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 16)
+    url = observation["tiles"]["mercator"].replace("{z}/{x}/{y}.jpg", f"{tile.z}/{tile.x}/{tile.y}.png")
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    _, alpha = decode(response.content)
+    assert alpha is not None and alpha.min() == 255

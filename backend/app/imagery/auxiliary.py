@@ -19,7 +19,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
 from app.core.errors import InvalidInputError
-from app.imagery.georef import Georeference, GeoreferenceError, parse_crs, world_file_transform
+from app.imagery.georef import Georeference, GeoreferenceError, parse_crs, same_crs, world_file_transform
 
 MAX_AUXILIARY_BYTES = 1 << 20
 PAM_SUFFIX = ".aux.xml"
@@ -100,15 +100,6 @@ def _owners(aux: AuxiliaryFile, images: list[str], by_stem: dict[str, list[str]]
     return [c for c in candidates if allowed is None or PurePosixPath(c).suffix.lower() in allowed]
 
 
-def expected_names(image_name: str) -> str:
-    """The names the auxiliary files of ``image_name`` may have, for messages."""
-    path = PurePosixPath(image_name)
-    suffix = path.suffix.lower()
-    world = [s for s, allowed in WORLD_FILE_SUFFIXES.items() if allowed is not None and suffix in allowed]
-    names = [f"{path.stem}{s}" for s in [*world, ".wld"]]
-    return f"{' or '.join(names)}, with {path.stem}.prj or {image_name}{PAM_SUFFIX} for the CRS"
-
-
 def georeference_of(
     image_name: str, files: list[AuxiliaryFile], sidecar_crs: str | None
 ) -> tuple[Georeference | None, list[str]]:
@@ -152,7 +143,7 @@ def georeference_of(
         )
     first_source, crs = crss[0]
     for source, other_crs in crss[1:]:
-        if other_crs != crs and not _same_crs(crs, other_crs):
+        if not same_crs(crs, other_crs):
             raise AuxiliaryFileError(
                 f"{image_name}: {first_source} and {source} give different CRSs; send only one."
             )
@@ -207,12 +198,6 @@ def _crs(text: str, name: str) -> str:
         return parse_crs(text, field=name)
     except GeoreferenceError as exc:
         raise AuxiliaryFileError(str(exc), field=name) from exc
-
-
-def _same_crs(a: str, b: str) -> bool:
-    from pyproj import CRS
-
-    return bool(CRS.from_user_input(a).equals(CRS.from_user_input(b), ignore_axis_order=True))
 
 
 def _text(aux: AuxiliaryFile) -> str:

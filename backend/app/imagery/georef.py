@@ -69,6 +69,11 @@ def parse_crs(text: str, field: str = "crs") -> str:
     return f"EPSG:{epsg}" if epsg else str(crs.to_wkt())
 
 
+def same_crs(a: str, b: str) -> bool:
+    """Whether two CRSs (as parse_crs gives them) are the same, whatever their spelling."""
+    return a == b or bool(CRS.from_user_input(a).equals(CRS.from_user_input(b), ignore_axis_order=True))
+
+
 def is_geographic(crs: str) -> bool:
     return bool(CRS.from_user_input(crs).is_geographic)
 

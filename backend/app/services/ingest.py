@@ -35,7 +35,7 @@ from app.imagery.auxiliary import (
     match_auxiliaries,
 )
 from app.imagery.dates import date_from_filename
-from app.imagery.georef import Georeference, GeoreferenceError, checked_footprint, crs_name
+from app.imagery.georef import Georeference, GeoreferenceError, checked_footprint, crs_name, same_crs
 from app.imagery.sidecar import SidecarEntry
 from app.imagery.storage import Storage, observation_prefix
 from app.imagery.validation import RasterFacts, check_filename, inspect_image
@@ -339,6 +339,11 @@ def _place(
             raise GeoreferenceConflictError(
                 f"{name} carries its own georeferencing ({own}), which {other} would replace. Leave them "
                 "out, or correct the georeferencing after upload (PATCH /api/observations/{id})."
+            )
+        if entry is not None and entry.crs is not None and not same_crs(entry.crs, facts.crs):
+            raise GeoreferenceConflictError(
+                f"{name} carries its own georeferencing ({own}), but the sidecar gives it the crs "
+                f"{crs_name(entry.crs)}. Leave the crs out, or correct the georeferencing after upload."
             )
         unused = [(a.name, f"{name} carries its own georeferencing ({own}).") for a in aux]
         georeference, source = Georeference(facts.crs, Affine(*facts.transform)), GeorefSource.FILE
