@@ -88,7 +88,7 @@ def create_user(
 def create_project(
     name: str,
     preset: Annotated[
-        DisplayPreset, typer.Option(help="How multi-band images are shown.")
+        DisplayPreset, typer.Option(help="How images are shown (hillshade, elevation: for DEMs).")
     ] = DisplayPreset.TRUE_COLOR,
     description: str = "",
 ) -> None:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import MineLabelError
-from app.imagery.georef import SIDECAR_NAMES, SidecarEntry, parse_sidecar
+from app.imagery.auxiliary import AuxiliaryFile, auxiliary_kind, match_auxiliaries
+from app.imagery.sidecar import SIDECAR_NAMES, SidecarEntry, parse_sidecar
 from app.imagery.storage import make_storage
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import DisplayPreset
@@ -62,6 +63,7 @@ def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_pa
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise MineLabelError(f"No .png, .jpg or .tif files in {folder}.")
+    auxiliaries = _auxiliaries(folder, files, console)
     sidecar = _load_sidecar(folder, sidecar_path, console)
     storage = make_storage(settings.storage)
     engine = make_engine(settings)
@@ -76,7 +78,9 @@ def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_pa
             for start in range(0, len(files), CHUNK):
                 chunk = files[start : start + CHUNK]
                 progress.update(task, description=f"checking {chunk[0].name}")
-                staged = [StagedFile(p.name, p, p.stat().st_size, sha256_of(p)) for p in chunk]
+                # World files, .prj and .aux.xml travel in the chunk of their image.
+                beside = list(dict.fromkeys(a for p in chunk for a in auxiliaries.get(p.name, [])))
+                staged = [StagedFile(p.name, p, p.stat().st_size, sha256_of(p)) for p in chunk + beside]
                 with factory() as session:
                     batch = register_images(session, storage, project, staged, sidecar, settings)
                     resumed = _unfinished(session, project.id, [s.sha256 for s in staged])
@@ -101,6 +105,22 @@ def import_images(settings: Settings, project_ref: str, folder: Path, sidecar_pa
     finally:
         engine.dispose()
     return failed
+
+
+def _auxiliaries(folder: Path, images: list[Path], console: Console) -> dict[str, list[Path]]:
+    """The folder's world files, .prj and .aux.xml by the image they go with; others are passed over
+    (a .prj of a shapefile, say), saying so."""
+    candidates = sorted(p for p in folder.iterdir() if p.is_file() and auxiliary_kind(p.name) is not None)
+    kinds = {p.name: auxiliary_kind(p.name) for p in candidates}
+    matched = match_auxiliaries(
+        [p.name for p in images],
+        [AuxiliaryFile(p.name, kind, b"") for p in candidates if (kind := kinds[p.name]) is not None],
+    )
+    for name in matched.unmatched:
+        console.print(f"[yellow]passed over[/] {escape(name)}: it goes with no image of the folder")
+    paths = {p.name: p for p in candidates}
+    # A .prj shared by two images of one stem is listed with each; a chunk takes it once.
+    return {image: [paths[a.name] for a in files] for image, files in matched.by_image.items()}
 
 
 def _load_sidecar(folder: Path, given: Path | None, console: Console) -> dict[str, SidecarEntry]:

@@ -76,3 +76,20 @@ VRT_READING_PASSWD = """<VRTDataset rasterXSize="10" rasterYSize="10">
   </VRTRasterBand>
 </VRTDataset>
 """
+
+
+def write_cone_dem(
+    path: Path, *, size: int = 512, cell_m: float = 30.0, nodata: float | None = None
+) -> np.ndarray:
+    """A float32 elevation model of a cone (1,500 m at the centre, 500 m at the rim and beyond) in UTM 33N:
+    every direction of slope, so shading can be checked against the light's direction."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    radius = np.hypot(rows - size / 2, cols - size / 2)
+    elevation: np.ndarray = (500 + np.clip(1000 - radius * (1000 / (size * 0.4)), 0, None)).astype("float32")
+    if nodata is not None:
+        elevation[:8, :8] = nodata
+    transform = Affine.translation(500_000, 5_600_000) @ Affine.scale(cell_m, -cell_m)
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32"}
+    with rasterio.open(path, "w", **profile, crs=UTM33N, transform=transform, nodata=nodata) as dst:
+        dst.write(elevation, 1)
+    return elevation

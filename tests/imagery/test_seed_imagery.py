@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
+import morecantile
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from fastapi.testclient import TestClient
+from pyproj import CRS, Transformer
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 from sqlalchemy import select
@@ -127,3 +131,34 @@ def test_api_imports_landsat_and_a_workshop_png_and_serves_matching_tiles(
     valid = nodata_mask > 0
     assert np.array_equal(tile[:, valid], window[:, valid])
     assert ((alpha > 0) == valid).all()
+
+
+def test_a_workshop_png_with_a_world_file_lands_where_the_world_file_says(
+    seed_data: Path, worker: str, committing_client: TestClient, tmp_path: Path
+) -> None:
+    # A copy beside its own world file and .prj (never written next to the shared seed data).
+    png = tmp_path / "0854_000.png"
+    shutil.copyfile(seed_data / "minetracking2021" / "0854_000.png", png)
+    # 10 m pixels in UTM 19S around the Atacama mine; the world file names the top-left pixel's centre.
+    transform = Affine(10.0, 0.0, 362_000.0, 0.0, -10.0, 6_961_000.0)
+    (tmp_path / "0854_000.pgw").write_text("10.0\n0.0\n0.0\n-10.0\n362005.0\n6960995.0\n")
+    (tmp_path / "0854_000.prj").write_text(CRS.from_epsg(32719).to_wkt(version="WKT1_ESRI"))
+    (observation,) = ingest(
+        committing_client, "Workshop world file", png, tmp_path / "0854_000.pgw", tmp_path / "0854_000.prj"
+    )
+    assert (observation["width"], observation["height"]) == (1000, 1000)
+    assert observation["georef_source"] == "world_file" and observation["crs"] == "EPSG:32719"
+    assert observation["transform"][:6] == list(transform)[:6]
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32719", always_xy=True)
+    ring = observation["footprint"]["coordinates"][0]
+    pixels = ((0, 0), (1000, 0), (1000, 1000), (0, 1000))
+    for point, pixel in zip((ring[0], ring[16], ring[32], ring[48]), pixels, strict=True):
+        assert to_utm.transform(*point) == pytest.approx(transform * pixel, abs=1e-3)
+    # The map shows it there: the Web Mercator tile over the mine's centre holds the PNG's pixels.
+    lon, lat = Transformer.from_crs("EPSG:32719", "EPSG:4326", always_xy=True).transform(367_000, 6_956_000)
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 14)
+    url = observation["tiles"]["mercator"].replace("{z}/{x}/{y}.jpg", f"{tile.z}/{tile.x}/{tile.y}.png")
+    response = committing_client.get(url)
+    assert response.status_code == 200
+    with MemoryFile(response.content) as memfile, memfile.open() as img:
+        assert img.read(img.count).min() == 255  # inside the image everywhere: fully opaque

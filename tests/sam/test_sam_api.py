@@ -152,7 +152,7 @@ def test_missing_or_stale_embeddings_name_the_job_computing_them(
     assert stale.status_code == 409, stale.text
     error = stale.json()
     assert error["code"] == "sam_embedding_pending"
-    assert error["reason"] == "the display preset changed (other bands)"
+    assert error["reason"] == "the display preset changed (other bands, or another way of drawing them)"
     assert f"GET /api/jobs/{error['job_id']}" in error["detail"]
     again = sam_client.post(url, json=click).json()
     assert again["job_id"] == error["job_id"]  # the same job, not a second one

@@ -1,5 +1,5 @@
-"""Tasks for imagery jobs: ingest (COG conversion, display ranges, thumbnails) and render (thumbnails
-again after a change of display preset)."""
+"""Tasks for imagery jobs: ingest (COG conversion, display ranges, thumbnails), render (thumbnails
+again after a change of display preset) and georeference (a COG again after a georeferencing correction)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ def ingest(job_id: str) -> None:
 @shared_task(name="minelabel.render")
 def render(job_id: str) -> None:
     run_job(job_id, handlers.render, session_factory(), get_settings().jobs)
+
+
+@shared_task(name="minelabel.georeference")
+def georeference(job_id: str) -> None:
+    run_job(job_id, handlers.georeference, session_factory(), get_settings().jobs)

@@ -125,6 +125,7 @@ RULES: dict[str, Rule] = {
     "list_observations": EVERY_MEMBER,
     "upload_images": PROJECT_ADMIN,
     "read_observation": EVERY_MEMBER,
+    "update_observation": PROJECT_ADMIN,  # georeferencing and date corrections
     "delete_observation": PROJECT_ADMIN,
     "thumbnail": EVERY_MEMBER,
     "tile": EVERY_MEMBER,

@@ -15,18 +15,20 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import mapping
 from sqlalchemy import Row
 
+from app.imagery.bands import default_preset, supported_presets
 from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
 from app.interop.labeling_config import parse_labeling_config
 from app.jobs.kinds import KINDS
 from app.models.annotation import Region
 from app.models.job import Job, JobState
 from app.models.observation import Observation, ObservationStatus
-from app.models.project import Project, Site
+from app.models.project import DisplayPreset, Project, Site
 from app.schemas.annotation import RegionFeature, RegionProperties
 from app.schemas.imagery import (
     LabelClassRead,
     LabelingConfigRead,
     ObservationRead,
+    PresetFallbackRead,
     ProjectRead,
     SiteRead,
     TileInfo,
@@ -83,8 +85,10 @@ def viewport_feature(row: Row[Any]) -> RegionFeature:
     )
 
 
-def observation_read(observation: Observation, site: Site) -> ObservationRead:
+def observation_read(observation: Observation, site: Site, project_preset: DisplayPreset) -> ObservationRead:
+    """The observation with its tile URLs and what it shows under the project's display preset."""
     base = f"/api/observations/{observation.id}"
+    shown, fallback = default_preset(project_preset, observation.band_names, observation.dtype)
     ready = observation.status is ObservationStatus.READY
     version = f"?v={site.render_version}"
     tiles = None
@@ -105,6 +109,7 @@ def observation_read(observation: Observation, site: Site) -> ObservationRead:
         site_name=site.name,
         index=observation.index,
         acquired_on=observation.acquired_on,
+        acquired_source=observation.acquired_source,
         original_filename=observation.original_filename,
         content_hash=observation.content_hash,
         size_bytes=observation.size_bytes,
@@ -120,6 +125,14 @@ def observation_read(observation: Observation, site: Site) -> ObservationRead:
         crs_proj4=proj4_of(observation.crs),
         transform=observation.transform,
         footprint=geojson(observation.footprint),
+        georeference_job_id=observation.georeference_job_id,
+        presets=supported_presets(observation.band_names, observation.dtype),
+        display_preset=shown,
+        preset_fallback=PresetFallbackRead(
+            requested=fallback.requested, shown=fallback.shown, message=fallback.message
+        )
+        if fallback
+        else None,
         status=observation.status,
         error=observation.error,
         ingest_job_id=observation.ingest_job_id,

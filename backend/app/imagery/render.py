@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rio_tiler.colormap import apply_cmap
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import ImageReader, Reader
 from rio_tiler.io.rasterio import LocalTileMatrixSet
 from rio_tiler.models import ImageData
+from rio_tiler.types import RIOResampling
 
 from app.core.errors import NotFoundError
+from app.imagery.terrain import elevation_colormap, hillshade
 
 TILE_SIZE = 256
 
@@ -46,12 +49,26 @@ class TileOutsideBoundsError(NotFoundError):
     code = "tile_outside_image"
 
 
+class RenderMode(enum.StrEnum):
+    BANDS = "bands"  # one or three bands as grey or red, green, blue
+    HILLSHADE = "hillshade"  # shaded relief of one elevation band (app.imagery.terrain)
+    ELEVATION = "elevation"  # one elevation band through a colour ramp
+
+
 @dataclass(frozen=True)
 class RenderSpec:
-    """Bands to show (1-based) and, per band, the input range mapped to 0..255 (None: as stored)."""
+    """Bands to show (1-based) and, per band, the input range mapped to 0..255 (None: as stored), and how
+    they are drawn (an elevation model may be shaded or coloured)."""
 
     indexes: tuple[int, ...]
     ranges: tuple[tuple[float, float], ...] | None
+    mode: RenderMode = RenderMode.BANDS
+
+    @property
+    def resampling(self) -> RIOResampling:
+        # Nearest neighbour shows the sensor's real pixels (and is the fastest); shading from a nearest-
+        # neighbour DEM would draw every source pixel's edge as a cliff, so slopes are read bilinear.
+        return "bilinear" if self.mode is RenderMode.HILLSHADE else "nearest"
 
 
 class _OpenReaders(threading.local):
@@ -88,35 +105,66 @@ def read_tile(path: str, grid: TileGrid, z: int, x: int, y: int, spec: RenderSpe
         )
     if not reader.tile_exists(x, y, z):
         raise TileOutsideBoundsError(outside)
+    options: dict[str, Any] = {"resampling_method": spec.resampling}
+    if grid is TileGrid.MERCATOR:
+        options["reproject_method"] = spec.resampling  # the warp into Web Mercator, beside the overviews'
     try:
-        # Nearest neighbour: annotators see the sensor's real pixels, and it is the fastest.
-        tile: ImageData = reader.tile(x, y, z, tilesize=TILE_SIZE, indexes=spec.indexes)
+        tile: ImageData = reader.tile(x, y, z, tilesize=TILE_SIZE, indexes=spec.indexes, **options)
     except TileOutsideBounds as exc:
         raise TileOutsideBoundsError(outside) from exc
     return tile
 
 
 def pixel_grid_maxzoom(width: int, height: int) -> int:
-    """Zoom levels of the pixel grid run from 0 (whole image in one tile) to this (full resolution)."""
+    """Zoom levels of the pixel grid run from 0 to this (full resolution). A zoom-0 tile covers
+    256 * 2**maxzoom pixels, where maxzoom is the number of halvings that bring the *shorter* side to 256 px
+    or less: the whole image for a square one, a row (or column) of tiles along a long side otherwise."""
     return int(LocalTileMatrixSet(width=width, height=height, tile_size=TILE_SIZE).maxzoom)
 
 
 def read_preview(path: str, spec: RenderSpec, max_size: int) -> ImageData:
     with ImageReader(path) as reader:
-        preview: ImageData = reader.preview(max_size=max_size, indexes=spec.indexes)
+        preview: ImageData = reader.preview(
+            max_size=max_size, indexes=spec.indexes, resampling_method=spec.resampling
+        )
         return preview
 
 
-def encode(image: ImageData, spec: RenderSpec, fmt: TileFormat, jpeg_quality: int) -> bytes:
-    """Scale to 8 bits with the spec's ranges and encode; JPEG has no transparency, PNG/WebP do."""
+def to_display(image: ImageData, spec: RenderSpec) -> ImageData:
+    """The image in 8 bits as the map shows it: the spec's ranges, or shading (the colour ramp of an
+    elevation band is applied by ``encode`` and ``display_rgb``)."""
+    if spec.mode is RenderMode.HILLSHADE:
+        return hillshade(image)
     if spec.ranges is not None:
-        image = image.rescale(in_range=spec.ranges, out_range=((0, 255),), out_dtype="uint8")
-    elif image.data.dtype != np.uint8:
-        image = image.rescale(in_range=((0, 255),), out_dtype="uint8")
+        return image.rescale(in_range=spec.ranges, out_range=((0, 255),), out_dtype="uint8")
+    if image.data.dtype != np.uint8:
+        return image.rescale(in_range=((0, 255),), out_dtype="uint8")
+    return image
+
+
+def display_rgb(image: ImageData, spec: RenderSpec) -> np.ndarray:
+    """What the map shows, as a (height, width, 3) uint8 RGB array (SAM's input, for one)."""
+    shown = to_display(image, spec)
+    data = np.asarray(shown.data, dtype=np.uint8)
+    if spec.mode is RenderMode.ELEVATION:
+        rgba, _ = apply_cmap(data, elevation_colormap())
+        data = rgba[:3]
+    elif data.shape[0] == 1:
+        data = np.repeat(data, 3, axis=0)
+    return np.ascontiguousarray(data[:3].transpose(1, 2, 0))
+
+
+def encode(image: ImageData, spec: RenderSpec, fmt: TileFormat, jpeg_quality: int) -> bytes:
+    """Scale to 8 bits with the spec's ranges (or shade, or colour an elevation band) and encode; JPEG has no
+    transparency, PNG/WebP do."""
+    image = to_display(image, spec)
+    colormap = elevation_colormap() if spec.mode is RenderMode.ELEVATION else None
     # GDAL creation options; PNG's fastest deflate level costs ~10 % in size and saves most of the time.
     options: dict[str, Any] = {
         TileFormat.JPEG: {"QUALITY": jpeg_quality},
         TileFormat.PNG: {"ZLEVEL": 1},
         TileFormat.WEBP: {"QUALITY": 90},
     }[fmt]
-    return image.render(img_format=fmt.driver, add_mask=fmt is not TileFormat.JPEG, **options)
+    return image.render(
+        img_format=fmt.driver, add_mask=fmt is not TileFormat.JPEG, colormap=colormap, **options
+    )

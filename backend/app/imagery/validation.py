@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from rasterio.windows import Window
 from app.core.config import LimitSettings
 from app.core.errors import InvalidInputError
 from app.imagery.bands import default_band_names
+from app.imagery.dates import date_from_tags
 
 ALLOWED_DTYPES = {"uint8", "uint16", "float32"}
 _MAGIC = {
@@ -62,6 +64,7 @@ class RasterFacts:
     has_alpha: bool
     crs: str | None  # WKT or "EPSG:nnnn"
     transform: tuple[float, float, float, float, float, float] | None
+    acquired_on: date | None = None  # from the file's metadata tags (app.imagery.dates)
 
 
 def check_filename(name: str) -> str:
@@ -141,6 +144,7 @@ def _facts(src: rasterio.io.DatasetReader, name: str, limits: LimitSettings) -> 
         has_alpha=has_alpha,
         crs=crs,
         transform=transform,
+        acquired_on=date_from_tags(src.tags()),
     )
 
 

@@ -82,6 +82,14 @@ class ExportReport:
         return asdict(self)
 
 
+def no_task_note(selection: Selection) -> str:
+    """What an export that matched no task says in its report (and, as each format allows, its body)."""
+    return (
+        f"No task matched the selection ({selection.describe()}): the export holds no task. Only ready "
+        "observations are exported, approved ones unless the state filter says otherwise."
+    )
+
+
 @dataclass
 class ExportContext:
     session: Session

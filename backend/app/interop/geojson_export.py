@@ -5,7 +5,9 @@ asks), written by PostGIS as text (ST_AsGeoJSON, 7 decimals: about 1 cm), with t
 training pipeline needs: class, kind (annotation or prediction), source, task state, site, observation,
 acquisition date, annotator, model version and score, the region on the previous date a prediction carries
 forward (``carried_from``), area in hectares and the region's id. Tasks that are
-not georeferenced have no EPSG:4326 geometry: they are skipped, and the report says how many.
+not georeferenced have no EPSG:4326 geometry: they are skipped, and the report says how many. The report
+closes the FeatureCollection as the foreign member ``minelabel_report`` (notes: tasks skipped, or that no
+task matched the selection).
 
 The FeatureCollection is written piece by piece, one task batch at a time, so memory stays constant
 whatever the project's size. The GeoPackage export (app.interop.geopackage) reads the same features through
@@ -144,7 +146,8 @@ def write(ctx: ExportContext, report: ExportReport) -> Iterator[bytes]:
         chunk = b",".join(parts)
         yield chunk if first else b"," + chunk
         first = False
-    yield b"]}"
+    # A foreign member (RFC 7946, 6.1): GIS readers pass over it; it says what the export did and left out.
+    yield b'],"minelabel_report":' + orjson.dumps(report.to_dict()) + b"}"
 
 
 FORMAT = register(

@@ -3,7 +3,8 @@
 The fields are the GeoJSON properties (app.interop.geojson_export.PROPERTY_NAMES), with ``acquired_on`` a
 date and ``score`` and ``area_ha`` reals (null where unknown). A GeoPackage is an SQLite file, which cannot
 be written as a stream: it is built in a temporary file, one task batch appended at a time (so memory stays
-constant whatever the project's size), then sent in chunks, and the file is deleted.
+constant whatever the project's size), then sent in chunks, and the file is deleted. An export of no task
+is an empty layer whose description (``gpkg_contents.description``) says so.
 """
 
 from __future__ import annotations
@@ -50,11 +51,18 @@ def write(ctx: ExportContext, report: ExportReport) -> Iterator[bytes]:
                 geometry_type="MultiPolygon", crs="EPSG:4326", append=created,
             )  # fmt: skip
             created = True
-        if not created:  # no task selected: still a GeoPackage, with an empty layer
+        if not created:  # no task selected: still a GeoPackage, with an empty layer that says why
             raw.write(
-                str(path), np.array([], dtype=object), _columns([]), list(PROPERTY_NAMES), layer=LAYER,
-                driver="GPKG", geometry_type="MultiPolygon", crs="EPSG:4326",
-            )  # fmt: skip
+                str(path),
+                np.array([], dtype=object),
+                _columns([]),
+                list(PROPERTY_NAMES),
+                layer=LAYER,
+                driver="GPKG",
+                geometry_type="MultiPolygon",
+                crs="EPSG:4326",
+                layer_options={"DESCRIPTION": " ".join(report.notes)},
+            )
         with path.open("rb") as handle:
             while chunk := handle.read(CHUNK):
                 yield chunk

@@ -61,7 +61,7 @@ from app.ml.chips import Chip, ChipGrid, cut
 from app.ml.rasterize import LabeledShape, class_index_mask, class_values
 from app.models.observation import Observation
 from app.models.project import Site
-from app.services.imagery_processing import render_spec
+from app.services.imagery_processing import default_render_spec
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 MANIFEST_MEMORY = 4 << 20  # manifest rows beyond this go to a temporary file
@@ -320,7 +320,7 @@ class _Writer:
         if observation is None or site is None or observation.cog_key is None:
             self.without_cog.append(f"{task.site_name}/{task.original_filename}")
             return None
-        spec = render_spec(observation, site, self.ctx.project.display_preset)
+        spec = default_render_spec(observation, site, self.ctx.project.display_preset)
         return _ImageSource(self.ctx.storage.raster_path(observation.cog_key), spec)
 
     def finish_notes(self) -> None:

@@ -50,6 +50,21 @@ class Selection:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidInputError(f"date_from {self.date_from} is after date_to {self.date_to}.")
 
+    def describe(self) -> str:
+        """The filters in the words of the export's query string, e.g. ``state=approved, label=Pit``."""
+        parts = [f"state={','.join(s.value for s in self.states)}" if self.states else "all_states=true"]
+        if self.site_ids:
+            parts.append(f"site_id={','.join(str(s) for s in self.site_ids)}")
+        if self.date_from:
+            parts.append(f"date_from={self.date_from.isoformat()}")
+        if self.date_to:
+            parts.append(f"date_to={self.date_to.isoformat()}")
+        if self.classes:
+            parts.append(f"label={','.join(self.classes)}")
+        if self.annotator_ids:
+            parts.append(f"annotator={','.join(str(a) for a in self.annotator_ids)}")
+        return ", ".join(parts)
+
 
 @dataclass
 class TaskBatch:

@@ -24,6 +24,8 @@ from app.schemas.job import (
     ExportParams,
     ExportReportRead,
     ExportResult,
+    GeoreferenceParams,
+    GeoreferenceResult,
     IngestParams,
     IngestResult,
     ProbeParams,
@@ -32,6 +34,7 @@ from app.schemas.job import (
     RenderResult,
 )
 from app.services import exports as export_service
+from app.services import georeference as georeference_service
 from app.services import sam as sam_service
 from app.services.imagery_processing import process_observations, refresh_project_rendering
 
@@ -101,6 +104,18 @@ def render(ctx: JobContext[RenderParams]) -> RenderResult:
     assert ctx.project_id is not None, "render jobs belong to a project"
     return refresh_project_rendering(
         ctx.session, make_storage(settings.storage), ctx.project_id, settings.tiles, ctx.progress
+    )
+
+
+def georeference(ctx: JobContext[GeoreferenceParams]) -> GeoreferenceResult:
+    settings = get_settings()
+    return georeference_service.rewrite_cog(
+        ctx.session,
+        make_storage(settings.storage),
+        ctx.job_id,
+        ctx.params.observation_id,
+        ctx.progress,
+        ctx.scratch,
     )
 
 

@@ -36,6 +36,13 @@ KINDS: dict[JobKind, KindSpec] = {
             JobKind.RENDER, "minelabel.render", JobQueue.CPU, schemas.RenderParams, schemas.RenderResult
         ),
         KindSpec(
+            JobKind.GEOREFERENCE,
+            "minelabel.georeference",
+            JobQueue.CPU,
+            schemas.GeoreferenceParams,
+            schemas.GeoreferenceResult,
+        ),
+        KindSpec(
             JobKind.EXPORT, "minelabel.export", JobQueue.CPU, schemas.ExportParams, schemas.ExportResult
         ),
         KindSpec(

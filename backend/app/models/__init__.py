@@ -11,12 +11,13 @@ from app.models.annotation import (
     RevisionAction,
 )
 from app.models.job import Job, JobKind, JobQueue, JobState
-from app.models.observation import GeorefSource, Observation, ObservationStatus, TaskState
+from app.models.observation import AcquiredSource, GeorefSource, Observation, ObservationStatus, TaskState
 from app.models.project import DisplayPreset, Project, Site
 from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
 from app.models.user import User
 
 __all__ = [
+    "AcquiredSource",
     "Annotation",
     "ApiToken",
     "Assignment",

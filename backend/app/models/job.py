@@ -41,6 +41,7 @@ class JobKind(enum.StrEnum):
     PROBE = "probe"
     INGEST = "ingest"
     RENDER = "render"
+    GEOREFERENCE = "georeference"  # an observation's COG again, after a georeferencing correction
     EXPORT = "export"
     SAM_EMBED = "sam_embed"
     SAM_PRELABEL = "sam_prelabel"

@@ -44,7 +44,19 @@ class TaskState(enum.StrEnum):
 class GeorefSource(enum.StrEnum):
     NONE = "none"  # pixel space only
     FILE = "file"  # the file's own CRS and transform
-    SIDECAR = "sidecar"  # built from a sidecar's centre and ground extent, in the local UTM zone
+    SIDECAR = "sidecar"  # a sidecar's bounding box (in its CRS), or its centre and extent (local UTM)
+    WORLD_FILE = "world_file"  # a world file (.pgw, .jgw, .wld) or .aux.xml beside the image
+    MANUAL = "manual"  # corrected after upload (PATCH /api/observations/{id})
+
+
+class AcquiredSource(enum.StrEnum):
+    """Where an observation's acquisition date came from (the first that gives one, in this order)."""
+
+    SIDECAR = "sidecar"
+    METADATA = "metadata"  # the file's tags (TIFFTAG_DATETIME, ACQUISITIONDATETIME, Sentinel-2, Landsat)
+    FILENAME = "filename"  # a Sentinel-2 or Landsat product name
+    MANUAL = "manual"  # corrected after upload
+    NONE = "none"
 
 
 class Observation(Base):
@@ -60,6 +72,11 @@ class Observation(Base):
     site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     index: Mapped[int]
     acquired_on: Mapped[date | None] = mapped_column(Date)
+    acquired_source: Mapped[AcquiredSource] = mapped_column(
+        str_enum(AcquiredSource, "acquired_source"),
+        default=AcquiredSource.NONE,
+        server_default=AcquiredSource.NONE.value,
+    )
     original_filename: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -90,6 +107,9 @@ class Observation(Base):
     ground_truth_annotation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("annotations.id", ondelete="SET NULL", use_alter=True)
     )
+    # The `georeference` job writing the COG again after a correction; until it is done, the COG still
+    # carries the old georeferencing, so Web Mercator tiles wait (409).
+    georeference_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     @property

@@ -17,11 +17,13 @@ from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
 
 
 class DisplayPreset(enum.StrEnum):
-    """How multi-band images are shown; see app.imagery.bands for the band choices."""
+    """How images are shown; app.imagery.bands says which images support which."""
 
     TRUE_COLOR = "true_color"
     FALSE_COLOR = "false_color"
     SWIR = "swir"
+    HILLSHADE = "hillshade"  # single-band float rasters (DEMs): shaded relief, lit from the north-west
+    ELEVATION = "elevation"  # DEMs: a colour ramp over the site's display range
 
 
 class Project(Base):

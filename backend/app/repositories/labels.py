@@ -165,3 +165,45 @@ def binary_copy_oids(connection: Any) -> tuple[int, int]:
             oids.append(info.oid)
         _registered[connection] = (oids[0], oids[1])
     return _registered[connection]
+
+
+# The regions' EPSG:4326 copies again from their pixels, after the observation's georeferencing changed. As in
+# app.repositories.prediction_writer (which explains why): consecutive regions are transformed as one
+# collection per chunk of about WGS84_CHUNK_VERTICES vertices, one ST_Transform each, and taken apart again.
+WGS84_CHUNK_VERTICES = 2_000_000
+_REDERIVE_WGS84 = """
+WITH numbered AS (
+    SELECT id, geom, row_number() OVER (ORDER BY id) AS n, ST_NPoints(geom) AS points
+      FROM regions WHERE observation_id = :observation
+), chunked AS (
+    SELECT id, n, geom, (sum(points) OVER (ORDER BY n) - points) / :chunk_vertices AS chunk FROM numbered
+), collections AS (
+    SELECT min(n) AS first,
+           ST_Transform(ST_Affine(ST_Collect(geom ORDER BY n), :a, :b, :d, :e, :c, :f),
+                        CAST(:crs AS text), 4326) AS geom
+      FROM chunked GROUP BY chunk
+), wgs84 AS (
+    SELECT c.first + (d.path)[1] - 1 AS n, ST_Multi(ST_Collect(d.geom ORDER BY (d.path)[2])) AS geom
+      FROM collections c, LATERAL ST_Dump(c.geom) AS d
+     GROUP BY c.first, (d.path)[1]
+)
+UPDATE regions r SET geom_wgs84 = w.geom, area_ha = ST_Area(w.geom::geography) / 10000.0
+  FROM chunked k JOIN wgs84 w ON w.n = k.n
+ WHERE r.id = k.id
+"""
+
+
+def rederive_wgs84(session: Session, observation_id: uuid.UUID, crs: str, transform: Sequence[float]) -> int:
+    """Set ``geom_wgs84`` and ``area_ha`` of every region of the observation (people's and predictions',
+    tombstones too) from its pixel geometry through ``transform`` and ``crs``, the values a save through the
+    API gives. Pixel geometry, versions and revisions stay as they are. Returns the number of regions."""
+    a, b, c, d, e, f = transform[:6]
+    coefficients = {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}
+    params = {
+        "observation": observation_id,
+        "chunk_vertices": WGS84_CHUNK_VERTICES,
+        "crs": crs,
+        **coefficients,
+    }
+    result = session.execute(text(_REDERIVE_WGS84), params)
+    return int(getattr(result, "rowcount", 0) or 0)

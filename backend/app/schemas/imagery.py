@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models.observation import GeorefSource, ObservationStatus
+from app.models.observation import AcquiredSource, GeorefSource, ObservationStatus
 from app.models.project import DisplayPreset
 from app.schemas.job import JobRead
 
@@ -87,6 +87,12 @@ class TileInfo(BaseModel):
     tile_size: int
 
 
+class PresetFallbackRead(BaseModel):
+    requested: DisplayPreset = Field(description="The project's display preset.")
+    shown: DisplayPreset | None = Field(description="What is shown instead; null: the image's own bands.")
+    message: str
+
+
 class ObservationRead(BaseModel):
     id: uuid.UUID
     project_id: uuid.UUID
@@ -94,6 +100,10 @@ class ObservationRead(BaseModel):
     site_name: str
     index: int
     acquired_on: date | None
+    acquired_source: AcquiredSource = Field(
+        description="Where the date came from: the sidecar, the file's metadata tags, a Sentinel-2 or "
+        "Landsat file name, a correction (manual), or none."
+    )
     original_filename: str
     content_hash: str
     size_bytes: int
@@ -113,12 +123,87 @@ class ObservationRead(BaseModel):
         description="Pixel -> CRS affine (a, b, c, d, e, f) as in rasterio."
     )
     footprint: dict[str, Any] | None = Field(description="GeoJSON polygon in EPSG:4326.")
+    georeference_job_id: uuid.UUID | None = Field(
+        default=None,
+        description="The job writing a corrected georeferencing into the image; Web Mercator tiles wait "
+        "for it (409).",
+    )
+    presets: list[DisplayPreset] = Field(
+        description="The display presets this image supports (`?preset=` of its tiles); empty for a grey "
+        "image, shown as its band."
+    )
+    display_preset: DisplayPreset | None = Field(
+        description="What its tiles and thumbnail show without `?preset=`; null: its own bands."
+    )
+    preset_fallback: PresetFallbackRead | None = Field(
+        description="Set when the project's display preset needs bands this image lacks: what it shows "
+        "instead."
+    )
     status: ObservationStatus
     error: str | None
     ingest_job_id: uuid.UUID | None
     thumbnail_url: str | None
     tiles: TileInfo | None = Field(description="Present once the observation is ready.")
     created_at: datetime
+
+
+class GeoreferenceUpdate(BaseModel):
+    """Where the image lies, given one way: a ``bbox`` (with ``crs``, default EPSG:4326), a centre with an
+    extent (north up in the local UTM zone), or a ``transform`` or ``world_file`` with its ``crs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bbox: list[float] | None = Field(
+        default=None, min_length=4, max_length=4, description="west, south, east, north in `crs`."
+    )
+    crs: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20_000,
+        description="Any CRS PROJ knows: EPSG:32719, WKT, a PROJ string. For bbox (default EPSG:4326), "
+        "transform and world_file.",
+    )
+    center_lat: float | None = Field(default=None, ge=-84, le=84)
+    center_lon: float | None = Field(default=None, ge=-180, le=180)
+    extent_m: float | None = Field(default=None, ge=1, le=1_000_000, description="Square ground extent.")
+    extent_x_m: float | None = Field(default=None, ge=1, le=1_000_000)
+    extent_y_m: float | None = Field(default=None, ge=1, le=1_000_000)
+    transform: list[float] | None = Field(
+        default=None,
+        min_length=6,
+        max_length=6,
+        description="Pixel corners -> `crs` (a, b, c, d, e, f), as ObservationRead's `transform`.",
+    )
+    world_file: list[float] | None = Field(
+        default=None,
+        min_length=6,
+        max_length=6,
+        description="The six lines of a world file (A, D, B, E, C, F; C, F: the top-left pixel's centre).",
+    )
+
+
+class ObservationUpdate(BaseModel):
+    """A correction after upload; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    georeference: GeoreferenceUpdate | None = Field(
+        default=None,
+        description="New georeferencing. Regions keep their pixels; their EPSG:4326 copies and hectares are "
+        "derived again, and the image is written again in a `georeference` job.",
+    )
+    acquired_on: date | None = Field(default=None, description="The acquisition date; null clears it.")
+
+
+class ObservationPatchResult(BaseModel):
+    observation: ObservationRead
+    job: JobRead | None = Field(
+        description="The `georeference` job that writes the new georeferencing into the image (Web "
+        "Mercator tiles follow it); null when nothing needs writing."
+    )
+    regions_updated: int = Field(
+        description="Regions whose EPSG:4326 geometry and hectares were derived again."
+    )
 
 
 class ObservationList(BaseModel):

@@ -95,6 +95,19 @@ class RenderResult(JobResult):
     sites: int
 
 
+class GeoreferenceParams(JobParams):
+    """The image of an observation written again with its corrected georeferencing (the row's)."""
+
+    observation_id: uuid.UUID
+
+
+class GeoreferenceResult(JobResult):
+    written: bool = Field(
+        description="False when a later correction (or a finished attempt) had superseded this job."
+    )
+    cog_key: str | None = None
+
+
 # --- export --------------------------------------------------------------------------------------
 
 
@@ -171,6 +184,7 @@ AnyJobParams = (
     ProbeParams
     | IngestParams
     | RenderParams
+    | GeoreferenceParams
     | ExportParams
     | SamEmbedParams
     | SamPrelabelParams
@@ -180,6 +194,7 @@ AnyJobResult = (
     ProbeResult
     | IngestResult
     | RenderResult
+    | GeoreferenceResult
     | ExportResult
     | SamEmbedResult
     | SamPrelabelResult

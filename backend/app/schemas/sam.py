@@ -42,6 +42,7 @@ class EmbeddingManifest(BaseModel):
     overlap_px: int
     indexes: list[int] = Field(description="The bands shown (the display preset's), 1-based.")
     ranges: list[list[float]] | None = Field(description="Per band, the stretch mapped to 0..255.")
+    mode: str = Field(default="bands", description="How they were drawn: bands, hillshade or elevation.")
     image_width: int
     image_height: int
     embedding_shape: list[int] = [256, 64, 64]

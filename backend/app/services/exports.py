@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 
 from app.core.config import TileSettings
 from app.imagery.storage import Storage
-from app.interop.exports import ExportContext, ExportFormat, ExportOptions, ExportReport, get_format
+from app.interop.exports import (
+    ExportContext,
+    ExportFormat,
+    ExportOptions,
+    ExportReport,
+    get_format,
+    no_task_note,
+)
 from app.interop.labeling_config import parse_labeling_config
 from app.interop.selection import Selection, count_tasks
 from app.services.projects import get_project_or_raise
@@ -40,7 +47,11 @@ def prepare(
 
 
 def stream(ctx: ExportContext, fmt: ExportFormat) -> tuple[Iterator[bytes], ExportReport]:
+    """The export's bytes, and its report (complete once the bytes are read). An export of no task says so
+    in the report's notes from the start, so that formats with room for the report carry it."""
     report = ExportReport(format=fmt.name)
+    if ctx.total_tasks == 0:
+        report.notes.append(no_task_note(ctx.selection))
     return fmt.writer(ctx, report), report
 
 

@@ -15,9 +15,9 @@ from affine import Affine
 from sqlalchemy.orm import Session
 
 from app.core.config import TileSettings
-from app.imagery.bands import display_indexes
+from app.imagery.bands import default_preset, own_bands, preset_indexes
 from app.imagery.cog import make_cog
-from app.imagery.render import RenderSpec, TileFormat, encode, read_preview
+from app.imagery.render import RenderMode, RenderSpec, TileFormat, encode, read_preview
 from app.imagery.storage import Storage, gdal_env, observation_prefix
 from app.imagery.stretch import site_stretch
 from app.jobs.errors import is_transient
@@ -33,20 +33,34 @@ THUMBNAIL_SIZE = 256
 Progress = Callable[[float, str], None]
 
 
-def render_spec(observation: Observation, site: Site, preset: DisplayPreset) -> RenderSpec:
-    """Bands for ``preset`` and the site's display ranges (8-bit images are shown as stored)."""
-    indexes = display_indexes(preset, observation.band_names)
-    if observation.dtype == "uint8" or not site.stretch:
-        return RenderSpec(
-            indexes=indexes, ranges=None if observation.dtype == "uint8" else _dtype_range(observation)
-        )
-    ranges = tuple(tuple(site.stretch.get(str(i), [0.0, 1.0])) for i in indexes)
-    return RenderSpec(indexes=indexes, ranges=ranges)
+def render_spec(observation: Observation, site: Site, preset: DisplayPreset | None) -> RenderSpec:
+    """How tiles, thumbnails and chips draw ``observation`` with ``preset``, one it supports (None: its own
+    bands): which bands, and the site's display ranges (8-bit images are shown as stored)."""
+    if preset is DisplayPreset.HILLSHADE:
+        return RenderSpec(indexes=(1,), ranges=None, mode=RenderMode.HILLSHADE)
+    if preset is DisplayPreset.ELEVATION:
+        return RenderSpec(indexes=(1,), ranges=_ranges(observation, site, (1,)), mode=RenderMode.ELEVATION)
+    indexes = (preset_indexes(preset, observation.band_names) if preset else None) or own_bands(
+        observation.band_names
+    )
+    return RenderSpec(indexes=indexes, ranges=_ranges(observation, site, indexes))
 
 
-def _dtype_range(observation: Observation) -> tuple[tuple[float, float], ...]:
-    high = 65535.0 if observation.dtype == "uint16" else 1.0
-    return tuple((0.0, high) for _ in display_indexes(DisplayPreset.TRUE_COLOR, observation.band_names))
+def default_render_spec(observation: Observation, site: Site, project_preset: DisplayPreset) -> RenderSpec:
+    """The spec of what the observation shows without an explicit preset (bands.default_preset)."""
+    preset, _ = default_preset(project_preset, observation.band_names, observation.dtype)
+    return render_spec(observation, site, preset)
+
+
+def _ranges(
+    observation: Observation, site: Site, indexes: tuple[int, ...]
+) -> tuple[tuple[float, float], ...] | None:
+    if observation.dtype == "uint8":
+        return None
+    if not site.stretch:
+        high = 65535.0 if observation.dtype == "uint16" else 1.0
+        return tuple((0.0, high) for _ in indexes)
+    return tuple((float(r[0]), float(r[1])) for r in (site.stretch.get(str(i), [0.0, 1.0]) for i in indexes))
 
 
 def process_observations(
@@ -116,25 +130,39 @@ def _convert(
     storage: Storage, observation: Observation, scratch: Path, progress: Callable[[float], None]
 ) -> None:
     cog_key = f"{observation_prefix(observation.project_id, observation.id)}/cog.tif"
-    sidecar_georef = observation.georef_source is GeorefSource.SIDECAR
-    work = scratch / f"ingest-{observation.id}"
+    # The row's georeferencing goes into the COG unless it is the file's own (or there is none).
+    from_outside = observation.georef_source not in (GeorefSource.FILE, GeorefSource.NONE)
+    write_cog(storage, observation, cog_key, scratch, progress, with_row_georeference=from_outside)
+    observation.cog_key = cog_key
+
+
+def write_cog(
+    storage: Storage,
+    observation: Observation,
+    cog_key: str,
+    scratch: Path,
+    progress: Callable[[float], None],
+    *,
+    with_row_georeference: bool,
+) -> None:
+    """Convert the observation's original into a COG stored at ``cog_key``, carrying the row's CRS and
+    transform when ``with_row_georeference`` (the original's own otherwise). Works in ``scratch``."""
+    work = scratch / f"cog-{observation.id}"
     work.mkdir(parents=True, exist_ok=True)
+    georeferenced = with_row_georeference and observation.crs is not None and observation.transform
     try:
         with gdal_env(storage):
             local_cog = work / "cog.tif"
             make_cog(
                 storage.raster_path(observation.original_key),
                 local_cog,
-                crs=observation.crs if sidecar_georef else None,
-                transform=Affine(*observation.transform)
-                if sidecar_georef and observation.transform
-                else None,
+                crs=observation.crs if georeferenced else None,
+                transform=Affine(*observation.transform) if georeferenced and observation.transform else None,
                 on_progress=progress,
             )
             storage.put_file(local_cog, cog_key)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    observation.cog_key = cog_key
 
 
 def fail_unconverted_observations(session: Session, job: Job, reason: str) -> None:
@@ -166,7 +194,7 @@ def refresh_site_rendering(
         site.render_version += 1
         for observation in observations:
             assert observation.cog_key is not None
-            spec = render_spec(observation, site, project.display_preset)
+            spec = default_render_spec(observation, site, project.display_preset)
             image = read_preview(storage.raster_path(observation.cog_key), spec, THUMBNAIL_SIZE)
             key = f"{observation_prefix(observation.project_id, observation.id)}/thumbnail.jpg"
             storage.put_bytes(encode(image, spec, TileFormat.JPEG, tiles.jpeg_quality), key)

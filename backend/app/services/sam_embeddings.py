@@ -66,8 +66,8 @@ def why_stale(
         return "the observation has no SAM embeddings yet"
     if checkpoint_hash is not None and manifest.checkpoint_hash != checkpoint_hash:
         return f"they were made with another checkpoint ({manifest.checkpoint_hash}, now {checkpoint_hash})"
-    if manifest.indexes != list(spec.indexes):
-        return "the display preset changed (other bands)"
+    if manifest.indexes != list(spec.indexes) or manifest.mode != spec.mode.value:
+        return "the display preset changed (other bands, or another way of drawing them)"
     ranges = [list(map(float, r)) for r in spec.ranges] if spec.ranges is not None else None
     if not _same_ranges(manifest.ranges, ranges):
         return "the site's display ranges (stretch) changed"

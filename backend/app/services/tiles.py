@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from app.core.config import TileSettings
 from app.core.errors import ConflictError, InvalidInputError
+from app.imagery.bands import default_preset, requested_preset
 from app.imagery.render import TileFormat, TileGrid, encode, read_tile
 from app.imagery.storage import Storage, gdal_env
 from app.models.observation import Observation, ObservationStatus
@@ -27,6 +28,10 @@ class ObservationNotReadyError(ConflictError):
 
 class NotGeoreferencedError(InvalidInputError):
     code = "not_georeferenced"
+
+
+class GeoreferenceBeingWrittenError(ConflictError):
+    code = "georeference_being_written"
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,11 @@ def render_tile(
     settings: TileSettings,
     observation: Observation,
     site: Site,
-    preset: DisplayPreset,
+    project_preset: DisplayPreset,
     request: TileRequest,
 ) -> bytes:
+    """The tile's bytes; ``request.preset`` must be one the image supports (else PresetNotSupportedError,
+    a 422 naming those it does), and without one the image's default for ``project_preset`` is drawn."""
     if observation.status is not ObservationStatus.READY or observation.cog_key is None:
         raise ObservationNotReadyError(
             f"Observation {observation.id} is {observation.status.value}; tiles exist once it is ready."
@@ -90,8 +97,20 @@ def render_tile(
     if request.grid is TileGrid.MERCATOR and not observation.is_georeferenced:
         raise NotGeoreferencedError(
             f"Observation {observation.id} has no georeferencing; use the pixel grid, or import it with a "
-            "sidecar giving its centre and extent."
+            "sidecar giving its bounding box or centre, or a world file (or set it: PATCH "
+            f"/api/observations/{observation.id})."
         )
+    if request.grid is TileGrid.MERCATOR and observation.georeference_job_id is not None:
+        raise GeoreferenceBeingWrittenError(
+            f"Observation {observation.id}'s corrected georeferencing is being written into its image (job "
+            f"{observation.georeference_job_id}); its Web Mercator tiles follow when that job is done.",
+            job_id=observation.georeference_job_id,
+        )
+    names, dtype = observation.band_names, observation.dtype
+    if request.preset is not None:
+        preset: DisplayPreset | None = requested_preset(request.preset, names, dtype)
+    else:
+        preset, _ = default_preset(project_preset, names, dtype)
     spec = render_spec(observation, site, preset)
     with gdal_env(storage):
         image = read_tile(

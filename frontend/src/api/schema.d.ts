@@ -377,7 +377,13 @@ export interface paths {
         delete: operations["delete_observation_api_observations__observation_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Correct an observation's georeferencing or acquisition date (audited)
+         * @description Regions keep their pixel geometry; their EPSG:4326 copies and hectares, and the footprint, follow at
+         *     once. The image is written again with the new georeferencing in the returned `georeference` job; its
+         *     Web Mercator tiles answer 409 until then, and then come under a new render version.
+         */
+        patch: operations["update_observation_api_observations__observation_id__patch"];
         trace?: never;
     };
     "/api/observations/{observation_id}/agreement": {
@@ -721,9 +727,10 @@ export interface paths {
         };
         /**
          * A 256 x 256 map tile
-         * @description ``pixel``: the image's own grid, zoom 0 shows the whole image in one tile and the highest zoom is
-         *     full resolution (tile x, y count from the top left). ``mercator``: Web Mercator XYZ (georeferenced
-         *     images). JPEG by default; PNG and WebP carry transparency where the image has no data.
+         * @description ``pixel``: the image's own grid, the highest zoom is full resolution and tile x, y count from the top
+         *     left; at zoom 0 a tile covers 256 * 2**maxzoom pixels, the whole image when it is square, a row or
+         *     column of tiles along the long side otherwise. ``mercator``: Web Mercator XYZ (georeferenced images).
+         *     JPEG by default; PNG and WebP carry transparency where the image has no data.
          */
         get: operations["tile_api_observations__observation_id__tiles__grid___z___x___y___fmt__get"];
         put?: never;
@@ -837,7 +844,9 @@ export interface paths {
         /**
          * Export the project's labels (streamed): Label Studio JSON, GeoJSON, GeoPackage, COCO or masks
          * @description Whatever the project's size, the answer streams in constant memory. `X-Export-Tasks` says how many
-         *     tasks it holds; the full report (e.g. holes dropped for Label Studio) comes with an export job.
+         *     tasks it holds, `X-Export-Notes` what is known before the first byte (that no task matched); the full
+         *     report (e.g. holes dropped for Label Studio) comes with an export job, and in the file where the format
+         *     has room for it (GeoJSON, COCO: `minelabel_report`; masks: report.json).
          */
         get: operations["export_labels_api_projects__project_id__export_get"];
         put?: never;
@@ -875,7 +884,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Upload images (multipart: one or more `files`, an optional `sidecar` CSV/JSON)
+         * Upload images (multipart: one or more `files`, with any world files, .prj and .aux.xml beside them, and an optional `sidecar` CSV/JSON)
          * @description Files named ``<site>_<index>.<ext>`` become observations of that site. Good files are kept even
          *     when others in the same request are rejected; the response lists each rejected file and why.
          *     Conversion to Cloud-Optimized GeoTIFF runs in the returned job.
@@ -1270,6 +1279,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AcquiredSource
+         * @description Where an observation's acquisition date came from (the first that gives one, in this order).
+         * @enum {string}
+         */
+        AcquiredSource: "sidecar" | "metadata" | "filename" | "manual" | "none";
         /** AgreementReport */
         AgreementReport: {
             /** Pairs */
@@ -1559,10 +1574,10 @@ export interface components {
         };
         /**
          * DisplayPreset
-         * @description How multi-band images are shown; see app.imagery.bands for the band choices.
+         * @description How images are shown; app.imagery.bands says which images support which.
          * @enum {string}
          */
-        DisplayPreset: "true_color" | "false_color" | "swir";
+        DisplayPreset: "true_color" | "false_color" | "swir" | "hillshade" | "elevation";
         /**
          * EmbeddingManifest
          * @description What a set of embeddings of one observation was made from, so that a change makes it stale.
@@ -1599,6 +1614,12 @@ export interface components {
              * @description The bands shown (the display preset's), 1-based.
              */
             indexes: number[];
+            /**
+             * Mode
+             * @description How they were drawn: bands, hillshade or elevation.
+             * @default bands
+             */
+            mode: string;
             /** Model Type */
             model_type: string;
             /**
@@ -1756,7 +1777,68 @@ export interface components {
          * GeorefSource
          * @enum {string}
          */
-        GeorefSource: "none" | "file" | "sidecar";
+        GeorefSource: "none" | "file" | "sidecar" | "world_file" | "manual";
+        /**
+         * GeoreferenceParams
+         * @description The image of an observation written again with its corrected georeferencing (the row's).
+         */
+        GeoreferenceParams: {
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+        };
+        /** GeoreferenceResult */
+        GeoreferenceResult: {
+            /** Cog Key */
+            cog_key?: string | null;
+            /**
+             * Written
+             * @description False when a later correction (or a finished attempt) had superseded this job.
+             */
+            written: boolean;
+        };
+        /**
+         * GeoreferenceUpdate
+         * @description Where the image lies, given one way: a ``bbox`` (with ``crs``, default EPSG:4326), a centre with an
+         *     extent (north up in the local UTM zone), or a ``transform`` or ``world_file`` with its ``crs``.
+         */
+        GeoreferenceUpdate: {
+            /**
+             * Bbox
+             * @description west, south, east, north in `crs`.
+             */
+            bbox?: number[] | null;
+            /** Center Lat */
+            center_lat?: number | null;
+            /** Center Lon */
+            center_lon?: number | null;
+            /**
+             * Crs
+             * @description Any CRS PROJ knows: EPSG:32719, WKT, a PROJ string. For bbox (default EPSG:4326), transform and world_file.
+             */
+            crs?: string | null;
+            /**
+             * Extent M
+             * @description Square ground extent.
+             */
+            extent_m?: number | null;
+            /** Extent X M */
+            extent_x_m?: number | null;
+            /** Extent Y M */
+            extent_y_m?: number | null;
+            /**
+             * Transform
+             * @description Pixel corners -> `crs` (a, b, c, d, e, f), as ObservationRead's `transform`.
+             */
+            transform?: number[] | null;
+            /**
+             * World File
+             * @description The six lines of a world file (A, D, B, E, C, F; C, F: the top-left pixel's centre).
+             */
+            world_file?: number[] | null;
+        };
         /** GpuRead */
         GpuRead: {
             /** Index */
@@ -1811,7 +1893,7 @@ export interface components {
          * @description Every kind of job; app.jobs.kinds gives each its queue, task, parameter and result models.
          * @enum {string}
          */
-        JobKind: "probe" | "ingest" | "render" | "export" | "sam_embed" | "sam_prelabel" | "sam_carry_forward";
+        JobKind: "probe" | "ingest" | "render" | "georeference" | "export" | "sam_embed" | "sam_prelabel" | "sam_carry_forward";
         /** JobList */
         JobList: {
             /** Items */
@@ -1867,7 +1949,7 @@ export interface components {
              */
             message: string;
             /** Params */
-            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["ExportParams"] | components["schemas"]["SamEmbedParams"] | components["schemas"]["SamPrelabelParams"] | components["schemas"]["SamCarryForwardParams"];
+            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["GeoreferenceParams"] | components["schemas"]["ExportParams"] | components["schemas"]["SamEmbedParams"] | components["schemas"]["SamPrelabelParams"] | components["schemas"]["SamCarryForwardParams"];
             /**
              * Progress
              * @description Fraction done, 0 to 1.
@@ -1877,7 +1959,7 @@ export interface components {
             project_id: string | null;
             queue: components["schemas"]["JobQueue"];
             /** Result */
-            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["ExportResult"] | components["schemas"]["SamEmbedResult"] | components["schemas"]["SamPrelabelResult"] | components["schemas"]["SamCarryForwardResult"] | null;
+            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["GeoreferenceResult"] | components["schemas"]["ExportResult"] | components["schemas"]["SamEmbedResult"] | components["schemas"]["SamPrelabelResult"] | components["schemas"]["SamCarryForwardResult"] | null;
             /** Started At */
             started_at: string | null;
             state: components["schemas"]["JobState"];
@@ -1972,10 +2054,23 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** ObservationPatchResult */
+        ObservationPatchResult: {
+            /** @description The `georeference` job that writes the new georeferencing into the image (Web Mercator tiles follow it); null when nothing needs writing. */
+            job: components["schemas"]["JobRead"] | null;
+            observation: components["schemas"]["ObservationRead"];
+            /**
+             * Regions Updated
+             * @description Regions whose EPSG:4326 geometry and hectares were derived again.
+             */
+            regions_updated: number;
+        };
         /** ObservationRead */
         ObservationRead: {
             /** Acquired On */
             acquired_on: string | null;
+            /** @description Where the date came from: the sidecar, the file's metadata tags, a Sentinel-2 or Landsat file name, a correction (manual), or none. */
+            acquired_source: components["schemas"]["AcquiredSource"];
             /** Band Count */
             band_count: number;
             /** Band Names */
@@ -1994,6 +2089,8 @@ export interface components {
              * @description The CRS as a PROJ string, for clients that reproject (the basemap).
              */
             crs_proj4?: string | null;
+            /** @description What its tiles and thumbnail show without `?preset=`; null: its own bands. */
+            display_preset: components["schemas"]["DisplayPreset"] | null;
             /** Driver */
             driver: string;
             /** Dtype */
@@ -2008,6 +2105,11 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             georef_source: components["schemas"]["GeorefSource"];
+            /**
+             * Georeference Job Id
+             * @description The job writing a corrected georeferencing into the image; Web Mercator tiles wait for it (409).
+             */
+            georeference_job_id?: string | null;
             /** Height */
             height: number;
             /**
@@ -2023,6 +2125,13 @@ export interface components {
             nodata: number | null;
             /** Original Filename */
             original_filename: string;
+            /** @description Set when the project's display preset needs bands this image lacks: what it shows instead. */
+            preset_fallback: components["schemas"]["PresetFallbackRead"] | null;
+            /**
+             * Presets
+             * @description The display presets this image supports (`?preset=` of its tiles); empty for a grey image, shown as its band.
+             */
+            presets: components["schemas"]["DisplayPreset"][];
             /**
              * Project Id
              * Format: uuid
@@ -2055,6 +2164,19 @@ export interface components {
          * @enum {string}
          */
         ObservationStatus: "processing" | "ready" | "failed";
+        /**
+         * ObservationUpdate
+         * @description A correction after upload; fields left out stay as they are.
+         */
+        ObservationUpdate: {
+            /**
+             * Acquired On
+             * @description The acquisition date; null clears it.
+             */
+            acquired_on?: string | null;
+            /** @description New georeferencing. Regions keep their pixels; their EPSG:4326 copies and hectares are derived again, and the image is written again in a `georeference` job. */
+            georeference?: components["schemas"]["GeoreferenceUpdate"] | null;
+        };
         /** PairAgreement */
         PairAgreement: {
             /**
@@ -2168,6 +2290,15 @@ export interface components {
             site_id?: string | null;
             /** Stability Score Thresh */
             stability_score_thresh?: number | null;
+        };
+        /** PresetFallbackRead */
+        PresetFallbackRead: {
+            /** Message */
+            message: string;
+            /** @description The project's display preset. */
+            requested: components["schemas"]["DisplayPreset"];
+            /** @description What is shown instead; null: the image's own bands. */
+            shown: components["schemas"]["DisplayPreset"] | null;
         };
         /** ProbeJobCreate */
         ProbeJobCreate: {
@@ -3243,6 +3374,7 @@ export interface components {
     headers: never;
     pathItems: never;
 }
+export type SchemaAcquiredSource = components['schemas']['AcquiredSource'];
 export type SchemaAgreementReport = components['schemas']['AgreementReport'];
 export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
@@ -3272,6 +3404,9 @@ export type SchemaGeometryChangeCode = components['schemas']['GeometryChangeCode
 export type SchemaGeometryChangeRead = components['schemas']['GeometryChangeRead'];
 export type SchemaGeometryProblem = components['schemas']['GeometryProblem'];
 export type SchemaGeorefSource = components['schemas']['GeorefSource'];
+export type SchemaGeoreferenceParams = components['schemas']['GeoreferenceParams'];
+export type SchemaGeoreferenceResult = components['schemas']['GeoreferenceResult'];
+export type SchemaGeoreferenceUpdate = components['schemas']['GeoreferenceUpdate'];
 export type SchemaGpuRead = components['schemas']['GpuRead'];
 export type SchemaHttpValidationError = components['schemas']['HTTPValidationError'];
 export type SchemaHealthRead = components['schemas']['HealthRead'];
@@ -3291,13 +3426,16 @@ export type SchemaMemberSet = components['schemas']['MemberSet'];
 export type SchemaMembershipRead = components['schemas']['MembershipRead'];
 export type SchemaNextTaskRead = components['schemas']['NextTaskRead'];
 export type SchemaObservationList = components['schemas']['ObservationList'];
+export type SchemaObservationPatchResult = components['schemas']['ObservationPatchResult'];
 export type SchemaObservationRead = components['schemas']['ObservationRead'];
 export type SchemaObservationStatus = components['schemas']['ObservationStatus'];
+export type SchemaObservationUpdate = components['schemas']['ObservationUpdate'];
 export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
 export type SchemaPredictionRegionIn = components['schemas']['PredictionRegionIn'];
 export type SchemaPrelabelRequest = components['schemas']['PrelabelRequest'];
+export type SchemaPresetFallbackRead = components['schemas']['PresetFallbackRead'];
 export type SchemaProbeJobCreate = components['schemas']['ProbeJobCreate'];
 export type SchemaProbeParams = components['schemas']['ProbeParams'];
 export type SchemaProbeResult = components['schemas']['ProbeResult'];
@@ -4152,6 +4290,53 @@ export interface operations {
             };
         };
     };
+    update_observation_api_observations__observation_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ObservationUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ObservationPatchResult"];
+                };
+            };
+            /** @description The image is still being converted. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad georeferencing or date; `field` names the input at fault. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The correction is stored but its job could not be queued (Redis). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     task_agreement_api_observations__observation_id__agreement_get: {
         parameters: {
             query?: never;
@@ -4877,7 +5062,7 @@ export interface operations {
             query?: {
                 /** @description The site's render version (from the tile URL template). */
                 v?: number;
-                /** @description Defaults to the project's preset. */
+                /** @description One of the observation's `presets`; defaults to the project's preset where the image supports it (else what `preset_fallback` says). */
                 preset?: components["schemas"]["DisplayPreset"] | null;
             };
             header?: {
@@ -4920,21 +5105,19 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The observation is not ready yet. */
+            /** @description The observation is not ready yet, or (Web Mercator) its corrected georeferencing is still being written. */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Validation Error */
+            /** @description A preset the image does not support (`supported` lists those it does). */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
+                content?: never;
             };
         };
     };

@@ -72,11 +72,13 @@ const isExport = (r: Result): r is Schemas["ExportResult"] => "file_key" in r;
 const isIngest = (r: Result): r is Schemas["IngestResult"] => "ready" in r && "failed" in r;
 const isRender = (r: Result): r is Schemas["RenderResult"] => "sites" in r;
 const isProbe = (r: Result): r is Schemas["ProbeResult"] => "postgis_version" in r;
+const isGeoreference = (r: Result): r is Schemas["GeoreferenceResult"] => "written" in r;
 
 const KIND_LABELS: Record<Job["kind"], string> = {
   probe: "Health probe",
   ingest: "Image upload",
   render: "Thumbnails",
+  georeference: "Georeferencing",
   export: "Export",
   sam_embed: "SAM embeddings",
   sam_prelabel: "SAM pre-labels",
@@ -91,6 +93,7 @@ function kindDetail(job: Job): string {
   if ("format" in params) return params.format;
   if ("observation_ids" in params) return plural(params.observation_ids.length, "image");
   if ("steps" in params) return plural(params.steps, "step");
+  if (job.kind === "georeference") return "an image written again after a correction";
   return job.kind === "render" ? "after a display change" : "";
 }
 
@@ -164,6 +167,10 @@ function resultSummary(job: Job, mayDownload: boolean): Node[] {
     ];
   }
   if (isRender(result)) return [line(`${plural(result.sites, "site")} rendered again`, time)];
+  if (isGeoreference(result)) {
+    const what = result.written ? "image written with its new georeferencing" : "superseded by a later correction";
+    return [line(what, time)];
+  }
   if (isProbe(result)) {
     return [line(`${result.hostname} (${result.queue} queue)`, `PostGIS ${result.postgis_version}`, time)];
   }

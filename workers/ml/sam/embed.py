@@ -100,6 +100,7 @@ def embed_observation(
         overlap_px=settings.sam.overlap_px,
         indexes=list(spec.indexes),
         ranges=[list(map(float, r)) for r in spec.ranges] if spec.ranges is not None else None,
+        mode=spec.mode.value,
         image_width=observation.width,
         image_height=observation.height,
         windows=written,

@@ -106,22 +106,23 @@ def export_labels(
     format: FormatQuery = "label-studio",
 ) -> StreamingResponse:
     """Whatever the project's size, the answer streams in constant memory. `X-Export-Tasks` says how many
-    tasks it holds; the full report (e.g. holes dropped for Label Studio) comes with an export job."""
+    tasks it holds, `X-Export-Notes` what is known before the first byte (that no task matched); the full
+    report (e.g. holes dropped for Label Studio) comes with an export job, and in the file where the format
+    has room for it (GeoJSON, COCO: `minelabel_report`; masks: report.json)."""
     ctx, fmt = export_service.prepare(
         session, project_id, format, selection, options, storage, settings.tiles
     )
     # The request's session stays open until the response is sent (FastAPI closes dependencies with yield
     # after the response), so the stream reads through it.
-    chunks, _ = export_service.stream(ctx, fmt)
+    chunks, report = export_service.stream(ctx, fmt)
     filename = export_filename(ctx.project, fmt)
-    return StreamingResponse(
-        chunks,
-        media_type=fmt.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "X-Export-Tasks": str(ctx.total_tasks),
-        },
-    )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Export-Tasks": str(ctx.total_tasks),
+    }
+    if report.notes:  # what is known before the first byte (no task matched); headers are Latin-1
+        headers["X-Export-Notes"] = " ".join(report.notes).encode("latin-1", "replace").decode("latin-1")
+    return StreamingResponse(chunks, media_type=fmt.media_type, headers=headers)
 
 
 @router.post(

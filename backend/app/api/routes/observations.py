@@ -10,15 +10,18 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api.deps import SessionDep, SettingsDep, StorageDep, TileCacheDep
-from app.api.presenters import observation_read
+from app.api.access import AccessDep
+from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep, TileCacheDep
+from app.api.presenters import job_read, observation_read
 from app.core.config import TileSettings
 from app.core.errors import NotFoundError
 from app.imagery.render import TileFormat, TileGrid
 from app.imagery.storage import Storage, observation_prefix
 from app.models.observation import Observation
 from app.models.project import DisplayPreset, Project, Site
-from app.schemas.imagery import ObservationRead
+from app.schemas.imagery import ObservationPatchResult, ObservationRead, ObservationUpdate
+from app.services import georeference as georeference_service
+from app.services import jobs as jobs_service
 from app.services.tiles import TileRequest, render_tile
 
 router = APIRouter(prefix="/api/observations", tags=["observations"])
@@ -37,9 +40,56 @@ def _load(session: Session, observation_id: uuid.UUID) -> tuple[Observation, Sit
     return observation, site
 
 
+def _read(session: Session, observation: Observation, site: Site) -> ObservationRead:
+    project = session.get(Project, observation.project_id)
+    assert project is not None
+    return observation_read(observation, site, project.display_preset)
+
+
 @router.get("/{observation_id}", response_model=ObservationRead, summary="An observation")
 def read_observation(observation_id: uuid.UUID, session: SessionDep) -> ObservationRead:
-    return observation_read(*_load(session, observation_id))
+    return _read(session, *_load(session, observation_id))
+
+
+@router.patch(
+    "/{observation_id}",
+    response_model=ObservationPatchResult,
+    summary="Correct an observation's georeferencing or acquisition date (audited)",
+    responses={
+        409: {"description": "The image is still being converted."},
+        422: {"description": "A bad georeferencing or date; `field` names the input at fault."},
+        503: {"description": "The correction is stored but its job could not be queued (Redis)."},
+    },
+)
+def update_observation(
+    observation_id: uuid.UUID,
+    body: ObservationUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    access: AccessDep,
+) -> ObservationPatchResult:
+    """Regions keep their pixel geometry; their EPSG:4326 copies and hectares, and the footprint, follow at
+    once. The image is written again with the new georeferencing in the returned `georeference` job; its
+    Web Mercator tiles answer 409 until then, and then come under a new render version."""
+    correction = georeference_service.correct_observation(
+        session,
+        observation_id,
+        georeference=body.georeference,
+        redate="acquired_on" in body.model_fields_set,
+        acquired_on=body.acquired_on,
+        actor_id=access.user_id,
+        jobs=settings.jobs,
+    )
+    session.commit()
+    if correction.job is not None:
+        jobs_service.enqueue_job(session, celery, correction.job)
+    observation, site = _load(session, observation_id)
+    return ObservationPatchResult(
+        observation=_read(session, observation, site),
+        job=job_read(correction.job) if correction.job is not None else None,
+        regions_updated=correction.regions_updated,
+    )
 
 
 @router.delete(
@@ -85,7 +135,7 @@ def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSetting
     if row is None:
         raise ObservationNotFoundError(f"No observation with id {key.observation_id}.")
     observation, site, project_preset = row
-    return render_tile(storage, tiles, observation, site, key.preset or project_preset, key)
+    return render_tile(storage, tiles, observation, site, project_preset, key)
 
 
 @router.get(
@@ -96,7 +146,11 @@ def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSetting
         200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
         304: {"description": "Not modified (If-None-Match matched the ETag)."},
         404: {"description": "The tile lies outside the image."},
-        409: {"description": "The observation is not ready yet."},
+        409: {
+            "description": "The observation is not ready yet, or (Web Mercator) its corrected "
+            "georeferencing is still being written."
+        },
+        422: {"description": "A preset the image does not support (`supported` lists those it does)."},
     },
 )
 async def tile(
@@ -111,12 +165,19 @@ async def tile(
     cache: TileCacheDep,
     settings: SettingsDep,
     v: Annotated[int, Query(ge=0, description="The site's render version (from the tile URL template).")] = 0,
-    preset: Annotated[DisplayPreset | None, Query(description="Defaults to the project's preset.")] = None,
+    preset: Annotated[
+        DisplayPreset | None,
+        Query(
+            description="One of the observation's `presets`; defaults to the project's preset where the "
+            "image supports it (else what `preset_fallback` says)."
+        ),
+    ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """``pixel``: the image's own grid, zoom 0 shows the whole image in one tile and the highest zoom is
-    full resolution (tile x, y count from the top left). ``mercator``: Web Mercator XYZ (georeferenced
-    images). JPEG by default; PNG and WebP carry transparency where the image has no data."""
+    """``pixel``: the image's own grid, the highest zoom is full resolution and tile x, y count from the top
+    left; at zoom 0 a tile covers 256 * 2**maxzoom pixels, the whole image when it is square, a row or
+    column of tiles along the long side otherwise. ``mercator``: Web Mercator XYZ (georeferenced images).
+    JPEG by default; PNG and WebP carry transparency where the image has no data."""
     headers = {"Cache-Control": f"public, max-age={settings.tiles.max_age_s}"}
     # No preset means the project's; changing that bumps `v`, so the key stays unambiguous.
     key = TileRequest(str(observation_id), v, preset, grid, z, x, y, fmt)

@@ -17,7 +17,8 @@ from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read, labeling_config_read, observation_read, project_read, site_read
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
-from app.imagery.georef import parse_sidecar
+from app.imagery.auxiliary import auxiliary_kind
+from app.imagery.sidecar import parse_sidecar
 from app.models.access import ProjectRole
 from app.models.job import JobKind
 from app.models.observation import Observation
@@ -158,17 +159,19 @@ def list_observations(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ObservationList:
-    projects_service.get_project_or_raise(session, project_id)
+    project = projects_service.get_project_or_raise(session, project_id)
     rows, total = repo.list_observations(session, project_id, site_id=site_id, limit=limit, offset=offset)
     sites = {s.id: s for s in repo.list_sites(session, project_id)}
-    return ObservationList(items=[observation_read(o, sites[o.site_id]) for o in rows], total=total)
+    items = [observation_read(o, sites[o.site_id], project.display_preset) for o in rows]
+    return ObservationList(items=items, total=total)
 
 
 @router.post(
     "/{project_id}/images",
     response_model=UploadResult,
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Upload images (multipart: one or more `files`, an optional `sidecar` CSV/JSON)",
+    summary="Upload images (multipart: one or more `files`, with any world files, .prj and .aux.xml beside "
+    "them, and an optional `sidecar` CSV/JSON)",
     responses={
         409: {"description": "Every file was a duplicate of an image already in the project."},
         413: {"description": "A file is larger than LIMITS__MAX_UPLOAD_BYTES, or too many files."},
@@ -195,8 +198,9 @@ async def upload_images(
         received = await receive_multipart(
             request, staging, settings.limits.max_upload_bytes, settings.limits.max_files_per_upload
         )
+        # The images with their world files, .prj and .aux.xml (matched by name in register_images).
         images = received.files.get("files", [])
-        if not images:
+        if all(auxiliary_kind(f.filename) is not None for f in images):
             raise BadUploadError("No images in the upload: send them in form fields named 'files'.")
         sidecar = {}
         if sidecars := received.files.get("sidecar"):
@@ -222,7 +226,9 @@ async def upload_images(
     sites = {s.id: s for s in repo.list_sites(session, project.id)}
     return UploadResult(
         job=job_read(batch.job),
-        observations=[observation_read(o, sites[o.site_id]) for o in batch.observations],
+        observations=[
+            observation_read(o, sites[o.site_id], project.display_preset) for o in batch.observations
+        ],
         rejected=rejected,
     )
 
