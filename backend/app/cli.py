@@ -248,6 +248,22 @@ def _run_or_exit(action: Callable[[], T]) -> T:
         raise typer.Exit(1) from exc
 
 
+@cli.command("sam-embed")
+def sam_embed(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    site: Annotated[str | None, typer.Option(help="Only this site (its name).")] = None,
+    missing_only: Annotated[
+        bool, typer.Option("--missing-only", help="Only images without current embeddings (else all again).")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = True,
+) -> None:
+    """Queue SAM embeddings of a project's ready images on the GPU workers (a backfill, or after a new
+    checkpoint) and show the job's progress."""
+    from app import cli_sam
+
+    raise typer.Exit(_run_or_exit(lambda: cli_sam.sam_embed(_settings(), project, site, missing_only, wait)))
+
+
 @cli.command()
 def dev() -> None:
     """Run PostGIS, Redis, a worker and the API locally (what `make run` calls); Ctrl+C stops them."""

@@ -4,6 +4,7 @@ answered with the job computing it, and a clear 503 where SAM is not set up."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from app.ml.sam_windows import plan_windows
 from app.models import Job, JobKind, Observation, Project, TaskState
 from tests.imagery.factories import write_geotiff
 from tests.jobs import wait_for_job
+from tests.services import REPO_ROOT
 from tests.world import square
 
 pytestmark = pytest.mark.slow
@@ -302,3 +304,30 @@ def test_carry_forward_links_each_approved_region_and_scores_its_change(
         sam_client, sam_client.post(url, json={"observation_ids": [second["id"]]}).json()["id"]
     )
     assert again["result"]["skipped"] == 1 and len(predictions_of(sam_client, second["id"])) == len(features)
+
+
+def test_the_cli_backfills_embeddings_with_a_progress_bar(
+    worker: str, sam_client: TestClient, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    observation, _ = upload(sam_client, tmp_path, "cli_000.tif", width=300, height=200)
+    project = observation["project_id"]
+    minelabel = str(REPO_ROOT / ".venv" / "bin" / "minelabel")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [minelabel, "sam-embed", project, *args],
+            env=worker_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    current = run("--missing-only")
+    assert current.returncode == 0, current.stderr
+    assert "nothing to encode: every selected image has current embeddings" in current.stderr
+    again = run()  # all of them again (after a new checkpoint, say)
+    assert again.returncode == 0, again.stderr
+    assert "queued sam_embed job" in again.stderr and "1 image(s) encoded, 0 skipped" in again.stderr
+    unknown = run("--site", "atlantis")
+    assert unknown.returncode == 1 and "has no site named 'atlantis'" in unknown.stderr
