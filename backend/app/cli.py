@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -262,6 +263,46 @@ def sam_embed(
     from app import cli_sam
 
     raise typer.Exit(_run_or_exit(lambda: cli_sam.sam_embed(_settings(), project, site, missing_only, wait)))
+
+
+@cli.command("sam-prelabel")
+def sam_prelabel(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    site: Annotated[str | None, typer.Option(help="Only this site (its name).")] = None,
+    date_from: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"])] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = True,
+) -> None:
+    """Pre-label a project's ready images with SAM (predictions; a second run adds nothing)."""
+    from app import cli_sam
+
+    raise typer.Exit(
+        _run_or_exit(
+            lambda: cli_sam.sam_batch(
+                _settings(),
+                "prelabel",
+                project,
+                site,
+                date_from and date_from.date(),
+                date_to and date_to.date(),
+                wait,
+            )
+        )
+    )
+
+
+@cli.command("sam-carry-forward")
+def sam_carry_forward(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    site: Annotated[str | None, typer.Option(help="Only this site (its name).")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = True,
+) -> None:
+    """Carry each site's approved labels forward to its next date with SAM (predictions, change scores)."""
+    from app import cli_sam
+
+    raise typer.Exit(
+        _run_or_exit(lambda: cli_sam.sam_batch(_settings(), "carry-forward", project, site, None, None, wait))
+    )
 
 
 @cli.command()

@@ -4,6 +4,8 @@ the job with a progress bar. The CLI never runs the encoder itself: torch lives 
 from __future__ import annotations
 
 import time
+from datetime import date
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -20,6 +22,7 @@ from app.models.job import Job
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import Project, Site
 from app.repositories import imagery as repo
+from app.schemas.sam import SamCarryForwardParams, SamPrelabelParams
 from app.services import projects as projects_service
 from app.services import sam as sam_service
 from app.services.imagery_processing import render_spec
@@ -36,15 +39,7 @@ def sam_embed(
     storage = make_storage(settings.storage)
     with command_session(settings) as session:
         project = projects_service.find_project(session, project_ref)
-        stmt = select(Observation).where(
-            Observation.project_id == project.id, Observation.status == ObservationStatus.READY
-        )
-        if site_name is not None:
-            site = repo.get_site_by_name(session, project.id, site_name)
-            if site is None:
-                raise InvalidInputError(f"Project {project.name} has no site named {site_name!r}.")
-            stmt = stmt.where(Observation.site_id == site.id)
-        observations = list(session.scalars(stmt.order_by(Observation.site_id, Observation.index)))
+        observations = _ready(session, project, site_name, None, None)
         if missing_only:
             observations = [
                 o for o in observations if _needs_embedding(session, storage, settings, o, project)
@@ -62,24 +57,78 @@ def sam_embed(
             force=not missing_only,
         )
         console.print(f"queued sam_embed job {job.id} for {len(observations)} image(s)")
-        if not wait:
-            return 0
-        columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task("waiting for a gpu worker", total=1.0)
-            while True:
-                session.expire_all()
-                row = session.get(Job, job.id)
-                assert row is not None
-                progress.update(bar, completed=row.progress, description=row.message[:60] or row.state.value)
-                if row.state.is_final:
-                    break
-                time.sleep(POLL_S)
+        return follow(session, job, console) if wait else 0
+
+
+def sam_batch(
+    settings: Settings,
+    kind: Literal["prelabel", "carry-forward"],
+    project_ref: str,
+    site_name: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    wait: bool,
+) -> int:
+    """Queue SAM pre-labels (or carry-forward) of a project's ready images; with ``wait``, follow the job."""
+    console = Console(stderr=True)
+    with command_session(settings) as session:
+        project = projects_service.find_project(session, project_ref)
+        observations = _ready(session, project, site_name, date_from, date_to)
+        if not observations:
+            raise InvalidInputError("No ready image matches; nothing to do.")
+        ids = [o.id for o in observations]
+        celery = make_celery(settings)
+        if kind == "prelabel":
+            job = sam_service.submit_prelabel(
+                session, celery, settings, project.id, SamPrelabelParams(observation_ids=ids), None
+            )
+        else:
+            job = sam_service.submit_carry_forward(
+                session, celery, settings, project.id, SamCarryForwardParams(observation_ids=ids), None
+            )
+        console.print(f"queued {job.kind.value} job {job.id} for {len(ids)} image(s)")
+        return follow(session, job, console) if wait else 0
+
+
+def _ready(
+    session: Session, project: Project, site_name: str | None, date_from: date | None, date_to: date | None
+) -> list[Observation]:
+    stmt = select(Observation).where(
+        Observation.project_id == project.id, Observation.status == ObservationStatus.READY
+    )
+    if site_name is not None:
+        site = repo.get_site_by_name(session, project.id, site_name)
+        if site is None:
+            raise InvalidInputError(f"Project {project.name} has no site named {site_name!r}.")
+        stmt = stmt.where(Observation.site_id == site.id)
+    if date_from is not None:
+        stmt = stmt.where(Observation.acquired_on >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(Observation.acquired_on <= date_to)
+    return list(session.scalars(stmt.order_by(Observation.site_id, Observation.index)))
+
+
+def follow(session: Session, job: Job, console: Console) -> int:
+    """A progress bar until the job ends; 0 when it succeeded, else 1 with its error."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("waiting for a gpu worker", total=1.0)
+        while True:
+            session.expire_all()
+            row = session.get(Job, job.id)
+            assert row is not None
+            progress.update(bar, completed=row.progress, description=row.message[:60] or row.state.value)
+            if row.state.is_final:
+                break
+            time.sleep(POLL_S)
     if row.state.value != "succeeded":
         typer.echo(f"error: the job {row.state.value}: {row.error or row.message}", err=True)
         return 1
     result = row.result or {}
-    console.print(f"{result.get('encoded', 0)} image(s) encoded, {result.get('skipped', 0)} skipped")
+    summary = ", ".join(
+        f"{key.replace('_', ' ')} {value}" for key, value in result.items() if isinstance(value, int)
+    )
+    console.print(f"done: {summary}")
     return 0
 
 

@@ -129,6 +129,52 @@ def prompts(db_url: str, files: Path, ckpt: Path, count: int) -> None:
     )
 
 
+def decoder_parts(ckpt: Path, runs: int = 50) -> None:
+    """Where a decode's time goes, in this process: the ONNX decoder (float32, and int8-quantized as an
+    option), and tracing a pit-like mask (what trained weights give) against the noise random weights give."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from app.ml.sam_windows import Window
+    from app.ml.vectorize import vectorize
+    from app.schemas.sam import SamPoint, SamPrompt
+    from app.services.sam_decoder import _decoder_inputs
+    from workers.ml.sam.onnx_export import export_decoder
+
+    loaded = sam_model.load(SamSettings(checkpoint=ckpt))
+    window = Window(0, "tile", 0, 0, 512, 512)
+    embedding = np.random.default_rng(0).standard_normal((1, 256, 64, 64)).astype(np.float32)
+    inputs = _decoder_inputs(SamPrompt(points=[SamPoint(x=200, y=200)]), window, embedding)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "decoder.onnx"
+        plain.write_bytes(export_decoder(loaded.model))
+        quantized = Path(tmp) / "decoder-int8.onnx"
+        quantize_dynamic(str(plain), str(quantized), weight_type=QuantType.QUInt8)
+        for name, path in (("float32", plain), ("int8 (dynamic quantization)", quantized)):
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            for _ in range(5):
+                masks, _, _ = session.run(None, inputs)
+            times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                session.run(None, inputs)
+                times.append((time.perf_counter() - started) * 1000)
+            size = path.stat().st_size / 2**20
+            print(
+                f"decoder {name} ({size:.1f} MiB): p50 {statistics.median(times):.1f} ms, "
+                f"p95 {percentile(times, 0.95):.1f} ms",
+                flush=True,
+            )
+    rows, cols = np.mgrid[0:512, 0:512]
+    pit = (rows - 200) ** 2 / 60**2 + (cols - 240) ** 2 / 90**2 < 1  # a smooth blob, as trained SAM draws
+    noise = masks[0, 0] > 0
+    for name, mask in (("a pit-like mask", pit), ("random weights' noise", noise)):
+        started = time.perf_counter()
+        polygons = vectorize(mask, min_area_px=16, simplify_px=1.0)
+        took = (time.perf_counter() - started) * 1000
+        print(f"mask -> polygons, {name}: {took:.1f} ms ({len(polygons)} polygons)", flush=True)
+
+
 def encoder_rate(arch: Architecture, name: str, windows: int, batch: int) -> None:
     device = pick_device(SamSettings())
     model = build(arch).to(device).eval()
@@ -158,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--prompts", type=int, default=300)
+    parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--vit-b", action="store_true", help="also time a ViT-B encoder (random weights)")
     parser.add_argument("--encoder-only", action="store_true", help="skip the HTTP prompt benchmark")
     args = parser.parse_args()
@@ -168,6 +214,8 @@ def main() -> None:
         encoder_rate(VIT_B, "ViT-B", 2 if not cuda else 512, 1 if not cuda else 32)
     if args.encoder_only:
         return
+    with tempfile.TemporaryDirectory() as tmp:
+        decoder_parts(checkpoint(TINY, Path(tmp)))
     with tempfile.TemporaryDirectory() as tmp, running_services("minelabel-bench-sam-") as services:
         services.postgres.ensure_database("bench")
         db_url = services.db_url("bench")

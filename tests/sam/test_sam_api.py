@@ -331,3 +331,22 @@ def test_the_cli_backfills_embeddings_with_a_progress_bar(
     assert "queued sam_embed job" in again.stderr and "1 image(s) encoded, 0 skipped" in again.stderr
     unknown = run("--site", "atlantis")
     assert unknown.returncode == 1 and "has no site named 'atlantis'" in unknown.stderr
+    prelabel = subprocess.run(
+        [minelabel, "sam-prelabel", project],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert prelabel.returncode == 0, prelabel.stderr
+    assert "queued sam_prelabel job" in prelabel.stderr and "done: observations 1" in prelabel.stderr
+    nothing = subprocess.run(
+        [minelabel, "sam-carry-forward", project, "--no-wait"],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert nothing.returncode == 0 and "queued sam_carry_forward job" in nothing.stderr
