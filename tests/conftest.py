@@ -152,6 +152,7 @@ def worker_env(settings: Settings, sam_checkpoint: Path | None) -> dict[str, str
         settings.redis.url,
         STORAGE__DATA_DIR=str(settings.storage.data_dir),
         JOBS__SCRATCH_DIR=str(settings.jobs.scratch_dir),
+        TRAIN__NUM_WORKERS="0",  # chips load in the training process: quicker for the tiny test datasets
         **sam,
     )
 

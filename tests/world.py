@@ -15,10 +15,14 @@ from app.core.config import LimitSettings, TileSettings
 from app.imagery.storage import Storage, observation_prefix
 from app.models import (
     ApiToken,
+    Dataset,
+    DatasetState,
     GeorefSource,
     Job,
     JobKind,
     JobQueue,
+    ModelState,
+    ModelVersion,
     Observation,
     ObservationStatus,
     Prediction,
@@ -136,6 +140,8 @@ class World:
     comment: ReviewComment  # the reviewer's
     job: Job  # the annotator's
     token: ApiToken  # the annotator's
+    dataset: Dataset  # ready, with no chips
+    model_version: ModelVersion  # trained, the champion, with no files
     keys: dict[str, str]  # user name -> API key
 
     def users(self) -> dict[str, User]:
@@ -183,14 +189,28 @@ def build_world(session: Session, storage: Storage, tmp: Path, *, real_image: bo
     job = Job(
         kind=JobKind.PROBE, queue=JobQueue.CPU, params={}, created_by=annotator.id, project_id=project.id
     )
-    session.add_all([comment, job])
+    dataset = Dataset(project_id=project.id, state=DatasetState.READY, classes=["Pit"], band_count=3)
+    session.add_all([comment, job, dataset])
+    session.flush()
+    version = ModelVersion(
+        project_id=project.id,
+        number=1,
+        name="unet-v1",
+        dataset_id=dataset.id,
+        state=ModelState.TRAINED,
+        classes=["Pit"],
+        in_channels=3,
+        is_champion=True,
+    )
+    session.add(version)
     session.commit()
     token, _ = create_api_token(session, annotator, "annotator's script")
     world = World(
         project=project, other_project=other, task=task, site_admin=site_admin, admin=admin,
         reviewer=reviewer,
         annotator=annotator, other_annotator=other_annotator, outsider=outsider, annotation_id=annotation_id,
-        region=result.regions[0], prediction=prediction, comment=comment, job=job, token=token, keys={},
+        region=result.regions[0], prediction=prediction, comment=comment, job=job, token=token,
+        dataset=dataset, model_version=version, keys={},
     )  # fmt: skip
     for name, user in world.users().items():
         world.keys[name] = create_api_token(session, user, "tests")[1]

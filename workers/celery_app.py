@@ -33,6 +33,7 @@ TASK_MODULES = [
     "workers.tasks.exports",
     "workers.tasks.reaper",
     "workers.tasks.sam",
+    "workers.tasks.training",
 ]
 REAP_TASK = "minelabel.reap"
 
@@ -96,9 +97,12 @@ def _pin_gpu(**_: object) -> None:
     # One job at a time per GPU: pool process i uses GPU i (the main process never touches CUDA).
     from billiard.process import current_process
 
+    # With TRAIN__DEVICES = d, pool process i has GPUs i*d ... i*d+d-1 (a torchrun training uses them all).
     index = getattr(current_process(), "index", None)
     if index is not None and "CUDA_VISIBLE_DEVICES" not in os.environ and list_gpus():
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+        per_process = get_settings().train.devices
+        first = index * per_process
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(first + i) for i in range(per_process))
 
 
 @inspect_command(name="minelabel_info")

@@ -318,7 +318,12 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "cpu,gpu",
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, help="Pool processes; default: one per GPU for a gpu-only worker, else 1."),
+        typer.Option(
+            min=1,
+            help=(
+                "Pool processes; default: one per GPU (per TRAIN__DEVICES GPUs) on a gpu-only worker, else 1."
+            ),
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Celery node name (default celery@<host>).")] = None,
 ) -> None:
@@ -329,11 +334,9 @@ def worker(
     settings = _settings()
     if concurrency is None:
         gpu_only = {q.strip() for q in queues.split(",")} == {"gpu"}
-        concurrency = (
-            max(settings.worker.gpus if settings.worker.gpus is not None else len(list_gpus()), 1)
-            if gpu_only
-            else 1
-        )
+        gpus = settings.worker.gpus if settings.worker.gpus is not None else len(list_gpus())
+        # One job per GPU, or per TRAIN__DEVICES GPUs when one training spans several (DDP).
+        concurrency = max(gpus // settings.train.devices, 1) if gpu_only else 1
     # The worker is the `celery` program itself, so that this process (the backend) never imports workers/.
     _exec(worker_command(queues, concurrency, settings.log_level, name))
 

@@ -24,6 +24,7 @@ from app.api.routes import (
     jobs,
     members,
     metrics,
+    models,
     observations,
     projects,
     regions,
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(annotation_routes.router)
     app.include_router(regions.router)
     app.include_router(sam.router)
+    app.include_router(models.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
 

@@ -168,11 +168,17 @@ def decoder_parts(ckpt: Path, runs: int = 50) -> None:
     rows, cols = np.mgrid[0:512, 0:512]
     pit = (rows - 200) ** 2 / 60**2 + (cols - 240) ** 2 / 90**2 < 1  # a smooth blob, as trained SAM draws
     noise = masks[0, 0] > 0
+    vectorize(pit, min_area_px=16, simplify_px=1.0)  # warm-up (GDAL's first polygonize)
     for name, mask in (("a pit-like mask", pit), ("random weights' noise", noise)):
-        started = time.perf_counter()
-        polygons = vectorize(mask, min_area_px=16, simplify_px=1.0)
-        took = (time.perf_counter() - started) * 1000
-        print(f"mask -> polygons, {name}: {took:.1f} ms ({len(polygons)} polygons)", flush=True)
+        took = []
+        for _ in range(5):
+            started = time.perf_counter()
+            polygons = vectorize(mask, min_area_px=16, simplify_px=1.0)
+            took.append((time.perf_counter() - started) * 1000)
+        print(
+            f"mask -> polygons, {name}: {statistics.median(took):.1f} ms ({len(polygons)} polygons)",
+            flush=True,
+        )
 
 
 def encoder_rate(arch: Architecture, name: str, windows: int, batch: int) -> None:

@@ -85,6 +85,9 @@ _TARGETS: list[tuple[str, str, str]] = [
     ("observation_id", "observation", "SELECT project_id, id, NULL FROM observations WHERE id = :id"),
     ("project_id", "project", "SELECT id, NULL, NULL FROM projects WHERE id = :id"),
     ("job_id", "job", "SELECT project_id, NULL, created_by FROM jobs WHERE id = :id"),
+    ("model_version_id", "model version",
+     "SELECT project_id, NULL, created_by FROM model_versions WHERE id = :id"),
+    ("dataset_id", "dataset", "SELECT project_id, NULL, created_by FROM datasets WHERE id = :id"),
     ("token_id", "API token", "SELECT NULL, NULL, user_id FROM api_tokens WHERE id = :id"),
 ]  # fmt: skip
 TARGET_PARAMS = frozenset(param for param, _, _ in _TARGETS)

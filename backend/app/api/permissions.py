@@ -177,6 +177,19 @@ RULES: dict[str, Rule] = {
     "sam_prelabel_project": PROJECT_ADMIN,
     "sam_carry_forward_project": PROJECT_ADMIN,
     # exports and imports
+    # retraining: ML engineers are project admins; everyone sees the models and their scores
+    "list_datasets": STAFF,
+    "create_dataset": PROJECT_ADMIN,
+    "read_dataset": STAFF,
+    "download_dataset": STAFF,
+    "train_now": PROJECT_ADMIN,
+    "list_models": EVERY_MEMBER,
+    "read_model": EVERY_MEMBER,
+    "promote_model": PROJECT_ADMIN,
+    "roll_back_model": PROJECT_ADMIN,
+    "download_checkpoint": STAFF,
+    "download_onnx": STAFF,
+    "predict": PROJECT_ADMIN,
     "export_labels": STAFF,
     "create_export_job": STAFF,
     "download_job_file": members(A.ANY, A.OWN, A.OWN, without_project=OWNER),
@@ -194,6 +207,8 @@ PROJECT_SCOPED_PARAMS = (
     "observation_id",
     "project_id",
     "job_id",
+    "model_version_id",
+    "dataset_id",
 )
 
 

@@ -184,6 +184,11 @@ def project_read(project: Project, my_role: str | None = None) -> ProjectRead:
     return ProjectRead(
         annotators_per_task=project.annotators_per_task,
         annotators_see_others=project.annotators_see_others,
+        binary_mining=project.binary_mining,
+        auto_train_every=project.auto_train_every,
+        next_task_order="uncertainty" if project.next_task_order == "uncertainty" else "series",
+        promotion_margin=project.promotion_margin,
+        promotion_max_drop=project.promotion_max_drop,
         my_role=my_role,
         id=project.id,
         name=project.name,

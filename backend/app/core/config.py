@@ -99,6 +99,36 @@ class SamSettings(BaseModel):
     box_nms_thresh: float = Field(default=0.7, ge=0, le=1)
 
 
+class TrainSettings(BaseModel):
+    """Retraining the segmentation model (docs/adr/2026-12-01-retraining-plain-pytorch-in-a-subprocess.md)."""
+
+    # GPUs one training uses on its worker; more than 1 runs the training under torchrun (DDP).
+    devices: int = Field(default=1, ge=1, le=64)
+    # "auto": CUDA when the worker has it, else the CPU (slow, but the same code path).
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    # Data-loader processes per training process (0: load chips in the training process itself).
+    num_workers: int = Field(default=2, ge=0, le=64)
+    # Local files of encoder weights (a state dict of the encoder), by encoder name; never downloaded.
+    encoder_weights_dir: Path | None = None
+    # Prediction: tiles of this size with this overlap, blended; flip averaging; polygons from masks.
+    predict_tile: int = Field(default=512, ge=32, le=4096)
+    predict_overlap: int = Field(default=64, ge=0)
+    predict_batch_size: int = Field(default=4, ge=1, le=256)
+    flip_tta: bool = True
+    sieve_px: int = Field(default=16, ge=0)
+    min_area_px: float = Field(default=16.0, ge=0)
+    simplify_px: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_within_tile(self) -> TrainSettings:
+        if self.predict_overlap * 2 >= self.predict_tile:
+            raise ValueError(
+                f"TRAIN__PREDICT_OVERLAP ({self.predict_overlap}) must be under half of "
+                f"TRAIN__PREDICT_TILE ({self.predict_tile})"
+            )
+        return self
+
+
 class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="Per file.")
     max_files_per_upload: int = Field(default=200, ge=1)
@@ -216,6 +246,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     review: ReviewSettings = ReviewSettings()
     sam: SamSettings = SamSettings()
+    train: TrainSettings = TrainSettings()
     limits: LimitSettings = LimitSettings()
     tiles: TileSettings = TileSettings()
     worker: WorkerSettings = WorkerSettings()

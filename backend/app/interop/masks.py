@@ -119,7 +119,7 @@ class _ImageSource:
     spec: RenderSpec  # how the tiles render it
 
 
-class _Sink:
+class ZipSink:
     """A write-only file for zipfile (which then writes a streamable zip): keeps bytes until taken."""
 
     def __init__(self) -> None:
@@ -168,7 +168,7 @@ class _Writer:
         self.values = class_values(self.classes)
         class_sql, self.class_params = class_filter_sql(ctx.selection)
         self.regions_sql = text(_REGIONS.format(classes=class_sql))
-        self.sink = _Sink()
+        self.sink = ZipSink()
         self.zip = zipfile.ZipFile(self.sink, "w", allowZip64=True)
         # Closed by close() or, when the export stops early, by write().
         self.manifest = tempfile.SpooledTemporaryFile(max_size=MANIFEST_MEMORY, mode="w+", newline="")  # noqa: SIM115

@@ -12,14 +12,15 @@ import socket
 import time
 
 from celery import Celery
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from app.core.config import Settings, get_settings
 from app.core.queue import make_celery
 from app.imagery.storage import make_storage
 from app.interop.exports import export_filename
-from app.jobs.errors import TransientJobError
+from app.jobs.errors import JobCancelledError, LeaseLostError, TransientJobError, is_transient
 from app.jobs.runner import JobContext
+from app.models.ml import DatasetState, ModelVersion
 from app.schemas.job import (
     ExportParams,
     ExportReportRead,
@@ -33,8 +34,11 @@ from app.schemas.job import (
     RenderParams,
     RenderResult,
 )
+from app.schemas.ml import DatasetParams, DatasetResult, SplitSummary
+from app.services import datasets as datasets_service
 from app.services import exports as export_service
 from app.services import georeference as georeference_service
+from app.services import models as models_service
 from app.services import sam as sam_service
 from app.services.imagery_processing import process_observations, refresh_project_rendering
 
@@ -157,3 +161,40 @@ def export(ctx: JobContext[ExportParams]) -> ExportResult:
         size_bytes=local.stat().st_size,
         report=ExportReportRead.model_validate(report.to_dict()),
     )
+
+
+def dataset(ctx: JobContext[DatasetParams]) -> DatasetResult:
+    """Freeze the project's approved tasks into a dataset; then, when asked, queue the training on it (once:
+    a redelivered job finds the dataset ready and the model version queued, and adds nothing)."""
+    settings = get_settings()
+    session = ctx.session
+    record = models_service.dataset_of_job(session, ctx.job_id)
+    if record.state is not DatasetState.READY:
+        try:
+            datasets_service.build(
+                session, make_storage(settings.storage), record, ctx.params, ctx.part(0.0, 0.95)
+            )
+        except (JobCancelledError, LeaseLostError):
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            session.rollback()
+            record.state = DatasetState.FAILED
+            record.error = f"{type(exc).__name__}: {exc}"[:2000]
+            session.commit()
+            raise
+    summary = {k: SplitSummary.model_validate(v) for k, v in record.summary.items()}
+    result = DatasetResult(dataset_id=record.id, content_hash=record.content_hash or "", splits=summary)
+    if ctx.params.then_train is not None:
+        existing = session.scalars(select(ModelVersion).where(ModelVersion.dataset_id == record.id)).first()
+        if existing is not None:
+            result.train_job_id = existing.job_id
+        else:
+            _, job = models_service.submit_training(
+                session, _celery(settings), settings, record, ctx.params.then_train, record.created_by
+            )
+            session.commit()
+            result.train_job_id = job.id
+    ctx.progress(1.0, f"{sum(s.chips for s in summary.values())} chips")
+    return result

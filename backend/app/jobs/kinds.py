@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from app.core.errors import InvalidInputError
 from app.models.job import JobKind, JobQueue
 from app.schemas import job as schemas
-from app.schemas import sam
+from app.schemas import ml, sam
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ KINDS: dict[JobKind, KindSpec] = {
             sam.SamCarryForwardParams,
             sam.SamCarryForwardResult,
         ),
+        KindSpec(JobKind.DATASET, "minelabel.dataset", JobQueue.CPU, ml.DatasetParams, ml.DatasetResult),
+        KindSpec(JobKind.TRAIN, "minelabel.train", JobQueue.GPU, ml.TrainParams, ml.TrainResult),
+        KindSpec(JobKind.PREDICT, "minelabel.predict", JobQueue.GPU, ml.PredictParams, ml.PredictResult),
     ]
 }
 

@@ -11,6 +11,7 @@ from app.models.annotation import (
     RevisionAction,
 )
 from app.models.job import Job, JobKind, JobQueue, JobState
+from app.models.ml import Dataset, DatasetState, ModelState, ModelVersion
 from app.models.observation import AcquiredSource, GeorefSource, Observation, ObservationStatus, TaskState
 from app.models.project import DisplayPreset, Project, Site
 from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
@@ -24,6 +25,8 @@ __all__ = [
     "AssignmentState",
     "AuditEvent",
     "AuthSession",
+    "Dataset",
+    "DatasetState",
     "DisplayPreset",
     "GeorefSource",
     "IdempotencyRecord",
@@ -31,6 +34,8 @@ __all__ = [
     "JobKind",
     "JobQueue",
     "JobState",
+    "ModelState",
+    "ModelVersion",
     "Observation",
     "ObservationStatus",
     "Prediction",

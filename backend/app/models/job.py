@@ -46,6 +46,9 @@ class JobKind(enum.StrEnum):
     SAM_EMBED = "sam_embed"
     SAM_PRELABEL = "sam_prelabel"
     SAM_CARRY_FORWARD = "sam_carry_forward"
+    DATASET = "dataset"
+    TRAIN = "train"
+    PREDICT = "predict"
 
 
 class Job(Base):

@@ -103,6 +103,10 @@ class Observation(Base):
     cog_key: Mapped[str | None] = mapped_column(String(500))
     thumbnail_key: Mapped[str | None] = mapped_column(String(500))
     ingest_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # How unsure the champion model is of this image (mean per-pixel entropy, flip-averaged), and which
+    # model version said so; "next task" may hand out the least certain first.
+    uncertainty: Mapped[float | None] = mapped_column(Float)
+    uncertainty_model: Mapped[str | None] = mapped_column(String(200))
     # The annotation an approved task stands for (app.services.ground_truth); None until approved.
     ground_truth_annotation_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("annotations.id", ondelete="SET NULL", use_alter=True)

@@ -46,6 +46,17 @@ class Project(Base):
     annotators_per_task: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     # Whether annotators may read other annotators' annotations (drafts are private by default).
     annotators_see_others: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # The segmentation model: one "mining" target (the union of the classes) instead of one per class.
+    binary_mining: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # A dataset + training round after this many newly approved tasks (None: only by hand).
+    auto_train_every: Mapped[int | None]
+    # What "next task" hands out first: the series in order, or the tasks the champion is least sure of.
+    next_task_order: Mapped[str] = mapped_column(
+        String(20), default="series", server_default=text("'series'")
+    )
+    # Promotion: a candidate must beat the champion's mean test IoU by this, and no class may fall more.
+    promotion_margin: Mapped[float] = mapped_column(default=0.01, server_default=text("0.01"))
+    promotion_max_drop: Mapped[float] = mapped_column(default=0.02, server_default=text("0.02"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -63,4 +74,6 @@ class Site(Base):
     stretch: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Bumped whenever the stretch changes; tile URLs carry it, so cached tiles never go stale.
     render_version: Mapped[int] = mapped_column(default=0)
+    # Drawn once, the first time a dataset needs it, then frozen: a test site's images never train a model.
+    is_test_site: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, UnaryExpression, func, select
 from sqlalchemy.orm import Session
 
 from app.models.observation import Observation, ObservationStatus, TaskState
@@ -53,10 +53,18 @@ def list_tasks(
     limit: int = 100,
     offset: int = 0,
     oldest_change_first: bool = False,
+    most_uncertain_first: bool = False,
 ) -> tuple[list[tuple[Observation, Site]], int]:
     stmt = _filtered(project_id, states, site_id, assignee, acquired)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order = (Observation.created_at,) if oldest_change_first else (Site.name, Observation.index)
+    series = (Site.name, Observation.index)
+    order = (
+        (Observation.created_at,)
+        if oldest_change_first
+        else (uncertainty_first(), *series)
+        if most_uncertain_first
+        else series
+    )
     rows = session.execute(stmt.order_by(*order).limit(limit).offset(offset)).all()
     return [(o, s) for o, s in rows], total
 
@@ -87,3 +95,8 @@ def open_comment_counts(session: Session, task_ids: list[uuid.UUID]) -> dict[uui
         .group_by(ReviewComment.observation_id)
     )
     return {task_id: count for task_id, count in rows}
+
+
+def uncertainty_first() -> UnaryExpression[float | None]:
+    """The tasks the champion model is least sure of first; those it never saw last."""
+    return Observation.uncertainty.desc().nulls_last()

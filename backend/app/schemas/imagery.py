@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,9 @@ class LabelingConfigUpdate(BaseModel):
     config: str = Field(min_length=1, description="Label Studio labeling config (XML).")
 
 
+NextTaskOrder = Literal["series", "uncertainty"]
+
+
 class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,6 +55,21 @@ class ProjectUpdate(BaseModel):
         default=None, ge=1, le=10, description="More than 1: each task is labeled by this many (overlap)."
     )
     annotators_see_others: bool | None = None
+    # The segmentation model (README "Retraining"):
+    binary_mining: bool | None = Field(
+        default=None, description="Train one 'mining' class (the union of the classes) instead of each."
+    )
+    auto_train_every: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Queue a training round after this many newly approved tasks; null turns it off.",
+    )
+    next_task_order: NextTaskOrder | None = Field(
+        default=None, description="'uncertainty': next task hands out what the champion is least sure of."
+    )
+    promotion_margin: float | None = Field(default=None, ge=0, le=1)
+    promotion_max_drop: float | None = Field(default=None, ge=0, le=1)
 
 
 class ProjectRead(BaseModel):
@@ -64,6 +82,11 @@ class ProjectRead(BaseModel):
     label_classes: list[LabelClassRead]
     annotators_per_task: int
     annotators_see_others: bool
+    binary_mining: bool
+    auto_train_every: int | None
+    next_task_order: NextTaskOrder
+    promotion_margin: float
+    promotion_max_drop: float
     my_role: str | None = Field(default=None, description="The caller's role in the project.")
     created_at: datetime
 

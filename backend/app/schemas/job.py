@@ -18,6 +18,14 @@ from app.interop.selection import AnnotationChoice, Selection
 from app.models.job import JobKind, JobQueue, JobState
 from app.models.observation import TaskState
 from app.schemas.job_base import JobParams, JobResult
+from app.schemas.ml import (
+    DatasetParams,
+    DatasetResult,
+    PredictParams,
+    PredictResult,
+    TrainParams,
+    TrainResult,
+)
 from app.schemas.sam import (
     SamCarryForwardParams,
     SamCarryForwardResult,
@@ -189,6 +197,9 @@ AnyJobParams = (
     | SamEmbedParams
     | SamPrelabelParams
     | SamCarryForwardParams
+    | DatasetParams
+    | TrainParams
+    | PredictParams
 )
 AnyJobResult = (
     ProbeResult
@@ -199,6 +210,9 @@ AnyJobResult = (
     | SamEmbedResult
     | SamPrelabelResult
     | SamCarryForwardResult
+    | DatasetResult
+    | TrainResult
+    | PredictResult
 )
 
 __all__ = ["JobParams", "JobResult"]

@@ -34,6 +34,10 @@ class TaskRead(BaseModel):
     ground_truth_annotation_id: uuid.UUID | None = Field(
         default=None, description="An approved task's ground truth: the annotation that stands for it."
     )
+    uncertainty: float | None = Field(
+        default=None, description="How unsure the champion model is of the image (0-1, mean entropy)."
+    )
+    uncertainty_model: str | None = Field(default=None, description="The model version that said so.")
 
 
 class TaskList(BaseModel):

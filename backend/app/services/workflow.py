@@ -23,6 +23,7 @@ from app.models.annotation import Annotation, Revision, RevisionAction
 from app.models.observation import Observation, ObservationStatus, TaskState
 from app.models.project import Project, Site
 from app.models.review import Assignment, AssignmentState, AuditEvent, ReviewComment
+from app.repositories import tasks as tasks_repo
 from app.services import ground_truth
 from app.services.comments import CommentInput, build_comment
 
@@ -244,7 +245,11 @@ def next_task(session: Session, project: Project, user_id: uuid.UUID, lease: tim
         .group_by(Observation.id, Site.name)
         .having(taken < project.annotators_per_task)
         .having(func.count().filter(Assignment.user_id == user_id) == 0)
-        .order_by(Site.name, Observation.index)
+        .order_by(
+            *([tasks_repo.uncertainty_first()] if project.next_task_order == "uncertainty" else []),
+            Site.name,
+            Observation.index,
+        )
     )
     for candidate_id in list(session.scalars(candidates.with_only_columns(Observation.id).limit(50))):
         # SKIP LOCKED: a task another annotator is taking right now is passed over, not waited for.

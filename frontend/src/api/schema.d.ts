@@ -222,6 +222,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A dataset: its splits and hash */
+        get: operations["read_dataset_api_datasets__dataset_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dataset as a zip: manifest.json and the chips (.npz), exactly what training reads */
+        get: operations["download_dataset_api_datasets__dataset_id__download_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/export-formats": {
         parameters: {
             query?: never;
@@ -356,6 +390,74 @@ export interface paths {
         get: operations["download_job_file_api_jobs__job_id__file_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_version_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model version */
+        get: operations["read_model_api_models__model_version_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_version_id}/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The PyTorch checkpoint (weights, architecture, normalisation; the last epoch's while training) */
+        get: operations["download_checkpoint_api_models__model_version_id__checkpoint_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_version_id}/model.onnx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model in ONNX (input `image`: normalised bands, N x C x H x W; output `logits`) */
+        get: operations["download_onnx_api_models__model_version_id__model_onnx_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_version_id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make this trained version the project's champion (by hand; audited) */
+        post: operations["promote_model_api_models__model_version_id__promote_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -557,7 +659,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve the task, naming its ground truth annotation when it has several */
+        /**
+         * Approve the task, naming its ground truth annotation when it has several
+         * @description With the project's `auto_train_every` set, enough new approvals queue a training round.
+         */
         post: operations["approve_task_api_observations__observation_id__task_approve_post"];
         delete?: never;
         options?: never;
@@ -794,7 +899,7 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a project's description, display preset or overlap
+         * Change a project's description, display preset, overlap or model settings
          * @description A new display preset gives every site new tile URLs at once; thumbnails follow in a `render` job.
          */
         patch: operations["update_project_api_projects__project_id__patch"];
@@ -828,6 +933,24 @@ export interface paths {
         get: operations["project_audit_api_projects__project_id__audit_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's datasets, newest first */
+        get: operations["list_datasets_api_projects__project_id__datasets_get"];
+        put?: never;
+        /** Freeze a dataset of the approved tasks (a `dataset` job); `then_train` trains on it when ready */
+        post: operations["create_dataset_api_projects__project_id__datasets_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1000,6 +1123,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's model versions, newest first, with their metrics and training curves */
+        get: operations["list_models_api_projects__project_id__models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/models/roll-back": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make the champion before the current one champion again */
+        post: operations["roll_back_model_api_projects__project_id__models_roll_back_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/observations": {
         parameters: {
             query?: never;
@@ -1011,6 +1168,23 @@ export interface paths {
         get: operations["list_observations_api_projects__project_id__observations_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pre-label with a model (the champion by default): unlabeled tasks, a site, dates, or given ids */
+        post: operations["predict_api_projects__project_id__predict_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1147,6 +1321,26 @@ export interface paths {
         put?: never;
         /** Your next task: your open one, one back for rework, or a new one, locked for you */
         post: operations["next_task_api_projects__project_id__tasks_next_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/train": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Train now: freeze a dataset of the approved tasks and train a model version on it
+         * @description Answers with the `dataset` job; when it is done, its result names the `train` job.
+         */
+        post: operations["train_now_api_projects__project_id__train_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1493,6 +1687,19 @@ export interface components {
             /** Regions */
             regions: number;
         };
+        /** ClassScore */
+        ClassScore: {
+            /** F1 */
+            f1: number | null;
+            /** Iou */
+            iou: number | null;
+            /** Label */
+            label: string;
+            /** Precision */
+            precision: number | null;
+            /** Recall */
+            recall: number | null;
+        };
         /** ClassStat */
         ClassStat: {
             /** Area Ha */
@@ -1572,6 +1779,107 @@ export interface components {
             /** Ok */
             ok: boolean;
         };
+        /** CurvePoint */
+        CurvePoint: {
+            /** Epoch */
+            epoch: number;
+            /** Loss */
+            loss: number;
+            /** Seconds */
+            seconds?: number | null;
+            /** Val Iou */
+            val_iou?: {
+                [key: string]: number | null;
+            };
+            /** Val Loss */
+            val_loss?: number | null;
+        };
+        /** DatasetParams */
+        DatasetParams: {
+            /**
+             * Chip Size
+             * @default 512
+             */
+            chip_size: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Stride
+             * @default 448
+             */
+            stride: number;
+            /**
+             * Test Fraction
+             * @description Of the sites, frozen as test sites the first time (never again).
+             * @default 0.2
+             */
+            test_fraction: number;
+            /** @description Train a model on it when it is ready. */
+            then_train?: components["schemas"]["TrainOptions"] | null;
+            /**
+             * Val Fraction
+             * @description Of the non-test sites, for validation.
+             * @default 0.2
+             */
+            val_fraction: number;
+        };
+        /** DatasetRead */
+        DatasetRead: {
+            /** Band Count */
+            band_count: number | null;
+            /** Classes */
+            classes: string[];
+            /** Content Hash */
+            content_hash: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Job Id */
+            job_id: string | null;
+            /**
+             * Project Id
+             * Format: uuid
+             */
+            project_id: string;
+            state: components["schemas"]["DatasetState"];
+            /** Summary */
+            summary: {
+                [key: string]: components["schemas"]["SplitSummary"];
+            };
+        };
+        /** DatasetResult */
+        DatasetResult: {
+            /** Content Hash */
+            content_hash: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Splits */
+            splits: {
+                [key: string]: components["schemas"]["SplitSummary"];
+            };
+            /** Train Job Id */
+            train_job_id?: string | null;
+        };
+        /**
+         * DatasetState
+         * @enum {string}
+         */
+        DatasetState: "building" | "ready" | "failed";
         /**
          * DisplayPreset
          * @description How images are shown; app.imagery.bands says which images support which.
@@ -1893,7 +2201,7 @@ export interface components {
          * @description Every kind of job; app.jobs.kinds gives each its queue, task, parameter and result models.
          * @enum {string}
          */
-        JobKind: "probe" | "ingest" | "render" | "georeference" | "export" | "sam_embed" | "sam_prelabel" | "sam_carry_forward";
+        JobKind: "probe" | "ingest" | "render" | "georeference" | "export" | "sam_embed" | "sam_prelabel" | "sam_carry_forward" | "dataset" | "train" | "predict";
         /** JobList */
         JobList: {
             /** Items */
@@ -1949,7 +2257,7 @@ export interface components {
              */
             message: string;
             /** Params */
-            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["GeoreferenceParams"] | components["schemas"]["ExportParams"] | components["schemas"]["SamEmbedParams"] | components["schemas"]["SamPrelabelParams"] | components["schemas"]["SamCarryForwardParams"];
+            params: components["schemas"]["ProbeParams"] | components["schemas"]["IngestParams"] | components["schemas"]["RenderParams"] | components["schemas"]["GeoreferenceParams"] | components["schemas"]["ExportParams"] | components["schemas"]["SamEmbedParams"] | components["schemas"]["SamPrelabelParams"] | components["schemas"]["SamCarryForwardParams"] | components["schemas"]["DatasetParams"] | components["schemas"]["TrainParams"] | components["schemas"]["PredictParams"];
             /**
              * Progress
              * @description Fraction done, 0 to 1.
@@ -1959,7 +2267,7 @@ export interface components {
             project_id: string | null;
             queue: components["schemas"]["JobQueue"];
             /** Result */
-            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["GeoreferenceResult"] | components["schemas"]["ExportResult"] | components["schemas"]["SamEmbedResult"] | components["schemas"]["SamPrelabelResult"] | components["schemas"]["SamCarryForwardResult"] | null;
+            result: components["schemas"]["ProbeResult"] | components["schemas"]["IngestResult"] | components["schemas"]["RenderResult"] | components["schemas"]["GeoreferenceResult"] | components["schemas"]["ExportResult"] | components["schemas"]["SamEmbedResult"] | components["schemas"]["SamPrelabelResult"] | components["schemas"]["SamCarryForwardResult"] | components["schemas"]["DatasetResult"] | components["schemas"]["TrainResult"] | components["schemas"]["PredictResult"] | null;
             /** Started At */
             started_at: string | null;
             state: components["schemas"]["JobState"];
@@ -2034,6 +2342,76 @@ export interface components {
              */
             project_id: string;
             role: components["schemas"]["ProjectRole"];
+        };
+        /** ModelMetrics */
+        ModelMetrics: {
+            champion_test?: components["schemas"]["SplitMetrics"] | null;
+            test?: components["schemas"]["SplitMetrics"] | null;
+            val?: components["schemas"]["SplitMetrics"] | null;
+        };
+        /**
+         * ModelState
+         * @enum {string}
+         */
+        ModelState: "queued" | "training" | "trained" | "failed" | "cancelled";
+        /** ModelVersionRead */
+        ModelVersionRead: {
+            /** Classes */
+            classes: string[];
+            /** Code Version */
+            code_version: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Curve */
+            curve: components["schemas"]["CurvePoint"][];
+            /**
+             * Dataset Hash
+             * @description The content hash of the dataset it trained on.
+             */
+            dataset_hash: string | null;
+            /** Dataset Id */
+            dataset_id: string | null;
+            /** Error */
+            error: string | null;
+            /** Has Checkpoint */
+            has_checkpoint: boolean;
+            /** Has Onnx */
+            has_onnx: boolean;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** In Channels */
+            in_channels: number | null;
+            /** Is Champion */
+            is_champion: boolean;
+            /** Job Id */
+            job_id: string | null;
+            metrics: components["schemas"]["ModelMetrics"] | null;
+            /** Name */
+            name: string;
+            /** Number */
+            number: number;
+            /**
+             * Parent Id
+             * @description The champion when it was trained.
+             */
+            parent_id: string | null;
+            /**
+             * Project Id
+             * Format: uuid
+             */
+            project_id: string;
+            /** Promoted At */
+            promoted_at: string | null;
+            /** Promotion */
+            promotion: string | null;
+            settings: components["schemas"]["TrainOptions"];
+            state: components["schemas"]["ModelState"];
         };
         /** NextTaskRead */
         NextTaskRead: {
@@ -2211,6 +2589,64 @@ export interface components {
              * @description One of the two is the approved task's ground truth.
              */
             with_ground_truth: boolean;
+        };
+        /** PredictParams */
+        PredictParams: {
+            /**
+             * Model Version Id
+             * Format: uuid
+             */
+            model_version_id: string;
+            /** Observation Ids */
+            observation_ids: string[];
+            /**
+             * Threshold
+             * @default 0.5
+             */
+            threshold: number;
+        };
+        /** PredictRequest */
+        PredictRequest: {
+            /** Date From */
+            date_from?: string | null;
+            /** Date To */
+            date_to?: string | null;
+            /**
+             * Model Version Id
+             * @description Default: the project's champion.
+             */
+            model_version_id?: string | null;
+            /** Observation Ids */
+            observation_ids?: string[];
+            /** Site Id */
+            site_id?: string | null;
+            /**
+             * Threshold
+             * @default 0.5
+             */
+            threshold: number;
+            /**
+             * Unlabeled Only
+             * @description Only tasks nobody has started (state new).
+             * @default true
+             */
+            unlabeled_only: boolean;
+        };
+        /** PredictResult */
+        PredictResult: {
+            /**
+             * Km2
+             * @description Area predicted over, in km² (pixels where not georeferenced: 0).
+             */
+            km2: number;
+            /** Model Version */
+            model_version: string;
+            /** Observations */
+            observations: number;
+            /** Regions */
+            regions: number;
+            /** Skipped */
+            skipped: number;
         };
         /** PredictionCreate */
         PredictionCreate: {
@@ -2426,6 +2862,10 @@ export interface components {
             annotators_per_task: number;
             /** Annotators See Others */
             annotators_see_others: boolean;
+            /** Auto Train Every */
+            auto_train_every: number | null;
+            /** Binary Mining */
+            binary_mining: boolean;
             /**
              * Created At
              * Format: date-time
@@ -2448,6 +2888,15 @@ export interface components {
             my_role?: string | null;
             /** Name */
             name: string;
+            /**
+             * Next Task Order
+             * @enum {string}
+             */
+            next_task_order: "series" | "uncertainty";
+            /** Promotion Margin */
+            promotion_margin: number;
+            /** Promotion Max Drop */
+            promotion_max_drop: number;
         };
         /**
          * ProjectRole
@@ -2463,9 +2912,28 @@ export interface components {
             annotators_per_task?: number | null;
             /** Annotators See Others */
             annotators_see_others?: boolean | null;
+            /**
+             * Auto Train Every
+             * @description Queue a training round after this many newly approved tasks; null turns it off.
+             */
+            auto_train_every?: number | null;
+            /**
+             * Binary Mining
+             * @description Train one 'mining' class (the union of the classes) instead of each.
+             */
+            binary_mining?: boolean | null;
             /** Description */
             description?: string | null;
             display_preset?: components["schemas"]["DisplayPreset"] | null;
+            /**
+             * Next Task Order
+             * @description 'uncertainty': next task hands out what the champion is least sure of.
+             */
+            next_task_order?: ("series" | "uncertainty") | null;
+            /** Promotion Margin */
+            promotion_margin?: number | null;
+            /** Promotion Max Drop */
+            promotion_max_drop?: number | null;
         };
         /**
          * RegionAdd
@@ -3080,6 +3548,22 @@ export interface components {
                 [key: string]: number[];
             } | null;
         };
+        /** SplitMetrics */
+        SplitMetrics: {
+            /** Mean Iou */
+            mean_iou: number | null;
+            /** Per Class */
+            per_class: components["schemas"]["ClassScore"][];
+        };
+        /** SplitSummary */
+        SplitSummary: {
+            /** Chips */
+            chips: number;
+            /** Observations */
+            observations: number;
+            /** Sites */
+            sites: number;
+        };
         /** TaskList */
         TaskList: {
             /** Items */
@@ -3122,6 +3606,16 @@ export interface components {
             /** Site Name */
             site_name: string;
             state: components["schemas"]["TaskState"];
+            /**
+             * Uncertainty
+             * @description How unsure the champion model is of the image (0-1, mean entropy).
+             */
+            uncertainty?: number | null;
+            /**
+             * Uncertainty Model
+             * @description The model version that said so.
+             */
+            uncertainty_model?: string | null;
         };
         /**
          * TaskState
@@ -3251,6 +3745,124 @@ export interface components {
              * Format: uuid
              */
             region_id: string;
+        };
+        /**
+         * TrainNowRequest
+         * @description Freeze a dataset of the approved tasks now and train on it.
+         */
+        TrainNowRequest: {
+            /**
+             * @default {
+             *       "chip_size": 512,
+             *       "seed": 0,
+             *       "stride": 448,
+             *       "test_fraction": 0.2,
+             *       "val_fraction": 0.2
+             *     }
+             */
+            dataset: components["schemas"]["DatasetParams"];
+            /**
+             * @default {
+             *       "batch_size": 8,
+             *       "encoder": "resnet34",
+             *       "encoder_depth": 5,
+             *       "epochs": 20,
+             *       "learning_rate": 0.001,
+             *       "seed": 0,
+             *       "warm_start": false,
+             *       "weight_decay": 0.0001
+             *     }
+             */
+            options: components["schemas"]["TrainOptions"];
+        };
+        /**
+         * TrainOptions
+         * @description How to train a model (defaults fit a GPU; tests and CPUs ask for less).
+         */
+        TrainOptions: {
+            /**
+             * Batch Size
+             * @default 8
+             */
+            batch_size: number;
+            /**
+             * Encoder
+             * @description A segmentation-models-pytorch encoder.
+             * @default resnet34
+             */
+            encoder: string;
+            /**
+             * Encoder Depth
+             * @default 5
+             */
+            encoder_depth: number;
+            /**
+             * Epochs
+             * @default 20
+             */
+            epochs: number;
+            /**
+             * Learning Rate
+             * @default 0.001
+             */
+            learning_rate: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Warm Start
+             * @description Start from the champion's weights (same bands, classes).
+             * @default false
+             */
+            warm_start: boolean;
+            /**
+             * Weight Decay
+             * @default 0.0001
+             */
+            weight_decay: number;
+        };
+        /** TrainParams */
+        TrainParams: {
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /**
+             * Model Version Id
+             * Format: uuid
+             */
+            model_version_id: string;
+            /**
+             * @default {
+             *       "batch_size": 8,
+             *       "encoder": "resnet34",
+             *       "encoder_depth": 5,
+             *       "epochs": 20,
+             *       "learning_rate": 0.001,
+             *       "seed": 0,
+             *       "warm_start": false,
+             *       "weight_decay": 0.0001
+             *     }
+             */
+            options: components["schemas"]["TrainOptions"];
+        };
+        /** TrainResult */
+        TrainResult: {
+            /** Epochs */
+            epochs: number;
+            /**
+             * Model Version Id
+             * Format: uuid
+             */
+            model_version_id: string;
+            /** Promoted */
+            promoted: boolean;
+            /** Promotion */
+            promotion: string;
+            test: components["schemas"]["SplitMetrics"] | null;
         };
         /** UiConfig */
         UiConfig: {
@@ -3388,10 +4000,16 @@ export type SchemaAttemptRead = components['schemas']['AttemptRead'];
 export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
 export type SchemaClassArea = components['schemas']['ClassArea'];
+export type SchemaClassScore = components['schemas']['ClassScore'];
 export type SchemaClassStat = components['schemas']['ClassStat'];
 export type SchemaCommentCreate = components['schemas']['CommentCreate'];
 export type SchemaCommentRead = components['schemas']['CommentRead'];
 export type SchemaComponentHealth = components['schemas']['ComponentHealth'];
+export type SchemaCurvePoint = components['schemas']['CurvePoint'];
+export type SchemaDatasetParams = components['schemas']['DatasetParams'];
+export type SchemaDatasetRead = components['schemas']['DatasetRead'];
+export type SchemaDatasetResult = components['schemas']['DatasetResult'];
+export type SchemaDatasetState = components['schemas']['DatasetState'];
 export type SchemaDisplayPreset = components['schemas']['DisplayPreset'];
 export type SchemaEmbeddingManifest = components['schemas']['EmbeddingManifest'];
 export type SchemaEmbeddingsRead = components['schemas']['EmbeddingsRead'];
@@ -3424,6 +4042,9 @@ export type SchemaMeRead = components['schemas']['MeRead'];
 export type SchemaMemberRead = components['schemas']['MemberRead'];
 export type SchemaMemberSet = components['schemas']['MemberSet'];
 export type SchemaMembershipRead = components['schemas']['MembershipRead'];
+export type SchemaModelMetrics = components['schemas']['ModelMetrics'];
+export type SchemaModelState = components['schemas']['ModelState'];
+export type SchemaModelVersionRead = components['schemas']['ModelVersionRead'];
 export type SchemaNextTaskRead = components['schemas']['NextTaskRead'];
 export type SchemaObservationList = components['schemas']['ObservationList'];
 export type SchemaObservationPatchResult = components['schemas']['ObservationPatchResult'];
@@ -3431,6 +4052,9 @@ export type SchemaObservationRead = components['schemas']['ObservationRead'];
 export type SchemaObservationStatus = components['schemas']['ObservationStatus'];
 export type SchemaObservationUpdate = components['schemas']['ObservationUpdate'];
 export type SchemaPairAgreement = components['schemas']['PairAgreement'];
+export type SchemaPredictParams = components['schemas']['PredictParams'];
+export type SchemaPredictRequest = components['schemas']['PredictRequest'];
+export type SchemaPredictResult = components['schemas']['PredictResult'];
 export type SchemaPredictionCreate = components['schemas']['PredictionCreate'];
 export type SchemaPredictionRead = components['schemas']['PredictionRead'];
 export type SchemaPredictionRegionIn = components['schemas']['PredictionRegionIn'];
@@ -3479,6 +4103,8 @@ export type SchemaSignInRequest = components['schemas']['SignInRequest'];
 export type SchemaSignUpRequest = components['schemas']['SignUpRequest'];
 export type SchemaSignedInRead = components['schemas']['SignedInRead'];
 export type SchemaSiteRead = components['schemas']['SiteRead'];
+export type SchemaSplitMetrics = components['schemas']['SplitMetrics'];
+export type SchemaSplitSummary = components['schemas']['SplitSummary'];
 export type SchemaTaskList = components['schemas']['TaskList'];
 export type SchemaTaskRead = components['schemas']['TaskRead'];
 export type SchemaTaskState = components['schemas']['TaskState'];
@@ -3491,6 +4117,10 @@ export type SchemaTokenCreated = components['schemas']['TokenCreated'];
 export type SchemaTokenRead = components['schemas']['TokenRead'];
 export type SchemaTopologyRule = components['schemas']['TopologyRule'];
 export type SchemaTopologyWarningRead = components['schemas']['TopologyWarningRead'];
+export type SchemaTrainNowRequest = components['schemas']['TrainNowRequest'];
+export type SchemaTrainOptions = components['schemas']['TrainOptions'];
+export type SchemaTrainParams = components['schemas']['TrainParams'];
+export type SchemaTrainResult = components['schemas']['TrainResult'];
 export type SchemaUiConfig = components['schemas']['UiConfig'];
 export type SchemaUploadResult = components['schemas']['UploadResult'];
 export type SchemaUserCreate = components['schemas']['UserCreate'];
@@ -3994,6 +4624,66 @@ export interface operations {
             };
         };
     };
+    read_dataset_api_datasets__dataset_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_dataset_api_datasets__dataset_id__download_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_formats_api_export_formats_get: {
         parameters: {
             query?: never;
@@ -4218,6 +4908,126 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_model_api_models__model_version_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_checkpoint_api_models__model_version_id__checkpoint_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_onnx_api_models__model_version_id__model_onnx_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    promote_model_api_models__model_version_id__promote_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionRead"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5331,6 +6141,77 @@ export interface operations {
             };
         };
     };
+    list_datasets_api_projects__project_id__datasets_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_dataset_api_projects__project_id__datasets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetParams"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description A training round of the project is under way, or no site is left to test on. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No approved task, one site only, or images with different bands. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     export_labels_api_projects__project_id__export_get: {
         parameters: {
             query?: {
@@ -5762,6 +6643,68 @@ export interface operations {
             };
         };
     };
+    list_models_api_projects__project_id__models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    roll_back_model_api_projects__project_id__models_roll_back_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_observations_api_projects__project_id__observations_get: {
         parameters: {
             query?: {
@@ -5794,6 +6737,46 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    predict_api_projects__project_id__predict_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PredictRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description No champion yet, or the model is not trained (failed, cancelled). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Nothing matches, or images whose bands the model does not take. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -6011,6 +6994,8 @@ export interface operations {
                 acquired_from?: string | null;
                 /** @description Acquired on or before this date. */
                 acquired_to?: string | null;
+                /** @description 'uncertainty': what the champion model is least sure of first. */
+                sort?: "series" | "uncertainty";
                 limit?: number;
                 offset?: number;
             };
@@ -6070,6 +7055,46 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    train_now_api_projects__project_id__train_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TrainNowRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description A training round of the project is under way, or no site is left to test on. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No approved task, one site only, or images with different bands. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

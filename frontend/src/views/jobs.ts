@@ -73,6 +73,9 @@ const isIngest = (r: Result): r is Schemas["IngestResult"] => "ready" in r && "f
 const isRender = (r: Result): r is Schemas["RenderResult"] => "sites" in r;
 const isProbe = (r: Result): r is Schemas["ProbeResult"] => "postgis_version" in r;
 const isGeoreference = (r: Result): r is Schemas["GeoreferenceResult"] => "written" in r;
+const isDataset = (r: Result): r is Schemas["DatasetResult"] => "content_hash" in r;
+const isTrain = (r: Result): r is Schemas["TrainResult"] => "promotion" in r;
+const isPredict = (r: Result): r is Schemas["PredictResult"] => "km2" in r;
 
 const KIND_LABELS: Record<Job["kind"], string> = {
   probe: "Health probe",
@@ -83,6 +86,9 @@ const KIND_LABELS: Record<Job["kind"], string> = {
   sam_embed: "SAM embeddings",
   sam_prelabel: "SAM pre-labels",
   sam_carry_forward: "SAM carry-forward",
+  dataset: "Training dataset",
+  train: "Model training",
+  predict: "Model pre-labels",
 };
 
 const plural = (n: number, one: string, many = `${one}s`): string =>
@@ -170,6 +176,14 @@ function resultSummary(job: Job, mayDownload: boolean): Node[] {
   if (isGeoreference(result)) {
     const what = result.written ? "image written with its new georeferencing" : "superseded by a later correction";
     return [line(what, time)];
+  }
+  if (isDataset(result)) {
+    const chips = Object.values(result.splits).reduce((n, s) => n + s.chips, 0);
+    return [line(`${plural(chips, "chip")}`, `hash ${result.content_hash.slice(0, 12)}`, time)];
+  }
+  if (isTrain(result)) return [line(result.promoted ? "promoted to champion" : "kept as a candidate", result.promotion, time)];
+  if (isPredict(result)) {
+    return [line(`${plural(result.regions, "region")} on ${plural(result.observations, "image")}`, `${result.skipped} skipped`, time)];
   }
   if (isProbe(result)) {
     return [line(`${result.hostname} (${result.queue} queue)`, `PostGIS ${result.postgis_version}`, time)];

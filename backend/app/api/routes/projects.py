@@ -77,7 +77,7 @@ def read_project(project_id: uuid.UUID, session: SessionDep, access: AccessDep) 
 @router.patch(
     "/{project_id}",
     response_model=ProjectRead,
-    summary="Change a project's description, display preset or overlap",
+    summary="Change a project's description, display preset, overlap or model settings",
 )
 def update_project(
     project_id: uuid.UUID,
@@ -95,6 +95,16 @@ def update_project(
         project.annotators_per_task = body.annotators_per_task
     if body.annotators_see_others is not None:
         project.annotators_see_others = body.annotators_see_others
+    if body.binary_mining is not None:
+        project.binary_mining = body.binary_mining
+    if "auto_train_every" in body.model_fields_set:
+        project.auto_train_every = body.auto_train_every
+    if body.next_task_order is not None:
+        project.next_task_order = body.next_task_order
+    if body.promotion_margin is not None:
+        project.promotion_margin = body.promotion_margin
+    if body.promotion_max_drop is not None:
+        project.promotion_max_drop = body.promotion_max_drop
     new_preset = body.display_preset if body.display_preset != project.display_preset else None
     if new_preset is not None:
         project.display_preset = new_preset

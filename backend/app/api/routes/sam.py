@@ -9,12 +9,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from app.api.access import AccessDep
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read
-from app.core.errors import ConflictError, InvalidInputError, NotFoundError
+from app.core.errors import ConflictError, NotFoundError
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import Project, Site
 from app.schemas.job import JobRead
@@ -30,6 +29,7 @@ from app.services import sam as sam_service
 from app.services.imagery_processing import render_spec
 from app.services.sam_decoder import Decoder
 from app.services.sam_embeddings import read_decoder, read_manifest, why_stale
+from app.services.selection import ready_observations
 
 router = APIRouter(tags=["sam"])
 
@@ -160,28 +160,14 @@ class SamSelection(BaseModel):
 
 
 def _select(session: SessionDep, project_id: uuid.UUID, selection: SamSelection) -> list[uuid.UUID]:
-    if selection.date_from and selection.date_to and selection.date_from > selection.date_to:
-        raise InvalidInputError(f"date_from {selection.date_from} is after date_to {selection.date_to}.")
-    stmt = select(Observation.id).where(
-        Observation.project_id == project_id, Observation.status == ObservationStatus.READY
+    return ready_observations(
+        session,
+        project_id,
+        ids=selection.observation_ids,
+        site_id=selection.site_id,
+        date_from=selection.date_from,
+        date_to=selection.date_to,
     )
-    if selection.observation_ids:
-        stmt = stmt.where(Observation.id.in_(selection.observation_ids))
-    if selection.site_id is not None:
-        stmt = stmt.where(Observation.site_id == selection.site_id)
-    if selection.date_from is not None:
-        stmt = stmt.where(Observation.acquired_on >= selection.date_from)
-    if selection.date_to is not None:
-        stmt = stmt.where(Observation.acquired_on <= selection.date_to)
-    ids = list(session.scalars(stmt.order_by(Observation.site_id, Observation.index)))
-    if selection.observation_ids and len(ids) < len(set(selection.observation_ids)):
-        missing = sorted(set(map(str, selection.observation_ids)) - set(map(str, ids)))
-        raise InvalidInputError(
-            f"Not ready observations of this project: {', '.join(missing[:10])}; choose ready ones."
-        )
-    if not ids:
-        raise InvalidInputError("No ready observation matches the selection; nothing to do.")
-    return ids
 
 
 class PrelabelRequest(SamSelection):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from app.api.access import AccessDep
-from app.api.deps import SessionDep, SettingsDep
-from app.core.errors import ForbiddenError, InvalidInputError
+from app.api.deps import CeleryDep, SessionDep, SettingsDep
+from app.core.errors import ForbiddenError, InvalidInputError, ServiceUnavailableError
 from app.models.observation import Observation, TaskState
 from app.models.project import Site
 from app.repositories import tasks as tasks_repo
@@ -27,9 +28,11 @@ from app.schemas.review import (
     TaskRead,
 )
 from app.services import comments as comments_service
+from app.services import models as models_service
 from app.services import projects as projects_service
 from app.services import workflow
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["tasks"])
 
 TASK = "/api/observations/{observation_id}/task"
@@ -62,6 +65,8 @@ def task_reads(session: Session, rows: list[tuple[Observation, Site]]) -> list[T
                 original_filename=o.original_filename,
                 state=o.task_state,
                 ground_truth_annotation_id=o.ground_truth_annotation_id,
+                uncertainty=o.uncertainty,
+                uncertainty_model=o.uncertainty_model,
                 assignments=held,
                 open_comments=comments.get(o.id, 0),
             )
@@ -84,6 +89,10 @@ def list_tasks(
     assignee: uuid.UUID | None = None,
     acquired_from: Annotated[date | None, Query(description="Acquired on or after this date.")] = None,
     acquired_to: Annotated[date | None, Query(description="Acquired on or before this date.")] = None,
+    sort: Annotated[
+        Literal["series", "uncertainty"],
+        Query(description="'uncertainty': what the champion model is least sure of first."),
+    ] = "series",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TaskList:
@@ -92,6 +101,7 @@ def list_tasks(
     rows, total = tasks_repo.list_tasks(
         session, project_id, states=state, site_id=site_id, assignee=assignee,
         acquired=(acquired_from, acquired_to), limit=limit, offset=offset,
+        most_uncertain_first=sort == "uncertainty",
     )  # fmt: skip
     return TaskList(items=task_reads(session, rows), total=total)
 
@@ -165,10 +175,21 @@ def submit_task(observation_id: uuid.UUID, session: SessionDep, access: AccessDe
     summary="Approve the task, naming its ground truth annotation when it has several",
 )
 def approve_task(
-    observation_id: uuid.UUID, session: SessionDep, access: AccessDep, body: ApproveRequest | None = None
+    observation_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    access: AccessDep,
+    body: ApproveRequest | None = None,
 ) -> TaskRead:
+    """With the project's `auto_train_every` set, enough new approvals queue a training round."""
     task = workflow.lock_task(session, observation_id)
     workflow.approve(session, task, access.user_id, body.annotation_id if body else None)
+    project = projects_service.get_project_or_raise(session, task.project_id)
+    try:
+        models_service.after_approval(session, celery, settings, project)
+    except ServiceUnavailableError:
+        logger.warning("no automatic training round: the job queue is unreachable", exc_info=True)
     return task_read(session, task)
 
 
