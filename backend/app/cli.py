@@ -136,23 +136,34 @@ def export(
     completed_by: Annotated[str, typer.Option(help="omit or email.")] = "omit",
     chip_size: Annotated[int | None, typer.Option(help="Masks: chip size in pixels.")] = None,
     annotations: Annotated[
-        str, typer.Option(help="ground_truth (one per task, its ground truth once approved) or all.")
+        str,
+        typer.Option(
+            help="ground_truth (one per task, its ground truth once approved), all, none (predictions only)."
+        ),
     ] = "ground_truth",
+    model_version: Annotated[
+        str | None, typer.Option(help="Only this model version's predictions (e.g. unet-v3).")
+    ] = None,
 ) -> None:
-    """Export labels to a file (with a progress bar and a report of what the format could not hold)."""
+    """Export labels to a file (with a progress bar and a report of what the format could not hold).
+
+    A model's mining areas per site and date: ``--format gpkg --annotations none --model-version unet-v3
+    --all-states``."""
     from app import cli_exports
     from app.interop.exports import ExportOptions
-    from app.interop.selection import Selection
+    from app.interop.selection import AnnotationChoice, Selection
 
     states: tuple[TaskState, ...] = () if all_states else tuple(state or [TaskState.APPROVED])
-    if annotations not in ("ground_truth", "all"):
-        typer.echo(f"error: --annotations must be ground_truth or all, not {annotations!r}", err=True)
+    choices: dict[str, AnnotationChoice] = {"ground_truth": "ground_truth", "all": "all", "none": "none"}
+    if annotations not in choices:
+        typer.echo(f"error: --annotations must be ground_truth, all or none, not {annotations!r}", err=True)
         raise typer.Exit(2)
     selection = Selection(
         states=states,
         classes=tuple(label or ()),
         include_predictions=predictions,
-        annotations="all" if annotations == "all" else "ground_truth",
+        annotations=choices[annotations],
+        model_version=model_version,
     )
     fields: dict[str, object] = {"completed_by": completed_by, "chip_size": chip_size}
     if image_url:

@@ -82,6 +82,16 @@ def label_everything(client: TestClient, project_id: str, scenes: dict[str, Scen
         assert approved.status_code == 200, approved.text
 
 
+def regions_of(client: TestClient, observation_id: str) -> list[dict[str, Any]]:
+    """The observation's predicted regions."""
+    response = client.get(
+        f"/api/observations/{observation_id}/regions", params={"bbox": "0,0,128,128", "kind": "predictions"}
+    )
+    assert response.status_code == 200, response.text
+    features: list[dict[str, Any]] = response.json()["features"]
+    return features
+
+
 def new_project(client: TestClient) -> str:
     project = client.post("/api/projects", json={"name": f"retrain-{uuid.uuid4().hex[:6]}"})
     assert project.status_code == 201, project.text
@@ -241,10 +251,7 @@ def test_the_champion_pre_labels_unlabeled_tasks_with_nested_polygons(trained: d
 
     for observation in observations:
         scene = fresh[observation["original_filename"]]
-        regions = client.get(
-            f"/api/observations/{observation['id']}/regions",
-            params={"bbox": "0,0,128,128", "kind": "predictions"},
-        ).json()["features"]
+        regions = regions_of(client, observation["id"])
         assert {r["properties"]["model_version"] for r in regions} == {"unet-v1"}
         assert {r["properties"]["source"] for r in regions} == {"model"}
         by_label: dict[str, Any] = {}
@@ -259,6 +266,24 @@ def test_the_champion_pre_labels_unlabeled_tasks_with_nested_polygons(trained: d
         for label in ("Pit", "Infrastructure"):
             for part in by_label[label]:
                 assert outline.buffer(1e-6).contains(part), label  # nested in the mine's grounds
+    # The model's mining areas per site and date, as GeoJSON: its predictions only.
+    exported = client.get(
+        f"/api/projects/{project_id}/export",
+        params={"format": "geojson", "annotations": "none", "model_version": "unet-v1", "all_states": "true"},
+    )
+    assert exported.status_code == 200, exported.text
+    features = exported.json()["features"]
+    assert {f["properties"]["kind"] for f in features} == {"prediction"}
+    assert {f["properties"]["model_version"] for f in features} == {"unet-v1"}
+    assert {f["properties"]["site"] for f in features} == {"new0", "new1", "new2"}
+    assert len(features) == sum(len(regions_of(client, o["id"])) for o in observations)
+    assert all(f["properties"]["area_ha"] > 0 for f in features)  # georeferenced images: areas on the ground
+    none = client.get(
+        f"/api/projects/{project_id}/export",
+        params={"format": "geojson", "annotations": "none", "model_version": "unet-v9", "all_states": "true"},
+    )
+    assert none.json()["features"] == []
+
     again = client.post(
         f"/api/projects/{project_id}/predict", json={"observation_ids": [o["id"] for o in observations]}
     )

@@ -77,9 +77,7 @@ def feature_batches(ctx: ExportContext, report: ExportReport, geometry_sql: str)
         if tasks:
             ids = list(tasks)
             annotations = {a.id: a for a in annotations_of(session, ids, selection)}
-            predictions = (
-                {p.id: p for p in predictions_of(session, ids)} if selection.include_predictions else {}
-            )
+            predictions = {p.id: p for p in predictions_of(session, ids, selection)}
             report.tasks += len(tasks)
             report.annotations += len(annotations)
             report.predictions += len(predictions)

@@ -164,7 +164,7 @@ class _Writer:
         selection = self.ctx.selection
         for batch in task_batches(session, self.ctx.project.id, selection):
             annotations = annotations_of(session, batch.ids, selection)
-            predictions = predictions_of(session, batch.ids) if selection.include_predictions else []
+            predictions = predictions_of(session, batch.ids, selection)
             regions = session.execute(
                 self.regions_sql,
                 {"tasks": batch.ids, "annotations": [a.id for a in annotations],

@@ -25,7 +25,8 @@ from app.repositories.ground_truth import task_annotations_sql
 TASK_BATCH = 250  # tasks per round of queries: peak memory follows it (about 75 MB at 250, 10 polygons each)
 
 
-AnnotationChoice = Literal["ground_truth", "all"]
+# "none": predictions only (with ``model_version``, the mining areas one model found, per site and date).
+AnnotationChoice = Literal["ground_truth", "all", "none"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Selection:
     annotator_ids: tuple[uuid.UUID, ...] = ()
     include_predictions: bool = True
     annotations: AnnotationChoice = "ground_truth"
+    model_version: str | None = None  # only this model version's predictions
 
     def check(self, known_classes: list[str]) -> None:
         unknown = [c for c in self.classes if c not in known_classes]
@@ -63,6 +65,10 @@ class Selection:
             parts.append(f"label={','.join(self.classes)}")
         if self.annotator_ids:
             parts.append(f"annotator={','.join(str(a) for a in self.annotator_ids)}")
+        if self.annotations == "none":
+            parts.append("annotations=none")
+        if self.model_version:
+            parts.append(f"model_version={self.model_version}")
         return ", ".join(parts)
 
 
@@ -130,6 +136,8 @@ def annotations_of(session: Session, task_ids: list[uuid.UUID], selection: Selec
     """Live annotations of the tasks (by the selected annotators), with their author's email and whether
     each is its task's ground truth: with ``annotations="ground_truth"`` only the one annotation that stands
     for each task (its ground truth once approved), with ``"all"`` every one."""
+    if selection.annotations == "none":
+        return []
     where = ["a.observation_id = ANY(:tasks)", "a.deleted_at IS NULL"]
     params: dict[str, Any] = {"tasks": task_ids}
     if selection.annotator_ids:
@@ -151,15 +159,20 @@ def annotations_of(session: Session, task_ids: list[uuid.UUID], selection: Selec
     return list(session.execute(sql, params).all())
 
 
-def predictions_of(session: Session, task_ids: list[uuid.UUID]) -> list[Row[Any]]:
+def predictions_of(session: Session, task_ids: list[uuid.UUID], selection: Selection) -> list[Row[Any]]:
+    """The tasks' predictions (only those of ``selection.model_version`` when it is set)."""
+    if not selection.include_predictions:
+        return []
     sql = text(
         """
         SELECT p.id, p.observation_id, p.model_version, p.score, p.created_at
-          FROM predictions p WHERE p.observation_id = ANY(:tasks)
+          FROM predictions p
+         WHERE p.observation_id = ANY(:tasks)
+           AND (CAST(:model_version AS text) IS NULL OR p.model_version = :model_version)
          ORDER BY p.observation_id, p.created_at, p.id
         """
     )
-    return list(session.execute(sql, {"tasks": task_ids}).all())
+    return list(session.execute(sql, {"tasks": task_ids, "model_version": selection.model_version}).all())
 
 
 def class_filter_sql(selection: Selection, column: str = "r.label") -> tuple[str, dict[str, Any]]:

@@ -132,6 +132,7 @@ class SelectionParams(BaseModel):
     annotator_ids: list[uuid.UUID] = Field(default_factory=list)
     include_predictions: bool = True
     annotations: AnnotationChoice = "ground_truth"
+    model_version: str | None = Field(default=None, max_length=200)
 
     @classmethod
     def of(cls, selection: Selection) -> SelectionParams:
@@ -144,6 +145,7 @@ class SelectionParams(BaseModel):
             annotator_ids=list(selection.annotator_ids),
             include_predictions=selection.include_predictions,
             annotations=selection.annotations,
+            model_version=selection.model_version,
         )
 
     def selection(self) -> Selection:
@@ -156,6 +158,7 @@ class SelectionParams(BaseModel):
             annotator_ids=tuple(self.annotator_ids),
             include_predictions=self.include_predictions,
             annotations=self.annotations,
+            model_version=self.model_version,
         )
 
 

@@ -2,8 +2,8 @@
 
 Pre-labels prompt every window with a grid of points (as segment-anything's automatic mask generator does),
 keep masks above SAM's quality thresholds, drop duplicates (box NMS within and across windows), and class
-each mask by the site's approved regions of the previous date (the one it overlaps best, IoU >= 0.5), else
-leave it unclassed for the annotator. Carry-forward prompts the next date with each approved region's box and
+each mask by the site's approved regions of the previous date (the one it overlaps best, IoU >= 0.5), else by
+the champion segmentation model's predictions on the image, else leave it unclassed for the annotator. Carry-forward prompts the next date with each approved region's box and
 interior points, and scores how much the shape changed (1 - IoU). Both are idempotent per (model version,
 observation): a second run adds nothing.
 """
@@ -44,6 +44,7 @@ from app.schemas.sam import (
     SamPrelabelParams,
     SamPrelabelResult,
 )
+from app.services import models as models_service
 from app.services import sam_embeddings as store
 from workers.ml.sam import model as sam_model
 from workers.ml.sam.embed import embed_observation, publish_decoder
@@ -119,6 +120,21 @@ def previous_ground_truth(
         select(Region).where(Region.annotation_id == truth, Region.deleted_at.is_(None)).order_by(Region.id)
     ).all()
     return previous, list(regions)
+
+
+def champion_references(session: Session, observation: Observation) -> list[tuple[str | None, BaseGeometry]]:
+    """The project's champion model's predicted regions on the observation, to class masks the previous
+    date cannot (a first date, a new pit)."""
+    champion = models_service.champion(session, observation.project_id)
+    if champion is None:
+        return []
+    regions = session.scalars(
+        select(Region)
+        .join(Prediction, Prediction.id == Region.prediction_id)
+        .where(Prediction.observation_id == observation.id, Prediction.model_version == champion.name)
+        .order_by(Region.id)
+    ).all()
+    return [(r.label, to_shape(r.geom)) for r in regions if r.label is not None]
 
 
 def _shapes_here(
@@ -238,14 +254,15 @@ def prelabel(ctx: JobContext[SamPrelabelParams]) -> SamPrelabelResult:
         assert project is not None
         manifest = _current_manifest(ctx.session, storage, settings, loaded, observation)
         earlier = previous_ground_truth(ctx.session, observation)
-        references = _shapes_here(observation, *earlier) if earlier else []
+        references = [(r.label, g) for r, g in (_shapes_here(observation, *earlier) if earlier else [])]
+        from_model = champion_references(ctx.session, observation)
         polygons = []
         for found, mask in _grid_masks(loaded, storage, manifest, ctx.params, settings):
             ctx.check()
             polygon = _polygon(mask, found.window, settings)
             if polygon is None:
                 continue
-            label = class_from_previous(polygon, [(r.label, g) for r, g in references])
+            label = class_from_previous(polygon, references) or class_from_previous(polygon, from_model)
             polygons.append(
                 PredictedPolygon(
                     polygon, label, score=min(max(found.score, 0.0), 1.0), source=RegionSource.SAM

@@ -164,7 +164,10 @@ def train(spec: TrainSpec) -> None:
         model.load_state_dict(load_checkpoint(spec.init_from)["model"])
         logger.info("warm start from %s", spec.init_from.name)
 
-    trained: torch.nn.Module = DistributedDataParallel(model) if distributed else model
+    # A shallow encoder (depth < 5) leaves the backbone's last stages without gradients; DDP must know.
+    trained: torch.nn.Module = (
+        DistributedDataParallel(model, find_unused_parameters=arch.encoder_depth < 5) if distributed else model
+    )
     train_chips = Chips(manifest, spec.dataset_dir, "train", stats)
     sampler: DistributedSampler[Any] | None = (
         DistributedSampler(train_chips, shuffle=True, seed=spec.options.seed) if distributed else None

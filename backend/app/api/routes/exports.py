@@ -56,14 +56,21 @@ def selection_from_query(
     predictions: Annotated[bool, Query(description="Include predictions.")] = True,
     annotations: Annotated[
         AnnotationChoice,
-        Query(description="ground_truth: one annotation per task (its ground truth once approved); all."),
+        Query(
+            description="ground_truth: one annotation per task (its ground truth once approved); all; "
+            "none: predictions only."
+        ),
     ] = "ground_truth",
+    model_version: Annotated[
+        str | None,
+        Query(max_length=200, description="Only this model version's predictions (e.g. unet-v3)."),
+    ] = None,
 ) -> Selection:
     states: tuple[TaskState, ...] = () if all_states else tuple(state or [TaskState.APPROVED])
     return Selection(
         states=states, site_ids=tuple(site_id or ()), date_from=date_from, date_to=date_to,
         classes=tuple(label or ()), annotator_ids=tuple(annotator or ()), include_predictions=predictions,
-        annotations=annotations,
+        annotations=annotations, model_version=model_version,
     )  # fmt: skip
 
 
