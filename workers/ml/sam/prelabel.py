@@ -3,9 +3,10 @@
 Pre-labels prompt every window with a grid of points (as segment-anything's automatic mask generator does),
 keep masks above SAM's quality thresholds, drop duplicates (box NMS within and across windows), and class
 each mask by the site's approved regions of the previous date (the one it overlaps best, IoU >= 0.5), else by
-the champion segmentation model's predictions on the image, else leave it unclassed for the annotator. Carry-forward prompts the next date with each approved region's box and
-interior points, and scores how much the shape changed (1 - IoU). Both are idempotent per (model version,
-observation): a second run adds nothing.
+the champion segmentation model's predictions on the image, else leave it unclassed for the annotator.
+Carry-forward prompts the next date with each approved region's box and interior points, and scores how
+much the shape changed (1 - IoU). Both are idempotent per (model version, observation): a second run adds
+nothing.
 """
 
 from __future__ import annotations

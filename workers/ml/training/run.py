@@ -165,8 +165,9 @@ def train(spec: TrainSpec) -> None:
         logger.info("warm start from %s", spec.init_from.name)
 
     # A shallow encoder (depth < 5) leaves the backbone's last stages without gradients; DDP must know.
+    unused_stages = arch.encoder_depth < 5
     trained: torch.nn.Module = (
-        DistributedDataParallel(model, find_unused_parameters=arch.encoder_depth < 5) if distributed else model
+        DistributedDataParallel(model, find_unused_parameters=unused_stages) if distributed else model
     )
     train_chips = Chips(manifest, spec.dataset_dir, "train", stats)
     sampler: DistributedSampler[Any] | None = (
