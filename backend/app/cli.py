@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
-from app.core.errors import MineLabelError
+from app.core.errors import InvalidInputError, MineLabelError
 from app.core.logging import configure_logging
 from app.core.migrations import upgrade
 from app.models.access import ProjectRole
@@ -299,6 +299,61 @@ def sam_prelabel(
                 wait,
             )
         )
+    )
+
+
+@cli.command("train")
+def train(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    epochs: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1, max=512)] = 8,
+    learning_rate: Annotated[float, typer.Option(min=0, max=1)] = 1e-3,
+    encoder: Annotated[str, typer.Option(help="A segmentation-models-pytorch encoder.")] = "resnet34",
+    encoder_depth: Annotated[int, typer.Option(min=3, max=5)] = 5,
+    warm_start: Annotated[bool, typer.Option(help="Start from the champion's weights.")] = False,
+    chip_size: Annotated[int, typer.Option(min=32, max=4096)] = 512,
+    stride: Annotated[int, typer.Option(min=16, max=4096)] = 448,
+    wait: Annotated[bool, typer.Option(help="Follow the jobs with a progress bar until they end.")] = True,
+) -> None:
+    """Train now: freeze a dataset of the approved tasks, train a model version on a GPU worker, and promote
+    it if it beats the champion on the frozen test sites."""
+    from app import cli_models
+    from app.schemas.ml import DatasetParams, TrainOptions
+
+    def run() -> int:
+        try:
+            dataset = DatasetParams(chip_size=chip_size, stride=stride)
+        except ValidationError as exc:  # the stride larger than the chip
+            messages = (str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+            raise InvalidInputError("; ".join(messages)) from exc
+        options = TrainOptions(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            encoder=encoder,
+            encoder_depth=encoder_depth,
+            warm_start=warm_start,
+        )
+        return cli_models.train(_settings(), project, dataset, options, wait)
+
+    raise typer.Exit(_run_or_exit(run))
+
+
+@cli.command("predict")
+def predict(
+    project: Annotated[str, typer.Argument(help="Project name or id.")],
+    model: Annotated[str | None, typer.Option(help="A model version's name (default: the champion).")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site (its name).")] = None,
+    all_tasks: Annotated[
+        bool, typer.Option("--all", help="Every ready image, not only unlabeled ones.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = True,
+) -> None:
+    """Pre-label a project's unlabeled tasks with a model (predictions; a second run adds nothing)."""
+    from app import cli_models
+
+    raise typer.Exit(
+        _run_or_exit(lambda: cli_models.predict(_settings(), project, model, site, all_tasks, wait))
     )
 
 

@@ -94,7 +94,33 @@ def test_export_and_import_labels(cli_env: dict[str, str], tmp_path: Path) -> No
     wrong = minelabel(cli_env, "export", "Ghana pits", str(out), "--format", "shapefile")
     assert wrong.returncode == 1 and "Unknown export format" in wrong.stderr
     every = minelabel(cli_env, "export", "Ghana pits", str(out), "--annotations", "everyone")
-    assert every.returncode == 2 and "--annotations must be ground_truth or all" in every.stderr
+    assert every.returncode == 2 and "--annotations must be ground_truth, all or none" in every.stderr
+    geojson = tmp_path / "areas.geojson"
+    areas_args = [
+        "--format",
+        "geojson",
+        "--annotations",
+        "none",
+        "--model-version",
+        "unet-v1",
+        "--all-states",
+    ]
+    areas = minelabel(cli_env, "export", "Ghana pits", str(geojson), *areas_args)
+    assert areas.returncode == 0, areas.stderr
+    assert json.loads(geojson.read_text())["features"] == []
+
+
+def test_train_and_predict_refuse_what_cannot_run(cli_env: dict[str, str]) -> None:
+    assert minelabel(cli_env, "init").returncode == 0
+    assert minelabel(cli_env, "create-project", "Ghana pits").returncode == 0
+    nothing = minelabel(cli_env, "train", "Ghana pits", "--no-wait")
+    assert nothing.returncode == 1 and "no approved task yet" in nothing.stderr
+    skipping = minelabel(cli_env, "train", "Ghana pits", "--chip-size", "64", "--stride", "128")
+    assert skipping.returncode == 1 and "stride (128) > chip_size (64) would skip pixels" in skipping.stderr
+    no_images = minelabel(cli_env, "predict", "Ghana pits")
+    assert no_images.returncode == 1 and "No ready observation in state new" in no_images.stderr
+    unknown = minelabel(cli_env, "predict", "Ghana pits", "--model", "unet-v7")
+    assert unknown.returncode == 1 and "no model version named 'unet-v7'" in unknown.stderr
 
 
 def test_invalid_settings_are_reported_before_anything_runs(cli_env: dict[str, str]) -> None:

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.ml.rasterize import LabeledShape, class_masks
 from app.models import Dataset, Job, JobKind, ModelVersion, Project, Site
-from app.schemas.ml import DatasetManifest, SplitMetrics
+from app.schemas.ml import DatasetManifest, DatasetParams, SplitMetrics, TrainOptions
 from app.services.datasets import read_chip
-from app.services.models import decide_promotion
+from app.services.models import decide_promotion, round_recipe
 from tests.imagery.factories import write_geotiff
 from tests.jobs import wait_for_job
 from tests.training.synthetic import Scene, geojson, make_scene, write_scene
@@ -427,6 +427,81 @@ def test_bad_requests_are_refused_and_store_nothing(
         and "different numbers of bands: 3 (rgb_000.tif), 4" in refused.json()["detail"]
     )
     assert stored(engine, project_id) == (0, 0, 0)
+
+
+def label_next(client: TestClient, project_id: str, scenes: dict[str, Scene]) -> None:
+    """Label, submit and approve the task next task hands out."""
+    handout = client.post(f"/api/projects/{project_id}/tasks/next").json()
+    scene = scenes[handout["task"]["original_filename"]]
+    regions = [{"label": label, "geometry": geojson(polygon)} for label, polygon in scene.shapes]
+    saved = client.put(
+        f"/api/annotations/{handout['annotation_id']}", json={"version": 1, "regions": regions}
+    )
+    assert saved.status_code == 200, saved.text
+    task = handout["task"]["observation_id"]
+    assert client.post(f"/api/observations/{task}/task/submit").status_code == 200
+    assert client.post(f"/api/observations/{task}/task/approve").status_code == 200
+
+
+def round_jobs(engine: Engine, project_id: str) -> list[Job]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(Job)
+                .where(
+                    Job.project_id == uuid.UUID(project_id), Job.kind.in_([JobKind.DATASET, JobKind.TRAIN])
+                )
+                .order_by(Job.created_at)
+            )
+        )
+
+
+def test_enough_new_approvals_queue_one_automatic_round_at_a_time(
+    worker: str, committing_client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    client = committing_client
+    project_id = new_project(client)
+    scenes = {
+        f"{site}_{d:03}.tif": make_scene(900 + 10 * i + d) for i, site in enumerate("ab") for d in range(2)
+    }
+    upload(client, project_id, scenes, tmp_path)
+    patched = client.patch(f"/api/projects/{project_id}", json={"auto_train_every": 2})
+    assert patched.status_code == 200 and patched.json()["auto_train_every"] == 2
+
+    label_next(client, project_id, scenes)
+    assert round_jobs(engine, project_id) == []  # one approval of the two asked for
+    label_next(client, project_id, scenes)
+    label_next(client, project_id, scenes)
+    # The round starts at the second approval, or at the third where the first two were of one site (no
+    # dataset can be split by site yet); the fourth finds it under way and starts none.
+    label_next(client, project_id, scenes)
+    jobs = round_jobs(engine, project_id)
+    assert [job.kind for job in jobs][:1] == [JobKind.DATASET] and len(
+        [job for job in jobs if job.kind is JobKind.DATASET]
+    ) == 1, [(job.kind, job.state) for job in jobs]
+    dataset_job = jobs[0]
+    assert dataset_job.created_by is None  # queued by the approvals, not by a person
+
+    for job in jobs:
+        client.post(f"/api/jobs/{job.id}/cancel")
+    deadline = time.monotonic() + 120
+    while any(job.state.value in ("queued", "running") for job in round_jobs(engine, project_id)):
+        assert time.monotonic() < deadline
+        for job in round_jobs(engine, project_id):  # a training the dataset queued meanwhile
+            if job.state.value in ("queued", "running"):
+                client.post(f"/api/jobs/{job.id}/cancel")
+        time.sleep(0.5)
+    off = client.patch(f"/api/projects/{project_id}", json={"auto_train_every": None})
+    assert off.status_code == 200 and off.json()["auto_train_every"] is None
+
+
+def test_an_automatic_round_repeats_the_last_rounds_recipe() -> None:
+    assert round_recipe(None) == (DatasetParams(), TrainOptions())
+    chosen = TrainOptions(epochs=3, encoder="resnet18", encoder_depth=3)
+    last = Dataset(params=DatasetParams(chip_size=64, stride=64, then_train=chosen).model_dump(mode="json"))
+    params, options = round_recipe(last)
+    assert (params.chip_size, params.stride, params.then_train) == (64, 64, None)
+    assert options == chosen
 
 
 def test_the_promotion_rule() -> None:

@@ -278,11 +278,15 @@ def roll_back(session: Session, project_id: uuid.UUID, actor_id: uuid.UUID | Non
 
 def after_approval(session: Session, celery: Celery, settings: Settings, project: Project) -> Job | None:
     """Start a round when the project asks for one every N approvals and that many are new since the last
-    dataset; at most one round at a time, and none when no dataset can be made yet."""
+    dataset (with the last round's recipe); at most one round at a time, and none when no dataset can be
+    made yet."""
     every = project.auto_train_every
     if not every or running_round(session, project.id) is not None:
         return None
-    since = session.scalar(select(func.max(Dataset.created_at)).where(Dataset.project_id == project.id))
+    last = session.scalars(
+        select(Dataset).where(Dataset.project_id == project.id).order_by(Dataset.created_at.desc())
+    ).first()
+    since = last.created_at if last is not None else None
     approvals = (
         session.scalar(
             select(func.count())
@@ -297,10 +301,20 @@ def after_approval(session: Session, celery: Celery, settings: Settings, project
     )
     if approvals < every:
         return None
+    params, options = round_recipe(last)
     try:
-        return start_round(session, celery, settings, project, DatasetParams(), TrainOptions(), None)
+        return start_round(session, celery, settings, project, params, options, None)
     except (InvalidInputError, ConflictError):
         return None  # not yet possible (one site only, say): the next approval tries again
+
+
+def round_recipe(last: Dataset | None) -> tuple[DatasetParams, TrainOptions]:
+    """An automatic round repeats the project's last round (chips, split, training options): what an engineer
+    chose by hand goes on being used; the defaults when there was none."""
+    if last is None:
+        return DatasetParams(), TrainOptions()
+    params = DatasetParams.model_validate(last.params)
+    return params.model_copy(update={"then_train": None}), params.then_train or TrainOptions()
 
 
 def submit_prediction(
