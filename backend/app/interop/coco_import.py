@@ -34,6 +34,7 @@ from shapely import geometry as shp
 
 from app.core.errors import InvalidInputError
 from app.interop.coco_names import ObservationNames
+from app.interop.import_store import store_imported
 from app.interop.imports import (
     ClassNames,
     ImportContext,
@@ -52,7 +53,6 @@ from app.models.annotation import Annotation, Prediction, RegionSource
 from app.models.observation import Observation, TaskState
 from app.repositories.labels import postgis_make_valid
 from app.services import annotations as annotation_service
-from app.services import predictions as prediction_service
 from app.services import workflow
 
 WHAT = "COCO file"
@@ -446,29 +446,8 @@ def import_coco(ctx: ImportContext, path: Path) -> ImportReport:
         if imported_before(session, model, observation.id, key):
             report.skipped_as_imported_before += len(image.regions)
             continue
-        if as_predictions:
-            prediction_service.create_prediction(
-                session,
-                observation,
-                ctx.options.model_version,
-                None,
-                image.regions,
-                ctx.limits,
-                commit=False,
-                import_key=key,
-            )
-            report.predictions_created += 1
-        else:
-            annotation_service.create_annotation(
-                session,
-                observation,
-                image.regions,
-                ctx.limits,
-                user_id=ctx.importer_id,
-                commit=False,
-                import_key=key,
-            )
-            report.annotations_created += 1
+        store_imported(ctx, observation, image.regions, key, report)
+        if not as_predictions:
             _submit(ctx, observation)
         report.regions_created += len(image.regions)
     if report.skipped_as_imported_before:

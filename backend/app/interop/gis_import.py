@@ -31,6 +31,7 @@ import shapely
 
 from app.interop.gis_features import DRIVERS, LISTED, Feature, FeatureReader, Layer, lonlat, refuse
 from app.interop.gis_placement import Placement, Placer, find_targets
+from app.interop.import_store import store_imported
 from app.interop.imports import (
     ImportContext,
     ImportFormat,
@@ -40,8 +41,6 @@ from app.interop.imports import (
     reject,
 )
 from app.models.annotation import Annotation, Prediction
-from app.services import annotations as annotation_service
-from app.services import predictions as prediction_service
 
 _OPTIONS = frozenset(
     {
@@ -107,29 +106,7 @@ def import_gis(ctx: ImportContext, path: Path, fmt: str) -> ImportReport:
             report.skipped_as_imported_before += len(placement.regions)
             before.append(observation.original_filename)
             continue
-        if as_predictions:
-            prediction_service.create_prediction(
-                session,
-                observation,
-                ctx.options.model_version,
-                None,
-                placement.regions,
-                ctx.limits,
-                commit=False,
-                import_key=key,
-            )
-            report.predictions_created += 1
-        else:
-            annotation_service.create_annotation(
-                session,
-                observation,
-                placement.regions,
-                ctx.limits,
-                user_id=ctx.importer_id,
-                commit=False,
-                import_key=key,
-            )
-            report.annotations_created += 1
+        store_imported(ctx, observation, placement.regions, key, report)
         report.regions_created += len(placement.regions)
     _notes(report, placer, layer, placements, before)
     session.flush()
