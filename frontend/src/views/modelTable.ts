@@ -166,7 +166,7 @@ export function versionsTable(versions: Version[], ctx: TableContext): HTMLEleme
       h("th", { scope: "row" }, h("strong", {}, v.name), h("div", { class: "muted small" }, `${v.settings.encoder}, ${v.settings.epochs} epochs`)),
       h("td", {}, h("span", { class: `state model-${state}` }, state)),
       h("td", {}, parent ?? h("span", { class: "muted" }, "none")),
-      h("td", {}, v.dataset_hash ? h("code", { title: v.dataset_hash }, v.dataset_hash.slice(0, 12)) : h("span", { class: "muted" }, "–")),
+      h("td", {}, v.dataset_hash ? h("code", { title: v.dataset_hash, "data-testid": "dataset-hash" }, v.dataset_hash.slice(0, 12)) : h("span", { class: "muted" }, "–")),
       h("td", {}, h("time", { datetime: v.created_at, title: v.created_at }, dateFormat.format(new Date(v.created_at)))),
       ...labels.map((label) => classCell(v, label, parent)),
       meanCell(v),

@@ -147,7 +147,7 @@ export async function renderModels(root: HTMLElement, params: Params): Promise<v
     h(
       "section",
       { class: "card", "aria-labelledby": "versions-title" },
-      h("div", { class: "card-head" }, h("h2", { id: "versions-title" }, "Versions"), h("label", { class: "inline" }, showMore, " Show F1, precision and recall")),
+      h("div", { class: "card-head" }, h("h2", { id: "versions-title" }, "Versions"), h("label", { class: "row" }, showMore, "Show F1, precision and recall")),
       tableHolder,
     ),
   );
