@@ -114,10 +114,13 @@ export function formDialog<T>(
       h("div", { class: "modal-actions" }, ok, cancel),
     );
     const dialog = h("dialog", { class: "modal form-modal", "aria-labelledby": "form-dialog-title" }, form);
+    // Keyboard users land back on what opened the dialog (the Train now button), not at the page's top.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     let busy = false;
     const finish = (value: T | null): void => {
       dialog.close();
       dialog.remove();
+      if (opener?.isConnected) opener.focus();
       resolve(value);
     };
     form.addEventListener("submit", (event) => {
