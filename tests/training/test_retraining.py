@@ -35,7 +35,8 @@ from app.services.datasets import read_chip
 from app.services.models import decide_promotion, round_recipe
 from tests.imagery.factories import write_geotiff
 from tests.jobs import wait_for_job
-from tests.training.synthetic import Scene, geojson, make_scene, write_scene
+from tests.training.rounds import label_everything, new_project, upload
+from tests.training.synthetic import make_scene
 
 pytestmark = pytest.mark.slow
 
@@ -52,36 +53,6 @@ OPTIONS: dict[str, Any] = {
 DATASET = {"chip_size": 64, "stride": 64, "val_fraction": 0.2, "test_fraction": 0.2}
 
 
-def upload(client: TestClient, project_id: str, scenes: dict[str, Scene], tmp: Path) -> list[dict[str, Any]]:
-    files = []
-    for name, scene in scenes.items():
-        write_scene(tmp / name, scene)
-        files.append(("files", (name, (tmp / name).read_bytes(), "image/tiff")))
-    response = client.post(f"/api/projects/{project_id}/images", files=files)
-    assert response.status_code == 202, response.text
-    wait_for_job(client, response.json()["job"]["id"])
-    observations: list[dict[str, Any]] = response.json()["observations"]
-    return observations
-
-
-def label_everything(client: TestClient, project_id: str, scenes: dict[str, Scene]) -> None:
-    """Take each task with next task, draw the scene's shapes, submit and approve."""
-    while True:
-        handout = client.post(f"/api/projects/{project_id}/tasks/next").json()
-        if handout["task"] is None:
-            return
-        scene = scenes[handout["task"]["original_filename"]]
-        regions = [{"label": label, "geometry": geojson(polygon)} for label, polygon in scene.shapes]
-        saved = client.put(
-            f"/api/annotations/{handout['annotation_id']}", json={"version": 1, "regions": regions}
-        )
-        assert saved.status_code == 200, saved.text
-        task = handout["task"]["observation_id"]
-        assert client.post(f"/api/observations/{task}/task/submit").status_code == 200
-        approved = client.post(f"/api/observations/{task}/task/approve")
-        assert approved.status_code == 200, approved.text
-
-
 def regions_of(client: TestClient, observation_id: str) -> list[dict[str, Any]]:
     """The observation's predicted regions."""
     response = client.get(
@@ -90,12 +61,6 @@ def regions_of(client: TestClient, observation_id: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     features: list[dict[str, Any]] = response.json()["features"]
     return features
-
-
-def new_project(client: TestClient) -> str:
-    project = client.post("/api/projects", json={"name": f"retrain-{uuid.uuid4().hex[:6]}"})
-    assert project.status_code == 201, project.text
-    return str(project.json()["id"])
 
 
 def stored(engine: Engine, project_id: str) -> tuple[int, int, int]:

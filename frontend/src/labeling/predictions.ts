@@ -95,6 +95,19 @@ export class Predictions {
     }
   }
 
+  /** Which model versions made the predictions on the map (a model's name, or SAM's), or null when none. */
+  private madeBy(): HTMLElement | null {
+    const names = [
+      ...new Set(this.source.getFeatures().map((f) => f.get("model_version") as string | null | undefined)),
+    ].filter((name): name is string => Boolean(name));
+    if (names.length === 0) return null;
+    return h(
+      "p",
+      { class: "muted small", "data-testid": "prediction-models", "data-model-versions": names.sort().join(",") },
+      `Made by ${names.sort().join(", ")}`,
+    );
+  }
+
   render(): void {
     const open = this.open();
     this.layer.changed();
@@ -103,6 +116,7 @@ export class Predictions {
     this.panel.replaceChildren(
       ...compact([
       h("h3", {}, `Predictions (${open.length})`, acceptAll),
+      this.madeBy(),
       open.length === 0 ? h("p", { class: "muted" }, "No predictions to review.") : null,
       h(
         "ul",

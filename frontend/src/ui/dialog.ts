@@ -86,3 +86,64 @@ export function askText(title: string, label: string, required = true): Promise<
     input.focus();
   });
 }
+
+/**
+ * A modal form: `submit` runs on OK (Enter in a field, or the button) and resolves with what to hand back,
+ * or undefined to keep the dialog open (it has shown its errors on the form). Esc and Cancel resolve null.
+ *
+ * Args:
+ *   title: the heading.
+ *   body: the form's fields and texts.
+ *   submitLabel: the OK button's text ("Train now").
+ *   submit: sends the form; the button is busy while it runs.
+ */
+export function formDialog<T>(
+  title: string,
+  body: Node[],
+  submitLabel: string,
+  submit: () => Promise<T | undefined>,
+): Promise<T | null> {
+  return new Promise((resolve) => {
+    const ok = h("button", { type: "submit", class: "primary", "data-action": "submit" }, submitLabel);
+    const cancel = h("button", { type: "button", "data-cancel": "1" }, "Cancel");
+    const form = h(
+      "form",
+      { method: "dialog", novalidate: true },
+      h("h2", { id: "form-dialog-title" }, title),
+      h("div", { class: "modal-body" }, ...body),
+      h("div", { class: "modal-actions" }, ok, cancel),
+    );
+    const dialog = h("dialog", { class: "modal form-modal", "aria-labelledby": "form-dialog-title" }, form);
+    // Keyboard users land back on what opened the dialog (the Train now button), not at the page's top.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    let busy = false;
+    const finish = (value: T | null): void => {
+      dialog.close();
+      dialog.remove();
+      if (opener?.isConnected) opener.focus();
+      resolve(value);
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (busy) return;
+      busy = true;
+      ok.setAttribute("aria-busy", "true");
+      void submit()
+        .then((value) => {
+          if (value !== undefined) finish(value);
+        })
+        .finally(() => {
+          busy = false;
+          ok.removeAttribute("aria-busy");
+        });
+    });
+    cancel.addEventListener("click", () => finish(null));
+    dialog.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      finish(null);
+    });
+    document.body.appendChild(dialog);
+    dialog.showModal();
+    form.querySelector<HTMLElement>("input, select, textarea")?.focus();
+  });
+}

@@ -7,6 +7,7 @@ import type { Params } from "../router";
 import { errorBox, shell } from "./shell";
 import { exportCard } from "./exportCard";
 import { jobsPath } from "./jobs";
+import { canTrain, modelsPath } from "./models";
 import { canReview, startButtons, stateBadge, TASK_STATES } from "./tasks";
 
 type Progress = Schemas["ProgressReport"];
@@ -298,6 +299,10 @@ export async function renderDashboard(root: HTMLElement, params: Params): Promis
         startButtons(projectId, role, status, "Review queue"),
         h("a", { class: "button", href: tasksHref(projectId), "data-action": "all-tasks" }, "All tasks"),
         jobs,
+        // Those who may train (project admins) get the way to the models; the page reads for any member.
+        canTrain(role)
+          ? h("a", { class: "button", href: `#${modelsPath(projectId)}`, "data-action": "models" }, "Models")
+          : null,
       ),
       status,
     );

@@ -94,7 +94,11 @@ export function startButtons(
   return buttons;
 }
 
+/** The task list's order: each site's series, or what the champion is least sure of first. */
+type Sort = "series" | "uncertainty";
+
 interface Filters {
+  sort: Sort;
   state: TaskState | "";
   site: string;
   assignee: string;
@@ -112,6 +116,7 @@ function readFilters(query: URLSearchParams): Filters {
     return ISO_DATE.test(value) ? value : "";
   };
   return {
+    sort: query.get("sort") === "uncertainty" ? "uncertainty" : "series",
     state: (TASK_STATES as readonly string[]).includes(state) ? (state as TaskState) : "",
     site: query.get("site") ?? "",
     assignee: query.get("assignee") ?? "",
@@ -123,6 +128,7 @@ function readFilters(query: URLSearchParams): Filters {
 
 function filterQuery(filters: Filters): string {
   const query = new URLSearchParams();
+  if (filters.sort !== "series") query.set("sort", filters.sort);
   if (filters.state) query.set("state", filters.state);
   if (filters.site) query.set("site", filters.site);
   if (filters.assignee) query.set("assignee", filters.assignee);
@@ -138,7 +144,7 @@ function hasFilters(filters: Filters): boolean {
 
 /** One page of tasks, filtered by the server. */
 async function fetchTasks(projectId: string, filters: Filters): Promise<{ items: Task[]; total: number }> {
-  const query: TaskQuery = { limit: PAGE_SIZE, offset: (filters.page - 1) * PAGE_SIZE };
+  const query: TaskQuery = { limit: PAGE_SIZE, offset: (filters.page - 1) * PAGE_SIZE, sort: filters.sort };
   if (filters.state) query.state = [filters.state];
   if (filters.site) query.site_id = filters.site;
   if (filters.assignee) query.assignee = filters.assignee;
@@ -190,12 +196,29 @@ function taskRow(projectId: string, task: Task, role: string | null): HTMLTableR
       },
       emails.length ? emails.join(", ") : h("span", { class: "muted" }, "nobody"),
     ),
+    uncertaintyCell(task),
     h(
       "td",
       { class: "num" },
       task.open_comments ? h("span", { class: "comments", title: "Open comments" }, task.open_comments) : "",
     ),
     h("td", {}, h("a", { class: "button", href: `#${action.path}`, "data-action": "open" }, action.label)),
+  );
+}
+
+/** How unsure the champion was of the task (0: sure, 1: a coin toss), and which version said so. */
+function uncertaintyCell(task: Task): HTMLElement {
+  if (task.uncertainty === null || task.uncertainty === undefined) {
+    return h("td", { class: "num uncertainty muted", title: "No model has pre-labeled this task" }, "–");
+  }
+  return h(
+    "td",
+    {
+      class: "num uncertainty",
+      "data-uncertainty": task.uncertainty,
+      title: `How unsure ${task.uncertainty_model ?? "the model"} is (0: sure, 1: a coin toss)`,
+    },
+    task.uncertainty.toFixed(3),
   );
 }
 
@@ -271,6 +294,10 @@ export async function renderTasks(
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter tasks" },
+    select("sort", "Order", filters.sort, [
+      ["series", "Series order"],
+      ["uncertainty", "Most uncertain first"],
+    ]),
     select("state", "State", filters.state, stateOptions),
     select("site", "Site", filters.site, siteOptions),
     select("assignee", "Assignee", filters.assignee, assigneeOptions),
@@ -345,8 +372,8 @@ export async function renderTasks(
             h(
               "tr",
               {},
-              ["", "Site", "#", "Acquired", "File", "State", "Assignees", "Comments", ""].map((title) =>
-                h("th", { scope: "col", class: title === "#" || title === "Comments" ? "num" : null }, title),
+              ["", "Site", "#", "Acquired", "File", "State", "Assignees", "Uncertainty", "Comments", ""].map((title) =>
+                h("th", { scope: "col", class: ["#", "Uncertainty", "Comments"].includes(title) ? "num" : null }, title),
               ),
             ),
           ),
@@ -367,7 +394,8 @@ export async function renderTasks(
     const target = event.target;
     if (!(target instanceof HTMLInputElement || target instanceof HTMLSelectElement)) return;
     const name = target.name as keyof Filters;
-    if (name === "state") filters.state = target.value as TaskState | "";
+    if (name === "sort") filters.sort = target.value === "uncertainty" ? "uncertainty" : "series";
+    else if (name === "state") filters.state = target.value as TaskState | "";
     else if (name === "site" || name === "assignee") filters[name] = target.value;
     else if (name === "from" || name === "to") {
       filters[name] = ISO_DATE.test(target.value) ? target.value : "";
@@ -378,8 +406,11 @@ export async function renderTasks(
   form.addEventListener("reset", (event) => {
     // The form's own reset would restore the values it was built with (the old filters): clear them.
     event.preventDefault();
+    // The order is not a filter: it stays.
     for (const control of Array.from(form.elements)) {
-      if (control instanceof HTMLInputElement || control instanceof HTMLSelectElement) control.value = "";
+      if (control instanceof HTMLInputElement || control instanceof HTMLSelectElement) {
+        if (control.name !== "sort") control.value = "";
+      }
     }
     Object.assign(filters, { state: "", site: "", assignee: "", from: "", to: "", page: 1 });
     apply();
