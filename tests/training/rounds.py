@@ -32,19 +32,25 @@ def upload(client: TestClient, project_id: str, scenes: dict[str, Scene], tmp: P
     return observations
 
 
+def label_next(client: TestClient, project_id: str, scenes: dict[str, Scene]) -> bool:
+    """Label, submit and approve the task next task hands out; False when none is left."""
+    handout = client.post(f"/api/projects/{project_id}/tasks/next").json()
+    if handout["task"] is None:
+        return False
+    scene = scenes[handout["task"]["original_filename"]]
+    regions = [{"label": label, "geometry": geojson(polygon)} for label, polygon in scene.shapes]
+    saved = client.put(
+        f"/api/annotations/{handout['annotation_id']}", json={"version": 1, "regions": regions}
+    )
+    assert saved.status_code == 200, saved.text
+    task = handout["task"]["observation_id"]
+    assert client.post(f"/api/observations/{task}/task/submit").status_code == 200
+    approved = client.post(f"/api/observations/{task}/task/approve")
+    assert approved.status_code == 200, approved.text
+    return True
+
+
 def label_everything(client: TestClient, project_id: str, scenes: dict[str, Scene]) -> None:
-    """Take each task with next task, draw the scene's shapes, submit and approve."""
-    while True:
-        handout = client.post(f"/api/projects/{project_id}/tasks/next").json()
-        if handout["task"] is None:
-            return
-        scene = scenes[handout["task"]["original_filename"]]
-        regions = [{"label": label, "geometry": geojson(polygon)} for label, polygon in scene.shapes]
-        saved = client.put(
-            f"/api/annotations/{handout['annotation_id']}", json={"version": 1, "regions": regions}
-        )
-        assert saved.status_code == 200, saved.text
-        task = handout["task"]["observation_id"]
-        assert client.post(f"/api/observations/{task}/task/submit").status_code == 200
-        approved = client.post(f"/api/observations/{task}/task/approve")
-        assert approved.status_code == 200, approved.text
+    """Label and approve every task, in next task's order."""
+    while label_next(client, project_id, scenes):
+        pass

@@ -35,7 +35,7 @@ from app.services.datasets import read_chip
 from app.services.models import decide_promotion, round_recipe
 from tests.imagery.factories import write_geotiff
 from tests.jobs import wait_for_job
-from tests.training.rounds import label_everything, new_project, upload
+from tests.training.rounds import label_everything, label_next, new_project, upload
 from tests.training.synthetic import make_scene
 
 pytestmark = pytest.mark.slow
@@ -394,20 +394,6 @@ def test_bad_requests_are_refused_and_store_nothing(
     assert stored(engine, project_id) == (0, 0, 0)
 
 
-def label_next(client: TestClient, project_id: str, scenes: dict[str, Scene]) -> None:
-    """Label, submit and approve the task next task hands out."""
-    handout = client.post(f"/api/projects/{project_id}/tasks/next").json()
-    scene = scenes[handout["task"]["original_filename"]]
-    regions = [{"label": label, "geometry": geojson(polygon)} for label, polygon in scene.shapes]
-    saved = client.put(
-        f"/api/annotations/{handout['annotation_id']}", json={"version": 1, "regions": regions}
-    )
-    assert saved.status_code == 200, saved.text
-    task = handout["task"]["observation_id"]
-    assert client.post(f"/api/observations/{task}/task/submit").status_code == 200
-    assert client.post(f"/api/observations/{task}/task/approve").status_code == 200
-
-
 def round_jobs(engine: Engine, project_id: str) -> list[Job]:
     with Session(engine) as session:
         return list(
@@ -433,13 +419,13 @@ def test_enough_new_approvals_queue_one_automatic_round_at_a_time(
     patched = client.patch(f"/api/projects/{project_id}", json={"auto_train_every": 2})
     assert patched.status_code == 200 and patched.json()["auto_train_every"] == 2
 
-    label_next(client, project_id, scenes)
+    assert label_next(client, project_id, scenes)
     assert round_jobs(engine, project_id) == []  # one approval of the two asked for
-    label_next(client, project_id, scenes)
-    label_next(client, project_id, scenes)
+    assert label_next(client, project_id, scenes)
+    assert label_next(client, project_id, scenes)
     # The round starts at the second approval, or at the third where the first two were of one site (no
     # dataset can be split by site yet); the fourth finds it under way and starts none.
-    label_next(client, project_id, scenes)
+    assert label_next(client, project_id, scenes)
     jobs = round_jobs(engine, project_id)
     assert [job.kind for job in jobs][:1] == [JobKind.DATASET] and len(
         [job for job in jobs if job.kind is JobKind.DATASET]
