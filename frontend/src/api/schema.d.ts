@@ -1293,6 +1293,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/sites/{site_id}/change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What each class gained and lost between two dates
+         * @description Compared on the ground in the site's UTM zone when both images are georeferenced (hectares on the
+         *     ellipsoid), else in their shared pixel grid (pixels, with the `reason`).
+         */
+        get: operations["site_change_api_projects__project_id__sites__site_id__change_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/change.{fmt}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The change polygons between two dates as GeoJSON or GeoPackage */
+        get: operations["site_change_file_api_projects__project_id__sites__site_id__change__fmt__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A site's dates with area per class per date
+         * @description Areas are each task's standing annotation's (its ground truth once approved), in hectares when every
+         *     counted date is georeferenced, else in pixels (`reason` says which image); `predicted` is the champion
+         *     model's.
+         */
+        get: operations["site_timeline_api_projects__project_id__sites__site_id__timeline_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/timeline.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A site's timeline as CSV (one row per date, series and class) */
+        get: operations["site_timeline_csv_api_projects__project_id__sites__site_id__timeline_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/tasks": {
         parameters: {
             query?: never;
@@ -1653,6 +1730,93 @@ export interface components {
             /** To State */
             to_state: string | null;
         };
+        /** Change */
+        Change: {
+            after: components["schemas"]["ChangeEnd"];
+            before: components["schemas"]["ChangeEnd"];
+            /** Classes */
+            classes: components["schemas"]["ClassChange"][];
+            /**
+             * Crs
+             * @description Coordinates of `features`.
+             * @enum {string}
+             */
+            crs: "metric" | "EPSG:4326" | "pixel";
+            /**
+             * Features
+             * @description The gained and lost polygons, one per class and kind.
+             */
+            features: components["schemas"]["ChangeFeature"][];
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /**
+             * Metric Crs
+             * @description The site's UTM CRS (EPSG:326xx/327xx) when `space` is utm.
+             */
+            metric_crs: string | null;
+            reason: components["schemas"]["UnitReason"] | null;
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /**
+             * Space
+             * @enum {string}
+             */
+            space: "utm" | "pixel";
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /** ChangeEnd */
+        ChangeEnd: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            task_state: components["schemas"]["TaskState"];
+        };
+        /** ChangeFeature */
+        ChangeFeature: {
+            /**
+             * Geometry
+             * @description A GeoJSON MultiPolygon in the requested `crs`.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+            properties: components["schemas"]["ChangeProperties"];
+            /**
+             * Type
+             * @default Feature
+             * @constant
+             */
+            type: "Feature";
+        };
+        /** ChangeProperties */
+        ChangeProperties: {
+            /**
+             * Area
+             * @description In the change's `unit`.
+             */
+            area: number;
+            /**
+             * Change
+             * @enum {string}
+             */
+            change: "gained" | "lost";
+            /** Label */
+            label: string;
+        };
         /** ClassAgreement */
         ClassAgreement: {
             /**
@@ -1674,18 +1838,26 @@ export interface components {
             /** Pairs */
             pairs: number;
         };
-        /** ClassArea */
-        ClassArea: {
-            /** Approved Area Ha */
-            approved_area_ha: number;
-            /** Area Ha */
-            area_ha: number | null;
-            /** Area Px */
-            area_px: number;
+        /** ClassChange */
+        ClassChange: {
+            /** After */
+            after: number;
+            /**
+             * Before
+             * @description Area of the class's union on the earlier date.
+             */
+            before: number;
+            /**
+             * Gained
+             * @description after minus before (the area that is new).
+             */
+            gained: number;
             /** Label */
             label: string;
-            /** Regions */
-            regions: number;
+            /** Lost */
+            lost: number;
+            /** Unchanged */
+            unchanged: number;
         };
         /** ClassScore */
         ClassScore: {
@@ -2831,7 +3003,7 @@ export interface components {
             /** Per Annotator */
             per_annotator: components["schemas"]["AnnotatorProgress"][];
             /** Per Class */
-            per_class: components["schemas"]["ClassArea"][];
+            per_class: components["schemas"]["app__schemas__review__ClassArea"][];
             /** Tasks By State */
             tasks_by_state: {
                 [key: string]: number;
@@ -3467,7 +3639,7 @@ export interface components {
              * @default ground_truth
              * @enum {string}
              */
-            annotations: "ground_truth" | "all";
+            annotations: "ground_truth" | "all" | "none";
             /** Annotator Ids */
             annotator_ids?: string[];
             /** Classes */
@@ -3481,6 +3653,8 @@ export interface components {
              * @default true
              */
             include_predictions: boolean;
+            /** Model Version */
+            model_version?: string | null;
             /** Site Ids */
             site_ids?: string[];
             /** States */
@@ -3657,6 +3831,69 @@ export interface components {
             pixel: string;
             /** Tile Size */
             tile_size: number;
+        };
+        /** Timeline */
+        Timeline: {
+            /**
+             * Champion
+             * @description The champion model whose predictions are `predicted`.
+             */
+            champion: string | null;
+            /** Classes */
+            classes: string[];
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /** Observations */
+            observations: components["schemas"]["TimelineEntry"][];
+            /** @description Set when `unit` is px: which image has no georeferencing. */
+            reason: components["schemas"]["UnitReason"] | null;
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /** Site Name */
+            site_name: string;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /** TimelineEntry */
+        TimelineEntry: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Counted
+             * @description Whether its labels count (approved, or any with `include=all`).
+             */
+            counted: boolean;
+            /** Georeferenced */
+            georeferenced: boolean;
+            /** Index */
+            index: number;
+            /**
+             * Labels
+             * @description Area per class of its standing annotation; [] if uncounted.
+             */
+            labels: components["schemas"]["app__schemas__change__ClassArea"][];
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            /**
+             * Predicted
+             * @description Area per class of the champion model's prediction.
+             */
+            predicted: components["schemas"]["app__schemas__change__ClassArea"][];
+            task_state: components["schemas"]["TaskState"];
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
         };
         /** TokenCreate */
         TokenCreate: {
@@ -3879,6 +4116,24 @@ export interface components {
              */
             basemap_url: string | null;
         };
+        /**
+         * UnitReason
+         * @description Why areas are in pixels, not hectares (machine-readable ``code``; ``message`` is for people).
+         */
+        UnitReason: {
+            /**
+             * Code
+             * @constant
+             */
+            code: "not_georeferenced";
+            /** Message */
+            message: string;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+        };
         /** UploadResult */
         UploadResult: {
             job: components["schemas"]["JobRead"] | null;
@@ -3979,6 +4234,31 @@ export interface components {
                 [key: string]: string | boolean;
             } | null;
         };
+        /** ClassArea */
+        app__schemas__change__ClassArea: {
+            /**
+             * Area
+             * @description In the timeline's `unit` (hectares or pixels).
+             */
+            area: number;
+            /** Label */
+            label: string;
+            /** Regions */
+            regions: number;
+        };
+        /** ClassArea */
+        app__schemas__review__ClassArea: {
+            /** Approved Area Ha */
+            approved_area_ha: number;
+            /** Area Ha */
+            area_ha: number | null;
+            /** Area Px */
+            area_px: number;
+            /** Label */
+            label: string;
+            /** Regions */
+            regions: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -3998,8 +4278,12 @@ export type SchemaAssignmentRead = components['schemas']['AssignmentRead'];
 export type SchemaAssignmentState = components['schemas']['AssignmentState'];
 export type SchemaAttemptRead = components['schemas']['AttemptRead'];
 export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
+export type SchemaChange = components['schemas']['Change'];
+export type SchemaChangeEnd = components['schemas']['ChangeEnd'];
+export type SchemaChangeFeature = components['schemas']['ChangeFeature'];
+export type SchemaChangeProperties = components['schemas']['ChangeProperties'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
-export type SchemaClassArea = components['schemas']['ClassArea'];
+export type SchemaClassChange = components['schemas']['ClassChange'];
 export type SchemaClassScore = components['schemas']['ClassScore'];
 export type SchemaClassStat = components['schemas']['ClassStat'];
 export type SchemaCommentCreate = components['schemas']['CommentCreate'];
@@ -4112,6 +4396,8 @@ export type SchemaThreadRead = components['schemas']['ThreadRead'];
 export type SchemaTileFormat = components['schemas']['TileFormat'];
 export type SchemaTileGrid = components['schemas']['TileGrid'];
 export type SchemaTileInfo = components['schemas']['TileInfo'];
+export type SchemaTimeline = components['schemas']['Timeline'];
+export type SchemaTimelineEntry = components['schemas']['TimelineEntry'];
 export type SchemaTokenCreate = components['schemas']['TokenCreate'];
 export type SchemaTokenCreated = components['schemas']['TokenCreated'];
 export type SchemaTokenRead = components['schemas']['TokenRead'];
@@ -4122,6 +4408,7 @@ export type SchemaTrainOptions = components['schemas']['TrainOptions'];
 export type SchemaTrainParams = components['schemas']['TrainParams'];
 export type SchemaTrainResult = components['schemas']['TrainResult'];
 export type SchemaUiConfig = components['schemas']['UiConfig'];
+export type SchemaUnitReason = components['schemas']['UnitReason'];
 export type SchemaUploadResult = components['schemas']['UploadResult'];
 export type SchemaUserCreate = components['schemas']['UserCreate'];
 export type SchemaUserRead = components['schemas']['UserRead'];
@@ -4129,6 +4416,8 @@ export type SchemaUserUpdate = components['schemas']['UserUpdate'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
 export type SchemaWorkerHealth = components['schemas']['WorkerHealth'];
 export type SchemaWorkerNode = components['schemas']['WorkerNode'];
+export type SchemaAppSchemasChangeClassArea = components['schemas']['app__schemas__change__ClassArea'];
+export type SchemaAppSchemasReviewClassArea = components['schemas']['app__schemas__review__ClassArea'];
 export type $defs = Record<string, never>;
 export interface operations {
     read_annotation_api_annotations__annotation_id__get: {
@@ -6230,8 +6519,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -6282,8 +6573,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -6971,6 +7264,159 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SiteRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_change_api_projects__project_id__sites__site_id__change_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description The earlier date's observation; default: the one before `after`. */
+                before?: string | null;
+                /** @description The later date's observation; default: the last. */
+                after?: string | null;
+                /** @description metric: as compared (UTM, or pixels); pixel: the later image's pixels; EPSG:4326. */
+                crs?: "metric" | "EPSG:4326" | "pixel";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Change"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_change_file_api_projects__project_id__sites__site_id__change__fmt__get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description The earlier date's observation; default: the one before `after`. */
+                before?: string | null;
+                /** @description The later date's observation; default: the last. */
+                after?: string | null;
+                /** @description Default: EPSG:4326 for GeoJSON where georeferenced, else metric. */
+                crs?: ("metric" | "EPSG:4326" | "pixel") | null;
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+                fmt: "geojson" | "gpkg";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_timeline_api_projects__project_id__sites__site_id__timeline_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_timeline_csv_api_projects__project_id__sites__site_id__timeline_csv_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */

@@ -1,0 +1,310 @@
+"""Change over time on one site: which dates count, the timeline of areas per class, and the change
+between two dates (docs/adr/2026-12-02-change-between-dates-in-the-sites-utm-zone.md)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rasterio.warp import transform as transform_points
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.errors import ForbiddenError, InvalidInputError, NotFoundError
+from app.imagery.georef import utm_crs
+from app.interop.labeling_config import parse_labeling_config
+from app.models.observation import Observation, ObservationStatus, TaskState
+from app.models.project import Project, Site
+from app.repositories import change as repo
+from app.repositories.ground_truth import task_annotations
+from app.schemas.change import (
+    AreaUnit,
+    Change,
+    ChangeCrs,
+    ChangeEnd,
+    ChangeFeature,
+    ChangeProperties,
+    ClassArea,
+    ClassChange,
+    Include,
+    Timeline,
+    TimelineEntry,
+    UnitReason,
+)
+from app.services.models import champion
+
+
+class SiteNotFoundError(NotFoundError):
+    code = "site_not_found"
+
+
+class NotInSeriesError(InvalidInputError):
+    code = "observation_not_in_series"
+
+
+class DraftsPrivateError(ForbiddenError):
+    """Stays a plain 403 (``forbidden``) on the wire, as every permission refusal does."""
+
+
+def site_of(session: Session, project_id: uuid.UUID, site_id: uuid.UUID) -> Site:
+    site = session.get(Site, site_id)
+    if site is None or site.project_id != project_id:
+        raise SiteNotFoundError(f"No site with id {site_id} in this project.")
+    return site
+
+
+def series(session: Session, site: Site) -> list[Observation]:
+    """The site's ready observations in time order (undated ones last, by their place in the series)."""
+    return list(
+        session.scalars(
+            select(Observation)
+            .where(Observation.site_id == site.id, Observation.status == ObservationStatus.READY)
+            .order_by(Observation.acquired_on.asc().nulls_last(), Observation.index, Observation.id)
+        )
+    )
+
+
+def check_include(include: Include, *, drafts_private: bool) -> None:
+    """Annotators of a project that keeps drafts private see approved labels only (the ground truth)."""
+    if include == "all" and drafts_private:
+        raise DraftsPrivateError(
+            "This project keeps annotators' drafts private, so annotators see approved labels only: "
+            "leave out include=all."
+        )
+
+
+@dataclass(frozen=True)
+class _Counted:
+    observations: list[Observation]
+    standing: dict[uuid.UUID, uuid.UUID]  # observation id -> its standing annotation
+    counted: set[uuid.UUID]
+
+
+def _counted(session: Session, observations: Sequence[Observation], include: Include) -> _Counted:
+    standing = task_annotations(session, [o.id for o in observations])
+    if include == "approved":
+        counted = {o.id for o in observations if o.task_state is TaskState.APPROVED}
+    else:  # every task with an annotation, and approved ones (an approved task without one is empty)
+        counted = {o.id for o in observations if o.id in standing or o.task_state is TaskState.APPROVED}
+    return _Counted(list(observations), standing, counted)
+
+
+def _georeferenced(observation: Observation) -> bool:
+    return bool(observation.is_georeferenced and observation.crs and observation.transform)
+
+
+def _unit(observations: Sequence[Observation]) -> tuple[AreaUnit, UnitReason | None]:
+    for observation in observations:
+        if not _georeferenced(observation):
+            return "px", UnitReason(
+                code="not_georeferenced",
+                observation_id=observation.id,
+                message=f"{observation.original_filename} has no georeferencing, so areas are in pixels "
+                "of the images' shared pixel grid; georeference it (PATCH /api/observations/{id}) for "
+                "hectares.",
+            )
+    return "ha", None
+
+
+def timeline(
+    session: Session, project: Project, site: Site, include: Include, *, drafts_private: bool
+) -> Timeline:
+    """Every ready observation of the site with its area per class (standing annotation, counted dates
+    only) and the champion model's predicted area per class."""
+    check_include(include, drafts_private=drafts_private)
+    found = _counted(session, series(session, site), include)
+    counted = [o for o in found.observations if o.id in found.counted]
+    unit, reason = _unit(counted)
+    labels = _areas(
+        repo.annotation_areas(session, [found.standing[o.id] for o in counted if o.id in found.standing]),
+        unit,
+    )
+    best = champion(session, project.id)
+    predicted = (
+        _areas(repo.prediction_areas(session, [o.id for o in found.observations], best.name), unit)
+        if best is not None
+        else {}
+    )
+    entries = [
+        TimelineEntry(
+            observation_id=o.id,
+            index=o.index,
+            acquired_on=o.acquired_on,
+            task_state=o.task_state,
+            georeferenced=_georeferenced(o),
+            thumbnail_url=f"/api/observations/{o.id}/thumbnail?v={site.render_version}"
+            if o.thumbnail_key
+            else None,
+            counted=o.id in found.counted,
+            labels=labels.get(o.id, []),
+            predicted=predicted.get(o.id, []),
+        )
+        for o in found.observations
+    ]
+    return Timeline(
+        site_id=site.id,
+        site_name=site.name,
+        include=include,
+        unit=unit,
+        reason=reason,
+        classes=parse_labeling_config(project.labeling_config).class_names,
+        champion=best.name if best is not None else None,
+        observations=entries,
+    )
+
+
+def _areas(rows: Sequence[repo.AreaRow], unit: AreaUnit) -> dict[uuid.UUID, list[ClassArea]]:
+    by_observation: dict[uuid.UUID, list[ClassArea]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r.label):
+        area = row.area_ha if unit == "ha" else row.area_px
+        by_observation[row.observation_id].append(
+            ClassArea(label=row.label, regions=row.regions, area=float(area or 0.0))
+        )
+    return by_observation
+
+
+def change(
+    session: Session,
+    site: Site,
+    include: Include,
+    *,
+    before_id: uuid.UUID | None,
+    after_id: uuid.UUID | None,
+    crs: ChangeCrs,
+    drafts_private: bool,
+) -> Change:
+    """Per class what was gained, lost and unchanged between two counted dates of the site, with the gained
+    and lost polygons.
+
+    Args:
+        before_id, after_id: the two dates; by default the last two counted ones (``after_id`` alone: it and
+            the counted date before it).
+        crs: the polygons' coordinates (``metric``: as compared; ``pixel``: the later image's pixels).
+    """
+    check_include(include, drafts_private=drafts_private)
+    found = _counted(session, series(session, site), include)
+    before, after = _pair(found, include, before_id, after_id)
+    space_ground = _georeferenced(before) and _georeferenced(after)
+    unit, reason = _unit([before, after])
+    if crs == "EPSG:4326" and not space_ground:
+        raise InvalidInputError(
+            "crs=EPSG:4326 needs both images georeferenced; ask for crs=metric or crs=pixel (pixels).",
+            field="crs",
+        )
+    srid = _site_srid(session, site, after) if space_ground else None
+    output = repo.Output(
+        kind="wgs84" if crs == "EPSG:4326" else crs, crs=after.crs, transform=after.transform
+    )
+    annotations = [found.standing[o.id] for o in (before, after) if o.id in found.standing]
+    rows = repo.class_change(
+        session,
+        after_observation=after.id,
+        annotations=annotations,
+        space="utm" if space_ground else "pixel",
+        srid=srid,
+        output=output,
+    )
+    features = [
+        ChangeFeature(
+            geometry=json.loads(geometry),
+            properties=ChangeProperties(label=row.label, change=kind, area=area),
+        )
+        for row in rows
+        for kind, geometry, area in (
+            ("gained", row.gained_geojson, row.gained),
+            ("lost", row.lost_geojson, row.lost),
+        )
+        if geometry is not None
+    ]
+    return Change(
+        site_id=site.id,
+        before=_end(before),
+        after=_end(after),
+        include=include,
+        space="utm" if space_ground else "pixel",
+        metric_crs=f"EPSG:{srid}" if srid else None,
+        unit=unit,
+        reason=reason,
+        classes=[
+            ClassChange(
+                label=r.label,
+                before=r.before,
+                after=r.after,
+                gained=r.gained,
+                lost=r.lost,
+                unchanged=r.unchanged,
+            )
+            for r in rows
+        ],
+        crs=crs,
+        features=features,
+    )
+
+
+def _end(observation: Observation) -> ChangeEnd:
+    return ChangeEnd(
+        observation_id=observation.id, acquired_on=observation.acquired_on, task_state=observation.task_state
+    )
+
+
+def _pair(
+    found: _Counted, include: Include, before_id: uuid.UUID | None, after_id: uuid.UUID | None
+) -> tuple[Observation, Observation]:
+    by_id = {o.id: o for o in found.observations}
+    counted = [o for o in found.observations if o.id in found.counted]
+    for name, given in (("before", before_id), ("after", after_id)):
+        if given is None:
+            continue
+        if given not in by_id:
+            raise NotInSeriesError(
+                f"{name}: observation {given} is no ready observation of this site.", field=name
+            )
+        if given not in found.counted:
+            state = by_id[given].task_state.value
+            hint = "approve it first, or ask with include=all" if include == "approved" else "label it first"
+            raise NotInSeriesError(
+                f"{name}: observation {given} ({state}) does not count: {hint}.", field=name
+            )
+    if after_id is None and before_id is None:
+        if len(counted) < 2:
+            raise NotInSeriesError(
+                f"The site has {len(counted)} date(s) that count ({include}); change needs two."
+                + (" Ask with include=all to count tasks not approved yet." if include == "approved" else "")
+            )
+        return counted[-2], counted[-1]
+    if before_id is None:
+        assert after_id is not None
+        place = counted.index(by_id[after_id])
+        if place == 0:
+            raise NotInSeriesError(
+                "after: it is the site's first date that counts; nothing is before it.", field="after"
+            )
+        return counted[place - 1], by_id[after_id]
+    if after_id is None:
+        place = counted.index(by_id[before_id])
+        if place == len(counted) - 1:
+            raise NotInSeriesError(
+                "before: it is the site's last date that counts; nothing is after it.", field="before"
+            )
+        return by_id[before_id], counted[place + 1]
+    if before_id == after_id:
+        raise NotInSeriesError("before and after are the same observation; choose two dates.", field="after")
+    first, second = by_id[before_id], by_id[after_id]
+    if counted.index(first) > counted.index(second):
+        first, second = second, first  # compared in time order, whichever way they were named
+    return first, second
+
+
+def _site_srid(session: Session, site: Site, fallback: Observation) -> int:
+    """The site's UTM zone from its footprints; without any, from the centre of the later image."""
+    srid = repo.site_utm_srid(session, site.id)
+    if srid is not None:
+        return srid
+    assert fallback.transform is not None and fallback.crs is not None
+    a, b, c, d, e, f = fallback.transform[:6]
+    col, row = fallback.width / 2, fallback.height / 2
+    xs, ys = transform_points(fallback.crs, "EPSG:4326", [a * col + b * row + c], [d * col + e * row + f])
+    return int(utm_crs(ys[0], xs[0]).split(":")[1])
