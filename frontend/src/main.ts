@@ -8,12 +8,14 @@ import { renderProjects } from "./views/projects";
 import { renderDashboard } from "./views/dashboard";
 import { renderTasks } from "./views/tasks";
 import { renderJobs } from "./views/jobs";
+import { renderSite } from "./views/site";
 
 route("/sign-in", renderSignIn);
 route("/", renderProjects);
 route("/projects/:projectId", renderDashboard);
 route("/projects/:projectId/tasks", renderTasks);
 route("/projects/:projectId/jobs", renderJobs);
+route("/projects/:projectId/sites/:siteId", renderSite);
 // The labeling view carries OpenLayers' editing code and proj4: loaded when first opened.
 route("/projects/:projectId/label/:observationId", async (root, params, query) => {
   const { renderLabeling } = await import("./views/labeling");

@@ -4,3 +4,8 @@
 export function labelPath(projectId: string, observationId: string, review: boolean): string {
   return `/projects/${projectId}/label/${observationId}${review ? "?mode=review" : ""}`;
 }
+
+/** A site's page: its dates, area per class over time, and what changed between two dates. */
+export function sitePath(projectId: string, siteId: string): string {
+  return `/projects/${projectId}/sites/${siteId}`;
+}

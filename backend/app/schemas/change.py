@@ -29,7 +29,7 @@ class UnitReason(BaseModel):
     message: str
 
 
-class ClassArea(BaseModel):
+class AreaOnDate(BaseModel):
     label: str
     regions: int
     area: float = Field(description="In the timeline's `unit` (hectares or pixels).")
@@ -43,8 +43,8 @@ class TimelineEntry(BaseModel):
     georeferenced: bool
     thumbnail_url: str | None
     counted: bool = Field(description="Whether its labels count (approved, or any with `include=all`).")
-    labels: list[ClassArea] = Field(description="Area per class of its standing annotation; [] if uncounted.")
-    predicted: list[ClassArea] = Field(description="Area per class of the champion model's prediction.")
+    labels: list[AreaOnDate] = Field(description="Area per class of its standing annotation; [] if uncounted.")
+    predicted: list[AreaOnDate] = Field(description="Area per class of the champion model's prediction.")
 
 
 class Timeline(BaseModel):

@@ -27,7 +27,7 @@ from app.schemas.change import (
     ChangeEnd,
     ChangeFeature,
     ChangeProperties,
-    ClassArea,
+    AreaOnDate,
     ClassChange,
     Include,
     Timeline,
@@ -156,12 +156,12 @@ def timeline(
     )
 
 
-def _areas(rows: Sequence[repo.AreaRow], unit: AreaUnit) -> dict[uuid.UUID, list[ClassArea]]:
-    by_observation: dict[uuid.UUID, list[ClassArea]] = defaultdict(list)
+def _areas(rows: Sequence[repo.AreaRow], unit: AreaUnit) -> dict[uuid.UUID, list[AreaOnDate]]:
+    by_observation: dict[uuid.UUID, list[AreaOnDate]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: r.label):
         area = row.area_ha if unit == "ha" else row.area_px
         by_observation[row.observation_id].append(
-            ClassArea(label=row.label, regions=row.regions, area=float(area or 0.0))
+            AreaOnDate(label=row.label, regions=row.regions, area=float(area or 0.0))
         )
     return by_observation
 

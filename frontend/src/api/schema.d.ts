@@ -1660,6 +1660,18 @@ export interface components {
              */
             annotation_id?: string | null;
         };
+        /** AreaOnDate */
+        AreaOnDate: {
+            /**
+             * Area
+             * @description In the timeline's `unit` (hectares or pixels).
+             */
+            area: number;
+            /** Label */
+            label: string;
+            /** Regions */
+            regions: number;
+        };
         /** AssignRequest */
         AssignRequest: {
             /**
@@ -1837,6 +1849,19 @@ export interface components {
             min_iou: number;
             /** Pairs */
             pairs: number;
+        };
+        /** ClassArea */
+        ClassArea: {
+            /** Approved Area Ha */
+            approved_area_ha: number;
+            /** Area Ha */
+            area_ha: number | null;
+            /** Area Px */
+            area_px: number;
+            /** Label */
+            label: string;
+            /** Regions */
+            regions: number;
         };
         /** ClassChange */
         ClassChange: {
@@ -3003,7 +3028,7 @@ export interface components {
             /** Per Annotator */
             per_annotator: components["schemas"]["AnnotatorProgress"][];
             /** Per Class */
-            per_class: components["schemas"]["app__schemas__review__ClassArea"][];
+            per_class: components["schemas"]["ClassArea"][];
             /** Tasks By State */
             tasks_by_state: {
                 [key: string]: number;
@@ -3880,7 +3905,7 @@ export interface components {
              * Labels
              * @description Area per class of its standing annotation; [] if uncounted.
              */
-            labels: components["schemas"]["app__schemas__change__ClassArea"][];
+            labels: components["schemas"]["AreaOnDate"][];
             /**
              * Observation Id
              * Format: uuid
@@ -3890,7 +3915,7 @@ export interface components {
              * Predicted
              * @description Area per class of the champion model's prediction.
              */
-            predicted: components["schemas"]["app__schemas__change__ClassArea"][];
+            predicted: components["schemas"]["AreaOnDate"][];
             task_state: components["schemas"]["TaskState"];
             /** Thumbnail Url */
             thumbnail_url: string | null;
@@ -4234,31 +4259,6 @@ export interface components {
                 [key: string]: string | boolean;
             } | null;
         };
-        /** ClassArea */
-        app__schemas__change__ClassArea: {
-            /**
-             * Area
-             * @description In the timeline's `unit` (hectares or pixels).
-             */
-            area: number;
-            /** Label */
-            label: string;
-            /** Regions */
-            regions: number;
-        };
-        /** ClassArea */
-        app__schemas__review__ClassArea: {
-            /** Approved Area Ha */
-            approved_area_ha: number;
-            /** Area Ha */
-            area_ha: number | null;
-            /** Area Px */
-            area_px: number;
-            /** Label */
-            label: string;
-            /** Regions */
-            regions: number;
-        };
     };
     responses: never;
     parameters: never;
@@ -4273,6 +4273,7 @@ export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
 export type SchemaAnnotatorProgress = components['schemas']['AnnotatorProgress'];
 export type SchemaApproveRequest = components['schemas']['ApproveRequest'];
+export type SchemaAreaOnDate = components['schemas']['AreaOnDate'];
 export type SchemaAssignRequest = components['schemas']['AssignRequest'];
 export type SchemaAssignmentRead = components['schemas']['AssignmentRead'];
 export type SchemaAssignmentState = components['schemas']['AssignmentState'];
@@ -4283,6 +4284,7 @@ export type SchemaChangeEnd = components['schemas']['ChangeEnd'];
 export type SchemaChangeFeature = components['schemas']['ChangeFeature'];
 export type SchemaChangeProperties = components['schemas']['ChangeProperties'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
+export type SchemaClassArea = components['schemas']['ClassArea'];
 export type SchemaClassChange = components['schemas']['ClassChange'];
 export type SchemaClassScore = components['schemas']['ClassScore'];
 export type SchemaClassStat = components['schemas']['ClassStat'];
@@ -4416,8 +4418,6 @@ export type SchemaUserUpdate = components['schemas']['UserUpdate'];
 export type SchemaValidationError = components['schemas']['ValidationError'];
 export type SchemaWorkerHealth = components['schemas']['WorkerHealth'];
 export type SchemaWorkerNode = components['schemas']['WorkerNode'];
-export type SchemaAppSchemasChangeClassArea = components['schemas']['app__schemas__change__ClassArea'];
-export type SchemaAppSchemasReviewClassArea = components['schemas']['app__schemas__review__ClassArea'];
 export type $defs = Record<string, never>;
 export interface operations {
     read_annotation_api_annotations__annotation_id__get: {

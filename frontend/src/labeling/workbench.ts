@@ -47,6 +47,8 @@ export interface WorkbenchActions {
   copyPrevious(): Promise<void>;
   setBasemap(visible: boolean): void;
   togglePredictions(): void;
+  /** What changed since the earlier date: gained and lost polygons on or off. */
+  toggleChange(): void;
   fit(): void;
   submit(): Promise<void>;
   /** `groundTruth`: the annotation approved as the task's ground truth (null: the server takes the only one). */

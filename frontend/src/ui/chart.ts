@@ -15,6 +15,8 @@ export interface ChartSeries {
   name: string;
   colour: string;
   points: ChartPoint[];
+  /** Drawn dashed (a second kind of series, e.g. a model's predictions beside people's labels). */
+  dashed?: boolean;
 }
 
 export interface LineChartOptions {
@@ -214,14 +216,14 @@ export function lineChart(options: LineChartOptions): SVGSVGElement {
   for (const series of options.series) {
     const sorted = [...series.points].sort((a, b) => xValue(a.x) - xValue(b.x));
     const group = svg("g", { class: "series", "data-series": series.name });
-    group.append(
-      svg("polyline", {
-        points: sorted.map((p) => `${sx(xValue(p.x))},${sy(p.y)}`).join(" "),
-        fill: "none",
-        stroke: series.colour,
-        "stroke-width": 2,
-      }),
-    );
+    const line: SvgAttrs = {
+      points: sorted.map((p) => `${sx(xValue(p.x))},${sy(p.y)}`).join(" "),
+      fill: "none",
+      stroke: series.colour,
+      "stroke-width": 2,
+    };
+    if (series.dashed) line["stroke-dasharray"] = "6 4";
+    group.append(svg("polyline", line));
     for (const p of sorted) {
       const tip = p.title ?? `${series.name}\n${formatX(p.x)}: ${formatY(p.y)}`;
       group.append(
@@ -238,7 +240,10 @@ export function lineChart(options: LineChartOptions): SVGSVGElement {
         "g",
         { transform: `translate(${item.x} ${item.y})` },
         svg("title", {}, item.series.name),
-        svg("rect", { width: 12, height: 12, y: -10, rx: 2, fill: item.series.colour }),
+        item.series.dashed
+          ? svg("line", { x1: 0, x2: 12, y1: -4, y2: -4, stroke: item.series.colour, "stroke-width": 2,
+              "stroke-dasharray": "4 2" })
+          : svg("rect", { width: 12, height: 12, y: -10, rx: 2, fill: item.series.colour }),
         svg("text", { x: 16, y: 0 }, item.series.name),
       ),
     );
