@@ -43,7 +43,9 @@ class TimelineEntry(BaseModel):
     georeferenced: bool
     thumbnail_url: str | None
     counted: bool = Field(description="Whether its labels count (approved, or any with `include=all`).")
-    labels: list[AreaOnDate] = Field(description="Area per class of its standing annotation; [] if uncounted.")
+    labels: list[AreaOnDate] = Field(
+        description="Area per class of its standing annotation ([] if not counted)."
+    )
     predicted: list[AreaOnDate] = Field(description="Area per class of the champion model's prediction.")
 
 

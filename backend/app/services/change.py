@@ -21,13 +21,13 @@ from app.models.project import Project, Site
 from app.repositories import change as repo
 from app.repositories.ground_truth import task_annotations
 from app.schemas.change import (
+    AreaOnDate,
     AreaUnit,
     Change,
     ChangeCrs,
     ChangeEnd,
     ChangeFeature,
     ChangeProperties,
-    AreaOnDate,
     ClassChange,
     Include,
     Timeline,

@@ -3903,7 +3903,7 @@ export interface components {
             index: number;
             /**
              * Labels
-             * @description Area per class of its standing annotation; [] if uncounted.
+             * @description Area per class of its standing annotation ([] if not counted).
              */
             labels: components["schemas"]["AreaOnDate"][];
             /**
