@@ -150,6 +150,7 @@ RULES: dict[str, Rule] = {
     "site_timeline_csv": EVERY_MEMBER,
     "site_change": EVERY_MEMBER,
     "site_change_file": EVERY_MEMBER,
+    "region_lineage": EVERY_MEMBER,
     "add_prediction": PROJECT_ADMIN,
     "remove_prediction": PROJECT_ADMIN,
     # the workflow

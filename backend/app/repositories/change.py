@@ -207,3 +207,43 @@ def site_utm_srid(session: Session, site_id: uuid.UUID) -> int | None:
         return None
     zone = int((row.lon + 180) // 6) % 60 + 1
     return (32600 if row.lat >= 0 else 32700) + zone
+
+
+@dataclass(frozen=True)
+class LineageRow:
+    region_id: uuid.UUID
+    observation_id: uuid.UUID
+    label: str
+    area_px: float
+    area_ha: float | None
+
+
+# Back through each region's one ancestor, forward through every region that names one of the lineage's as
+# its ancestor; UNION (not UNION ALL) stops at a region seen before, so even a cycle made by hand ends.
+_LINEAGE = """
+WITH RECURSIVE up(id, ancestor_id) AS (
+    SELECT id, ancestor_id FROM regions WHERE id = :region
+    UNION
+    SELECT r.id, r.ancestor_id FROM regions r JOIN up ON r.id = up.ancestor_id
+), down(id) AS (
+    SELECT CAST(:region AS uuid)
+    UNION
+    SELECT r.id FROM regions r JOIN down ON r.ancestor_id = down.id
+)
+SELECT r.id, r.observation_id, r.label, r.area_px, r.area_ha
+  FROM regions r
+ WHERE r.id IN (SELECT id FROM up UNION SELECT id FROM down)
+   AND r.annotation_id = ANY(:annotations) AND r.deleted_at IS NULL AND r.label IS NOT NULL
+"""
+
+
+def lineage(session: Session, region_id: uuid.UUID, annotations: Sequence[uuid.UUID]) -> list[LineageRow]:
+    """The region's ancestors and descendants (and itself) that are live regions of ``annotations``.
+
+    The walk itself goes through every region, so a date that does not count (or a deleted region) does
+    not cut the lineage; only what is shown is limited to the standing annotations of dates that count.
+    """
+    if not annotations:
+        return []
+    rows = session.execute(text(_LINEAGE), {"region": region_id, "annotations": list(annotations)})
+    return [LineageRow(r.id, r.observation_id, r.label, float(r.area_px), r.area_ha) for r in rows]

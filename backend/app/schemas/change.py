@@ -101,4 +101,29 @@ class Change(BaseModel):
     features: list[ChangeFeature] = Field(description="The gained and lost polygons, one per class and kind.")
 
 
+class LineageStep(BaseModel):
+    """One date of a region's lineage: the regions of the lineage on it (one, or more where a pit was split
+    into several when copied forward) and their area."""
+
+    observation_id: uuid.UUID
+    index: int
+    acquired_on: date | None
+    task_state: TaskState
+    region_ids: list[uuid.UUID]
+    labels: list[str] = Field(description="Their classes (a pit may be reclassed on a later date).")
+    area: float = Field(description="Sum of their stored areas, in the lineage's `unit`.")
+
+
+class Lineage(BaseModel):
+    """A region's ancestors (back through copy-forward and carried-forward predictions) and descendants,
+    one step per date that counts and holds one of them, in time order."""
+
+    site_id: uuid.UUID
+    region_id: uuid.UUID
+    include: Include
+    unit: AreaUnit
+    reason: UnitReason | None = Field(description="Set when `unit` is px: which image has no georeferencing.")
+    steps: list[LineageStep]
+
+
 ChangeFeature.model_rebuild()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from app.imagery.georef import utm_crs
 from app.interop.labeling_config import parse_labeling_config
+from app.models.annotation import Region
 from app.models.observation import Observation, ObservationStatus, TaskState
 from app.models.project import Project, Site
 from app.repositories import change as repo
@@ -30,6 +31,8 @@ from app.schemas.change import (
     ChangeProperties,
     ClassChange,
     Include,
+    Lineage,
+    LineageStep,
     Timeline,
     TimelineEntry,
     UnitReason,
@@ -43,6 +46,14 @@ class SiteNotFoundError(NotFoundError):
 
 class NotInSeriesError(InvalidInputError):
     code = "observation_not_in_series"
+
+
+class RegionNotFoundError(NotFoundError):
+    code = "region_not_found"
+
+
+class RegionNotCountedError(InvalidInputError):
+    code = "region_not_counted"
 
 
 class DraftsPrivateError(ForbiddenError):
@@ -308,3 +319,45 @@ def _site_srid(session: Session, site: Site, fallback: Observation) -> int:
     col, row = fallback.width / 2, fallback.height / 2
     xs, ys = transform_points(fallback.crs, "EPSG:4326", [a * col + b * row + c], [d * col + e * row + f])
     return int(utm_crs(ys[0], xs[0]).split(":")[1])
+
+
+def lineage(
+    session: Session, site: Site, region_id: uuid.UUID, include: Include, *, drafts_private: bool
+) -> Lineage:
+    """One region followed through time: per date that counts, its ancestor or descendants there and
+    their area (the standing annotation's regions only, as on the timeline)."""
+    check_include(include, drafts_private=drafts_private)
+    found = _counted(session, series(session, site), include)
+    counted = [o for o in found.observations if o.id in found.counted]
+    rows = repo.lineage(session, region_id, [found.standing[o.id] for o in counted if o.id in found.standing])
+    if region_id not in {r.region_id for r in rows}:
+        region = session.get(Region, region_id)
+        observation = session.get(Observation, region.observation_id) if region is not None else None
+        if observation is None or observation.site_id != site.id:
+            raise RegionNotFoundError(f"No region with id {region_id} on this site.")
+        hint = ", or ask with include=all" if include == "approved" else ""
+        raise RegionNotCountedError(
+            f"Region {region_id} is not among the labels that count on this site ({include}): choose a "
+            f"live region of a date's standing annotation (its ground truth once approved){hint}.",
+            field="region_id",
+        )
+    by_observation: dict[uuid.UUID, list[repo.LineageRow]] = defaultdict(list)
+    for row in rows:
+        by_observation[row.observation_id].append(row)
+    dates = [o for o in counted if o.id in by_observation]
+    unit, reason = _unit(dates)
+    steps = [
+        LineageStep(
+            observation_id=o.id,
+            index=o.index,
+            acquired_on=o.acquired_on,
+            task_state=o.task_state,
+            region_ids=sorted(r.region_id for r in by_observation[o.id]),
+            labels=sorted({r.label for r in by_observation[o.id]}),
+            area=sum(float((r.area_ha if unit == "ha" else r.area_px) or 0.0) for r in by_observation[o.id]),
+        )
+        for o in dates
+    ]
+    return Lineage(
+        site_id=site.id, region_id=region_id, include=include, unit=unit, reason=reason, steps=steps
+    )

@@ -1331,6 +1331,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/sites/{site_id}/regions/{region_id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One region through time: its ancestors and descendants with their area per date
+         * @description Follows `ancestor_id` (set by copy-forward, or by accepting a carried-forward prediction) back and
+         *     forward; counted dates' standing annotations only, as the timeline counts them.
+         */
+        get: operations["region_lineage_api_projects__project_id__sites__site_id__regions__region_id__lineage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/sites/{site_id}/timeline": {
         parameters: {
             query?: never;
@@ -2505,6 +2526,66 @@ export interface components {
              */
             config: string;
         };
+        /**
+         * Lineage
+         * @description A region's ancestors (back through copy-forward and carried-forward predictions) and descendants,
+         *     one step per date that counts and holds one of them, in time order.
+         */
+        Lineage: {
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /** @description Set when `unit` is px: which image has no georeferencing. */
+            reason: components["schemas"]["UnitReason"] | null;
+            /**
+             * Region Id
+             * Format: uuid
+             */
+            region_id: string;
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /** Steps */
+            steps: components["schemas"]["LineageStep"][];
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /**
+         * LineageStep
+         * @description One date of a region's lineage: the regions of the lineage on it (one, or more where a pit was split
+         *     into several when copied forward) and their area.
+         */
+        LineageStep: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Area
+             * @description Sum of their stored areas, in the lineage's `unit`.
+             */
+            area: number;
+            /** Index */
+            index: number;
+            /**
+             * Labels
+             * @description Their classes (a pit may be reclassed on a later date).
+             */
+            labels: string[];
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            /** Region Ids */
+            region_ids: string[];
+            task_state: components["schemas"]["TaskState"];
+        };
         /** MeRead */
         MeRead: {
             /**
@@ -2881,6 +2962,11 @@ export interface components {
              */
             accepted_from?: string | null;
             /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
+            /**
              * Carried From
              * @description The region on the site's previous observation that this one carries forward.
              */
@@ -3143,6 +3229,11 @@ export interface components {
              */
             accepted_from?: string | null;
             /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
+            /**
              * Geometry
              * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
              */
@@ -3240,6 +3331,11 @@ export interface components {
              */
             accepted_from?: string | null;
             /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
+            /**
              * Geometry
              * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
              */
@@ -3272,6 +3368,11 @@ export interface components {
              * @description The prediction region it was accepted from.
              */
             accepted_from: string | null;
+            /**
+             * Ancestor Id
+             * @description An annotation region's ancestor: the region on the site's previous date it continues (its lineage: GET /api/projects/{project_id}/sites/{site_id}/regions/{region_id}/lineage).
+             */
+            ancestor_id?: string | null;
             /**
              * Annotation Id
              * @description The annotation it belongs to (or null).
@@ -4324,6 +4425,8 @@ export type SchemaJobState = components['schemas']['JobState'];
 export type SchemaLabelClassRead = components['schemas']['LabelClassRead'];
 export type SchemaLabelingConfigRead = components['schemas']['LabelingConfigRead'];
 export type SchemaLabelingConfigUpdate = components['schemas']['LabelingConfigUpdate'];
+export type SchemaLineage = components['schemas']['Lineage'];
+export type SchemaLineageStep = components['schemas']['LineageStep'];
 export type SchemaMeRead = components['schemas']['MeRead'];
 export type SchemaMemberRead = components['schemas']['MemberRead'];
 export type SchemaMemberSet = components['schemas']['MemberSet'];
@@ -7347,6 +7450,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    region_lineage_api_projects__project_id__sites__site_id__regions__region_id__lineage_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+                region_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
                 };
             };
             /** @description Validation Error */

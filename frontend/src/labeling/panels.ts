@@ -9,6 +9,7 @@ import { askText } from "../ui/dialog";
 import { pixelArea } from "./geometry";
 import { pixelSizeM2 } from "./pixelMap";
 import { classColour } from "./styles";
+import { sitePath } from "../paths";
 import type { Workbench } from "./workbench";
 
 function holeCount(feature: Feature): number {
@@ -131,7 +132,7 @@ export class SidePanel {
   }
 
   renderSelection(): void {
-    const { editor, project, comments, warnings } = this.wb;
+    const { editor, project, comments, warnings, observation } = this.wb;
     const feature = editor.selected();
     const count = editor.source.getFeatures().length;
     // Test hooks: how many regions are on the map and which one is selected.
@@ -168,6 +169,16 @@ export class SidePanel {
         feature.get("accepted_from") ? h("p", { class: "muted" }, `Accepted from a ${String(feature.get("source"))} prediction`) : null,
         regionWarnings.length ? h("ul", { class: "warnings" }, regionWarnings.map((w) => h("li", {}, w))) : null,
         h("div", { class: "row" }, commentButton, remove),
+        // Region lineage: this region's ancestors and descendants on the site's other dates.
+        h(
+          "p",
+          {},
+          h(
+            "a",
+            { href: `#${sitePath(project.id, observation.site_id)}?region=${id}`, "data-action": "region-through-time" },
+            "Follow this region through time",
+          ),
+        ),
       ]),
     );
   }

@@ -1,6 +1,7 @@
 // A site's page: its observations along a time axis, area per class per date (approved labels, and the
 // champion model's predictions dashed), the table under the chart, what changed between two dates, and
-// the downloads (CSV and JSON of the timeline, GeoJSON and GeoPackage of the change).
+// the downloads (CSV and JSON of the timeline, GeoJSON and GeoPackage of the change), and one region
+// followed through time (its lineage: the regions it was copied forward from and to).
 import "./lists.css";
 import "./site.css";
 import { api, call, type Project, type Schemas } from "../api/client";
@@ -15,6 +16,7 @@ import { canReview, stateBadge } from "./tasks";
 type Timeline = Schemas["Timeline"];
 type Entry = Schemas["TimelineEntry"];
 type Change = Schemas["Change"];
+type Lineage = Schemas["Lineage"];
 type Include = "approved" | "all";
 
 const FALLBACK_COLOURS = ["#8c5fc8", "#e26f00", "#008a8a", "#c2185b", "#50575e"];
@@ -249,6 +251,110 @@ function changeCard(project: Project, timeline: Timeline): HTMLElement {
   return card;
 }
 
+function lineageResult(project: Project, lineage: Lineage): HTMLElement {
+  const dated = lineage.steps.every((s) => s.acquired_on !== null);
+  const at = (s: Lineage["steps"][number]): Date | number =>
+    s.acquired_on ? new Date(`${s.acquired_on}T00:00:00Z`) : s.index;
+  const name = lineage.steps.find((s) => s.region_ids.includes(lineage.region_id))?.labels.join(", ") ?? "Region";
+  const chart = lineage.steps.length > 1
+    ? lineChart({
+        series: [{ name, colour: colourOf(project, name, 0), points: lineage.steps.map((s) => ({ x: at(s), y: s.area })) }],
+        xLabel: dated ? "Acquisition date" : "Image in series (acquisition dates missing)",
+        yLabel: lineage.unit === "ha" ? "Area (ha)" : "Area (pixels: not georeferenced)",
+        width: 760,
+        height: 220,
+        formatX: (x) => (x instanceof Date ? isoDate(x) : `image ${x}`),
+        formatY: (y) => amount(y, lineage.unit),
+      })
+    : h("p", { class: "muted" }, "This region has no ancestor or descendant on another date that counts.");
+  const rows = lineage.steps.map((s) =>
+    h(
+      "tr",
+      { "data-observation-id": s.observation_id, class: s.region_ids.includes(lineage.region_id) ? "chosen" : null },
+      h("td", {}, s.acquired_on ?? `image ${s.index}`),
+      h("td", {}, stateBadge(s.task_state)),
+      h("td", {}, s.labels.join(", ")),
+      h("td", { class: "num" }, String(s.region_ids.length)),
+      h("td", { class: "num" }, amount(s.area, lineage.unit)),
+    ),
+  );
+  return h(
+    "div",
+    {},
+    chart,
+    lineage.reason ? h("p", { class: "notice" }, lineage.reason.message) : null,
+    h(
+      "table",
+      { class: "data", "data-testid": "lineage-table" },
+      h("thead", {}, h("tr", {}, ["Date", "State", "Class", "Regions", "Area"].map((t, i) => h("th", { class: i >= 3 ? "num" : null }, t)))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+/** One region through time: pick a date and one of its approved regions (or come with ?region= from the
+ * labeling view), and see its area on every date its lineage reaches. */
+function lineageCard(project: Project, timeline: Timeline, chosen: string | null): HTMLElement {
+  const card = h("section", { class: "card", "data-testid": "lineage-card" }, h("h2", {}, "One region through time"));
+  const approved = timeline.observations.filter((e) => e.counted && e.task_state === "approved");
+  const date = h(
+    "select",
+    { name: "lineage-date", "aria-label": "Date to pick a region from" },
+    approved.map((e) => h("option", { value: e.observation_id }, e.acquired_on ?? `image ${e.index}`)),
+  );
+  date.value = approved[approved.length - 1]?.observation_id ?? "";
+  const region = h("select", { name: "lineage-region", "aria-label": "Region to follow" });
+  const result = h("div", { class: "lineage-result", "aria-live": "polite" });
+  const follow = async (regionId: string): Promise<void> => {
+    try {
+      const lineage = await call(
+        api.GET("/api/projects/{project_id}/sites/{site_id}/regions/{region_id}/lineage", {
+          params: {
+            path: { project_id: project.id, site_id: timeline.site_id, region_id: regionId },
+            query: { include: timeline.include },
+          },
+        }),
+      );
+      result.replaceChildren(lineageResult(project, lineage));
+    } catch (error) {
+      result.replaceChildren(errorBox(error instanceof Error ? error.message : String(error)));
+    }
+    document.documentElement.dataset["lineageReady"] = regionId;
+  };
+  const regionsOf = async (observationId: string): Promise<void> => {
+    const collection = await call(
+      api.GET("/api/observations/{observation_id}/approved-regions", { params: { path: { observation_id: observationId } } }),
+    );
+    const unit = timeline.unit;
+    region.replaceChildren(
+      h("option", { value: "" }, "Choose a region…"),
+      ...[...collection.features]
+        .filter((f) => f.properties.label)
+        .sort((a, b) => (b.properties.area_px ?? 0) - (a.properties.area_px ?? 0))
+        .map((f, i) =>
+          h(
+            "option",
+            { value: f.id },
+            `${f.properties.label ?? ""} ${i + 1} · ${amount(unit === "ha" ? (f.properties.area_ha ?? 0) : f.properties.area_px, unit)}`,
+          ),
+        ),
+    );
+    if (chosen && collection.features.some((f) => f.id === chosen)) region.value = chosen;
+  };
+  date.addEventListener("change", () => void regionsOf(date.value));
+  region.addEventListener("change", () => {
+    if (region.value) void follow(region.value);
+  });
+  if (approved.length) {
+    void regionsOf(date.value);
+    card.append(h("div", { class: "toolbar" }, h("label", {}, "On ", date), h("label", {}, "follow ", region)));
+  }
+  if (chosen) void follow(chosen);
+  else if (!approved.length) card.append(h("p", { class: "empty" }, "No approved date yet: approve a task to follow its regions."));
+  card.append(result);
+  return card;
+}
+
 export async function renderSite(root: HTMLElement, params: Params, query: Query): Promise<void> {
   const projectId = params["projectId"] ?? "";
   const siteId = params["siteId"] ?? "";
@@ -295,6 +401,7 @@ export async function renderSite(root: HTMLElement, params: Params, query: Query
       chartCard(project, timeline, classes),
       areaTable(timeline, classes),
       changeCard(project, timeline),
+      lineageCard(project, timeline, query.get("region")),
     );
   } catch (error) {
     page.append(errorBox(error instanceof Error ? error.message : String(error)));

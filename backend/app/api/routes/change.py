@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep
 from app.interop.change_files import change_geojson, change_geopackage, timeline_csv
-from app.schemas.change import Change, ChangeCrs, Include, Timeline
+from app.schemas.change import Change, ChangeCrs, Include, Lineage, Timeline
 from app.services import change as service
 from app.services import projects as projects_service
 
@@ -145,3 +145,23 @@ def site_change_file(
         media_type="application/geopackage+sqlite3",
         headers={"Content-Disposition": f'attachment; filename="{stem}.gpkg"'},
     )
+
+
+@router.get(
+    "/regions/{region_id}/lineage",
+    response_model=Lineage,
+    summary="One region through time: its ancestors and descendants with their area per date",
+)
+def region_lineage(
+    project_id: uuid.UUID,
+    site_id: uuid.UUID,
+    region_id: uuid.UUID,
+    session: SessionDep,
+    access: AccessDep,
+    include: IncludeQuery = "approved",
+) -> Lineage:
+    """Follows `ancestor_id` (set by copy-forward, or by accepting a carried-forward prediction) back and
+    forward; counted dates' standing annotations only, as the timeline counts them."""
+    projects_service.get_project_or_raise(session, project_id)
+    site = service.site_of(session, project_id, site_id)
+    return service.lineage(session, site, region_id, include, drafts_private=sees_only_own(access))
