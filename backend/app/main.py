@@ -114,6 +114,7 @@ def create_app(
     app.include_router(sam.router)
     app.include_router(models.router)
     app.include_router(change.router)
+    app.include_router(change.overview_router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
 

@@ -151,6 +151,8 @@ RULES: dict[str, Rule] = {
     "site_change": EVERY_MEMBER,
     "site_change_file": EVERY_MEMBER,
     "region_lineage": EVERY_MEMBER,
+    "change_overview": EVERY_MEMBER,
+    "change_overview_csv": EVERY_MEMBER,
     "add_prediction": PROJECT_ADMIN,
     "remove_prediction": PROJECT_ADMIN,
     # the workflow

@@ -16,7 +16,7 @@ import numpy as np
 from pyogrio import raw
 from shapely import geometry as shp
 
-from app.schemas.change import Change, Timeline
+from app.schemas.change import Change, ChangeOverview, Timeline
 
 TIMELINE_COLUMNS = (
     "observation_id",
@@ -30,8 +30,52 @@ TIMELINE_COLUMNS = (
     "area",
     "unit",
 )
+OVERVIEW_COLUMNS = (
+    "rank",
+    "site_id",
+    "site_name",
+    "label",
+    "dates",
+    "before_id",
+    "before_date",
+    "before_area",
+    "after_id",
+    "after_date",
+    "after_area",
+    "change",
+    "growth_pct",
+    "unit",
+)
 CHANGE_LAYER = "change"
 CHANGE_FIELDS = ("label", "change", "area", "unit", "before_id", "after_id", "before_date", "after_date")
+
+
+def overview_csv(overview: ChangeOverview) -> str:
+    """One row per site, in the overview's rank order; empty cells where a site has fewer than two dates."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(OVERVIEW_COLUMNS)
+    for rank, site in enumerate(overview.sites, start=1):
+        before, after = site.before, site.after
+        writer.writerow(
+            [
+                rank,
+                site.site_id,
+                site.site_name,
+                overview.label or "",
+                site.dates,
+                before.observation_id if before else "",
+                (before.acquired_on or "") if before else "",
+                repr(before.area) if before else "",
+                after.observation_id if after else "",
+                (after.acquired_on or "") if after else "",
+                repr(after.area) if after else "",
+                "" if site.change is None else repr(site.change),
+                "" if site.growth_pct is None else repr(site.growth_pct),
+                overview.unit,
+            ]
+        )
+    return out.getvalue()
 
 
 def timeline_csv(timeline: Timeline) -> str:

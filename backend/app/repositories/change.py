@@ -6,11 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from affine import Affine
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from app.repositories.ground_truth import task_annotations_sql
 
 # A region through its own image's transform (rasterio's a..f in observations.transform, 1-based here) and
 # CRS into the site's UTM zone.
@@ -247,3 +250,82 @@ def lineage(session: Session, region_id: uuid.UUID, annotations: Sequence[uuid.U
         return []
     rows = session.execute(text(_LINEAGE), {"region": region_id, "annotations": list(annotations)})
     return [LineageRow(r.id, r.observation_id, r.label, float(r.area_px), r.area_ha) for r in rows]
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    site_id: uuid.UUID
+    site_name: str
+    observation_id: uuid.UUID | None  # None: a site with no date that counts
+    acquired_on: date | None
+    index: int
+    georeferenced: bool
+    original_filename: str
+    area_px: float
+    area_ha: float | None
+
+
+# Every site with each of its dates that count (the standing annotation's stored areas summed, 0 where it
+# has none of the class), in time order; one query for the whole project, no unions.
+_OVERVIEW = """
+WITH standing AS ({standing}),
+counted AS (
+    SELECT o.id, o.site_id, o.acquired_on, o.index, o.original_filename, s.annotation_id,
+           (o.georef_source <> 'none' AND o.crs IS NOT NULL AND o.transform IS NOT NULL) AS georeferenced
+      FROM observations o LEFT JOIN standing s ON s.observation_id = o.id
+     WHERE o.project_id = :project AND o.status = 'ready'
+       AND (o.task_state = 'approved' OR (:all_tasks AND s.annotation_id IS NOT NULL))
+       AND (CAST(:date_from AS date) IS NULL OR o.acquired_on >= CAST(:date_from AS date))
+       AND (CAST(:date_to AS date) IS NULL OR o.acquired_on <= CAST(:date_to AS date))
+), areas AS (
+    SELECT r.annotation_id, sum(r.area_px) AS area_px, sum(r.area_ha) AS area_ha
+      FROM regions r
+     WHERE r.annotation_id IN (SELECT annotation_id FROM counted WHERE annotation_id IS NOT NULL)
+       AND r.deleted_at IS NULL AND r.label IS NOT NULL
+       AND (CAST(:label AS text) IS NULL OR r.label = CAST(:label AS text))
+     GROUP BY r.annotation_id
+)
+SELECT si.id AS site_id, si.name AS site_name, c.id AS observation_id, c.acquired_on,
+       COALESCE(c.index, 0) AS position, COALESCE(c.georeferenced, false) AS georeferenced,
+       COALESCE(c.original_filename, '') AS original_filename,
+       COALESCE(a.area_px, 0) AS area_px, COALESCE(a.area_ha, 0) AS area_ha
+  FROM sites si
+  LEFT JOIN counted c ON c.site_id = si.id
+  LEFT JOIN areas a ON a.annotation_id = c.annotation_id
+ WHERE si.project_id = :project
+ ORDER BY si.name, si.id, c.acquired_on ASC NULLS LAST, c.index, c.id
+"""
+
+
+def overview_rows(
+    session: Session,
+    project_id: uuid.UUID,
+    *,
+    all_tasks: bool,
+    label: str | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> list[OverviewRow]:
+    """Per site of the project, each date that counts with the area of ``label`` (None: all classes)."""
+    sql = _OVERVIEW.format(standing=task_annotations_sql(by_project=True))
+    params = {
+        "project": project_id,
+        "all_tasks": all_tasks,
+        "label": label,
+        "date_from": date_from,
+        "date_to": date_to,
+    }
+    return [
+        OverviewRow(
+            r.site_id,
+            r.site_name,
+            r.observation_id,
+            r.acquired_on,
+            int(r.position),
+            bool(r.georeferenced),
+            r.original_filename,
+            float(r.area_px),
+            None if r.area_ha is None else float(r.area_ha),
+        )
+        for r in session.execute(text(sql), params)
+    ]

@@ -126,4 +126,49 @@ class Lineage(BaseModel):
     steps: list[LineageStep]
 
 
+# How the overview ranks its sites: by the last interval's change in area, or by its growth in percent.
+OverviewOrder = Literal["change", "growth"]
+
+
+class OverviewPoint(BaseModel):
+    observation_id: uuid.UUID
+    acquired_on: date | None
+    index: int
+    area: float = Field(
+        description="The class's (or every class's) area on that date, in the overview's unit."
+    )
+
+
+class SiteChangeSummary(BaseModel):
+    """One site's series of areas (the sparkline) and its last interval: the last two dates that count."""
+
+    site_id: uuid.UUID
+    site_name: str
+    dates: int = Field(description="Dates that count in the range.")
+    series: list[OverviewPoint]
+    before: OverviewPoint | None = Field(
+        description="The earlier date of the last interval (null: < 2 dates)."
+    )
+    after: OverviewPoint | None
+    change: float | None = Field(description="after minus before: the area gained (negative: lost), net.")
+    growth_pct: float | None = Field(
+        description="change over before, in percent; null where before is 0 (it appeared) or < 2 dates."
+    )
+
+
+class ChangeOverview(BaseModel):
+    """Every site of the project ranked by the change in its last interval (largest gain first; sites
+    with fewer than two dates that count last)."""
+
+    project_id: uuid.UUID
+    include: Include
+    label: str | None = Field(description="The class counted; null: all classes together.")
+    date_from: date | None
+    date_to: date | None
+    order: OverviewOrder
+    unit: AreaUnit
+    reason: UnitReason | None = Field(description="Set when `unit` is px: which image has no georeferencing.")
+    sites: list[SiteChangeSummary]
+
+
 ChangeFeature.model_rebuild()

@@ -347,7 +347,7 @@ def _ancestors(session: Session, observation: Observation, inputs: list[RegionIn
         row.id: row
         for row in session.execute(
             select(Region.id, Region.carried_from, Observation.site_id, Observation.acquired_on,
-                   Observation.index, Observation.id.label("observation_id"))
+                   Observation.index.label("position"), Observation.id.label("observation_id"))
             .join(Observation, Observation.id == Region.observation_id)
             .where(Region.id.in_(named | accepted))
         )
@@ -362,9 +362,9 @@ def _ancestors(session: Session, observation: Observation, inputs: list[RegionIn
         ref = region_ref(number, item)
         ancestor = found.get(item.ancestor_id)
         earlier = ancestor is not None and (
-            (ancestor.acquired_on, ancestor.index) < (observation.acquired_on, observation.index)
+            (ancestor.acquired_on, ancestor.position) < (observation.acquired_on, observation.index)
             if ancestor.acquired_on is not None and observation.acquired_on is not None
-            else ancestor.index < observation.index
+            else ancestor.position < observation.index
         )
         if ancestor is None or ancestor.site_id != observation.site_id or not earlier:
             raise AncestorError(

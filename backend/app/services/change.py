@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from rasterio.warp import transform as transform_points
 from sqlalchemy import select
@@ -28,11 +29,15 @@ from app.schemas.change import (
     ChangeCrs,
     ChangeEnd,
     ChangeFeature,
+    ChangeOverview,
     ChangeProperties,
     ClassChange,
     Include,
     Lineage,
     LineageStep,
+    OverviewOrder,
+    OverviewPoint,
+    SiteChangeSummary,
     Timeline,
     TimelineEntry,
     UnitReason,
@@ -360,4 +365,104 @@ def lineage(
     ]
     return Lineage(
         site_id=site.id, region_id=region_id, include=include, unit=unit, reason=reason, steps=steps
+    )
+
+
+def overview(
+    session: Session,
+    project: Project,
+    include: Include,
+    *,
+    label: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    order: OverviewOrder,
+    drafts_private: bool,
+) -> ChangeOverview:
+    """Every site's areas per date that counts (of one class, or all) and its last interval's change,
+    ranked by that change (or growth); from stored region areas, as the timeline counts them."""
+    check_include(include, drafts_private=drafts_private)
+    classes = parse_labeling_config(project.labeling_config).class_names
+    if label is not None and label not in classes:
+        raise InvalidInputError(
+            f"label: {label!r} is no class of this project; choose one of {', '.join(classes)}, or "
+            "leave it out for all classes.",
+            field="label",
+        )
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidInputError(
+            f"from ({date_from}) is after to ({date_to}): give the earlier date as from.", field="from"
+        )
+    rows = repo.overview_rows(
+        session, project.id, all_tasks=include == "all", label=label, date_from=date_from, date_to=date_to
+    )
+    dated = [r for r in rows if r.observation_id is not None]
+    plain = next((r for r in dated if not r.georeferenced), None)
+    unit: AreaUnit = "px" if plain is not None else "ha"
+    reason = None
+    if plain is not None:
+        assert plain.observation_id is not None
+        reason = UnitReason(
+            code="not_georeferenced",
+            observation_id=plain.observation_id,
+            message=f"{plain.original_filename} has no georeferencing, so areas are in pixels; georeference "
+            "it (PATCH /api/observations/{id}) for hectares.",
+        )
+    by_site: dict[uuid.UUID, list[repo.OverviewRow]] = defaultdict(list)
+    names: dict[uuid.UUID, str] = {}
+    for row in rows:
+        names[row.site_id] = row.site_name
+        if row.observation_id is not None:
+            by_site[row.site_id].append(row)
+    sites = [_summary(site_id, names[site_id], by_site.get(site_id, []), unit) for site_id in names]
+
+    def rank(summary: SiteChangeSummary) -> tuple[bool, float, str]:
+        value = summary.change if order == "change" else summary.growth_pct
+        # Ranked largest first; a site that appeared (no growth in percent) leads the growth order.
+        if order == "growth" and value is None and summary.change is not None and summary.change > 0:
+            value = float("inf")
+        return (value is None, -(value or 0.0), summary.site_name)
+
+    return ChangeOverview(
+        project_id=project.id,
+        include=include,
+        label=label,
+        date_from=date_from,
+        date_to=date_to,
+        order=order,
+        unit=unit,
+        reason=reason,
+        sites=sorted(sites, key=rank),
+    )
+
+
+def _summary(
+    site_id: uuid.UUID, name: str, rows: Sequence[repo.OverviewRow], unit: AreaUnit
+) -> SiteChangeSummary:
+    points = [
+        OverviewPoint(
+            observation_id=r.observation_id,
+            acquired_on=r.acquired_on,
+            index=r.index,
+            area=(r.area_ha or 0.0) if unit == "ha" else r.area_px,
+        )
+        for r in rows
+        if r.observation_id is not None
+    ]
+    before, after = (points[-2], points[-1]) if len(points) >= 2 else (None, None)
+    change = after.area - before.area if before is not None and after is not None else None
+    growth = (
+        100.0 * change / before.area
+        if change is not None and before is not None and before.area > 0
+        else None
+    )
+    return SiteChangeSummary(
+        site_id=site_id,
+        site_name=name,
+        dates=len(points),
+        series=points,
+        before=before,
+        after=after,
+        change=change,
+        growth_pct=growth,
     )

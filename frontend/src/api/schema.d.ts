@@ -939,6 +939,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/change-overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sites ranked by the change in their last interval, with each one's areas per date
+         * @description The last interval is a site's last two dates that count within the range; its change is the net
+         *     difference of the stored areas (as the timeline counts them), not a union per date.
+         */
+        get: operations["change_overview_api_projects__project_id__change_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/change-overview.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The change overview as CSV (one row per site, ranked) */
+        get: operations["change_overview_csv_api_projects__project_id__change_overview_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/datasets": {
         parameters: {
             query?: never;
@@ -1834,6 +1872,46 @@ export interface components {
              * @constant
              */
             type: "Feature";
+        };
+        /**
+         * ChangeOverview
+         * @description Every site of the project ranked by the change in its last interval (largest gain first; sites
+         *     with fewer than two dates that count last).
+         */
+        ChangeOverview: {
+            /** Date From */
+            date_from: string | null;
+            /** Date To */
+            date_to: string | null;
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /**
+             * Label
+             * @description The class counted; null: all classes together.
+             */
+            label: string | null;
+            /**
+             * Order
+             * @enum {string}
+             */
+            order: "change" | "growth";
+            /**
+             * Project Id
+             * Format: uuid
+             */
+            project_id: string;
+            /** @description Set when `unit` is px: which image has no georeferencing. */
+            reason: components["schemas"]["UnitReason"] | null;
+            /** Sites */
+            sites: components["schemas"]["SiteChangeSummary"][];
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
         };
         /** ChangeProperties */
         ChangeProperties: {
@@ -2833,6 +2911,23 @@ export interface components {
             /** @description New georeferencing. Regions keep their pixels; their EPSG:4326 copies and hectares are derived again, and the image is written again in a `georeference` job. */
             georeference?: components["schemas"]["GeoreferenceUpdate"] | null;
         };
+        /** OverviewPoint */
+        OverviewPoint: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Area
+             * @description The class's (or every class's) area on that date, in the overview's unit.
+             */
+            area: number;
+            /** Index */
+            index: number;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+        };
         /** PairAgreement */
         PairAgreement: {
             /**
@@ -3816,6 +3911,39 @@ export interface components {
             memberships: components["schemas"]["MembershipRead"][];
             user: components["schemas"]["UserRead"];
         };
+        /**
+         * SiteChangeSummary
+         * @description One site's series of areas (the sparkline) and its last interval: the last two dates that count.
+         */
+        SiteChangeSummary: {
+            after: components["schemas"]["OverviewPoint"] | null;
+            /** @description The earlier date of the last interval (null: < 2 dates). */
+            before: components["schemas"]["OverviewPoint"] | null;
+            /**
+             * Change
+             * @description after minus before: the area gained (negative: lost), net.
+             */
+            change: number | null;
+            /**
+             * Dates
+             * @description Dates that count in the range.
+             */
+            dates: number;
+            /**
+             * Growth Pct
+             * @description change over before, in percent; null where before is 0 (it appeared) or < 2 dates.
+             */
+            growth_pct: number | null;
+            /** Series */
+            series: components["schemas"]["OverviewPoint"][];
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /** Site Name */
+            site_name: string;
+        };
         /** SiteRead */
         SiteRead: {
             /** External Id */
@@ -4383,6 +4511,7 @@ export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
 export type SchemaChange = components['schemas']['Change'];
 export type SchemaChangeEnd = components['schemas']['ChangeEnd'];
 export type SchemaChangeFeature = components['schemas']['ChangeFeature'];
+export type SchemaChangeOverview = components['schemas']['ChangeOverview'];
 export type SchemaChangeProperties = components['schemas']['ChangeProperties'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
 export type SchemaClassArea = components['schemas']['ClassArea'];
@@ -4440,6 +4569,7 @@ export type SchemaObservationPatchResult = components['schemas']['ObservationPat
 export type SchemaObservationRead = components['schemas']['ObservationRead'];
 export type SchemaObservationStatus = components['schemas']['ObservationStatus'];
 export type SchemaObservationUpdate = components['schemas']['ObservationUpdate'];
+export type SchemaOverviewPoint = components['schemas']['OverviewPoint'];
 export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictParams = components['schemas']['PredictParams'];
 export type SchemaPredictRequest = components['schemas']['PredictRequest'];
@@ -4491,6 +4621,7 @@ export type SchemaSelectionParams = components['schemas']['SelectionParams'];
 export type SchemaSignInRequest = components['schemas']['SignInRequest'];
 export type SchemaSignUpRequest = components['schemas']['SignUpRequest'];
 export type SchemaSignedInRead = components['schemas']['SignedInRead'];
+export type SchemaSiteChangeSummary = components['schemas']['SiteChangeSummary'];
 export type SchemaSiteRead = components['schemas']['SiteRead'];
 export type SchemaSplitMetrics = components['schemas']['SplitMetrics'];
 export type SchemaSplitSummary = components['schemas']['SplitSummary'];
@@ -6520,6 +6651,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEventRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_overview_api_projects__project_id__change_overview_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description Count one class; default: all classes together. */
+                label?: string | null;
+                /** @description Only dates on or after this one. */
+                from?: string | null;
+                /** @description Only dates on or before this one. */
+                to?: string | null;
+                /** @description change: by area gained in the last interval; growth: by percent. */
+                order?: "change" | "growth";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangeOverview"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_overview_csv_api_projects__project_id__change_overview_csv_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description Count one class; default: all classes together. */
+                label?: string | null;
+                /** @description Only dates on or after this one. */
+                from?: string | null;
+                /** @description Only dates on or before this one. */
+                to?: string | null;
+                /** @description change: by area gained in the last interval; growth: by percent. */
+                order?: "change" | "growth";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */

@@ -275,3 +275,22 @@ function legendRows(series: ChartSeries[], maxWidth: number): LegendLayout {
   }
   return { items, height: series.length ? y + rowHeight + 4 : 0 };
 }
+
+/** A sparkline: one series' shape in a small box, no axes (the overview's row per site). */
+export function sparkline(values: number[], options: { width?: number; height?: number; label: string }): SVGSVGElement {
+  const width = options.width ?? 96;
+  const height = options.height ?? 24;
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "sparkline", role: "img" });
+  root.append(svg("title", {}, options.label));
+  if (values.length === 0) return root;
+  const min = Math.min(0, ...values);
+  const max = Math.max(...values);
+  const span = max - min || 1;
+  const x = (i: number): number => (values.length === 1 ? width / 2 : 2 + (i * (width - 4)) / (values.length - 1));
+  const y = (v: number): number => height - 2 - ((v - min) / span) * (height - 4);
+  const points = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+  root.append(svg("polyline", { points, fill: "none", stroke: "#2271b1", "stroke-width": 1.5 }));
+  const last = values.length - 1;
+  root.append(svg("circle", { cx: x(last).toFixed(1), cy: y(values[last] ?? 0).toFixed(1), r: 2, fill: "#2271b1" }));
+  return root;
+}

@@ -7,7 +7,7 @@ import type { Params } from "../router";
 import { errorBox, shell } from "./shell";
 import { exportCard } from "./exportCard";
 import { jobsPath } from "./jobs";
-import { sitePath } from "../paths";
+import { changeOverviewPath, sitePath } from "../paths";
 import { canReview, startButtons, stateBadge, TASK_STATES } from "./tasks";
 
 type Progress = Schemas["ProgressReport"];
@@ -266,6 +266,7 @@ function sitesCard(projectId: string, sites: Schemas["SiteRead"][]): HTMLElement
     "section",
     { class: "card" },
     h("h2", {}, "Sites"),
+    h("p", {}, h("a", { href: `#${changeOverviewPath(projectId)}`, "data-action": "change-overview" }, "Change overview: sites ranked by change")),
     sites.length
       ? h(
           "ul",

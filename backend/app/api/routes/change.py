@@ -4,18 +4,20 @@ as JSON and as CSV, GeoJSON or GeoPackage downloads."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep
-from app.interop.change_files import change_geojson, change_geopackage, timeline_csv
-from app.schemas.change import Change, ChangeCrs, Include, Lineage, Timeline
+from app.interop.change_files import change_geojson, change_geopackage, overview_csv, timeline_csv
+from app.schemas.change import Change, ChangeCrs, ChangeOverview, Include, Lineage, OverviewOrder, Timeline
 from app.services import change as service
 from app.services import projects as projects_service
 
 router = APIRouter(prefix="/api/projects/{project_id}/sites/{site_id}", tags=["change"])
+overview_router = APIRouter(prefix="/api/projects/{project_id}", tags=["change"])
 
 IncludeQuery = Annotated[
     Include,
@@ -165,3 +167,73 @@ def region_lineage(
     projects_service.get_project_or_raise(session, project_id)
     site = service.site_of(session, project_id, site_id)
     return service.lineage(session, site, region_id, include, drafts_private=sees_only_own(access))
+
+
+LabelQuery = Annotated[str | None, Query(description="Count one class; default: all classes together.")]
+FromQuery = Annotated[date | None, Query(alias="from", description="Only dates on or after this one.")]
+ToQuery = Annotated[date | None, Query(alias="to", description="Only dates on or before this one.")]
+OrderQuery = Annotated[
+    OverviewOrder, Query(description="change: by area gained in the last interval; growth: by percent.")
+]
+
+
+def _overview(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    access: AccessDep,
+    include: Include,
+    label: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    order: OverviewOrder,
+) -> ChangeOverview:
+    project = projects_service.get_project_or_raise(session, project_id)
+    return service.overview(
+        session,
+        project,
+        include,
+        label=label,
+        date_from=date_from,
+        date_to=date_to,
+        order=order,
+        drafts_private=sees_only_own(access),
+    )
+
+
+@overview_router.get(
+    "/change-overview",
+    response_model=ChangeOverview,
+    summary="Sites ranked by the change in their last interval, with each one's areas per date",
+)
+def change_overview(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    access: AccessDep,
+    include: IncludeQuery = "approved",
+    label: LabelQuery = None,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    order: OrderQuery = "change",
+) -> ChangeOverview:
+    """The last interval is a site's last two dates that count within the range; its change is the net
+    difference of the stored areas (as the timeline counts them), not a union per date."""
+    return _overview(project_id, session, access, include, label, date_from, date_to, order)
+
+
+@overview_router.get("/change-overview.csv", summary="The change overview as CSV (one row per site, ranked)")
+def change_overview_csv(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    access: AccessDep,
+    include: IncludeQuery = "approved",
+    label: LabelQuery = None,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    order: OrderQuery = "change",
+) -> Response:
+    overview = _overview(project_id, session, access, include, label, date_from, date_to, order)
+    return Response(
+        overview_csv(overview),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="change-overview.csv"'},
+    )
