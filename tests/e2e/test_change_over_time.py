@@ -1,13 +1,16 @@
 """Change over time in the browser: a reviewer opens a site from the dashboard, sees its pit area per date in
 the chart and the table, what changed between the two dates in numbers, downloads the CSV, and sees the
-change on the map of the labeling view (gained and lost, toggled with G)."""
+change on the map of the labeling view (gained and lost, toggled with G or the Layers checkbox), the two
+dates side by side in two maps that stay synced after a pan, and the project overview of change."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,3 +141,71 @@ def test_a_reviewer_sees_a_sites_area_over_time_and_what_changed(
         html_attr(page, "change-layer", "off")
         page.keyboard.press("g")
         html_attr(page, "change-layer", "on:1")
+        # The Layers panel's checkbox follows G, and G the checkbox.
+        checkbox = page.locator("input[name=show-change]")
+        expect(checkbox).to_be_checked()
+        checkbox.uncheck()
+        html_attr(page, "change-layer", "off")
+        checkbox.check()
+        html_attr(page, "change-layer", "on:1")
+
+        # Side by side on the site page: two maps, each its own date, synced after a pan of the left one.
+        page.goto(f"/#/projects/{project_id}/sites/{site_id}")
+        html_attr(page, "view", "site")
+        page.locator("[data-action=side-by-side]").click()
+        html_attr(page, "side-by-side", "ready")
+        left = page.locator(".side-map[data-side=before]")
+        expect(left).to_have_attribute("tabindex", "0")  # keyboard-reachable: focus it, pan with arrows
+        box = left.bounding_box()
+        assert box is not None
+        start = centres(page)
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - 120, y - 60, steps=8)
+        page.mouse.up()
+        page.wait_for_function(
+            """(start) => {
+                const now = document.documentElement.dataset.sideBySideCentres;
+                return now !== undefined && now !== start;
+            }""",
+            arg=start,
+        )
+        after_pan = centres_list(page)
+        assert after_pan[0]["centre"] == pytest.approx(after_pan[1]["centre"], abs=1e-6)
+        assert after_pan[0]["resolution"] == after_pan[1]["resolution"]
+        left.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "(before) => document.documentElement.dataset.sideBySideCentres !== before",
+            arg=centres(page),
+        )
+        moved = centres_list(page)
+        assert moved[0]["centre"] == pytest.approx(moved[1]["centre"], abs=1e-6)
+        assert moved[0]["centre"] != pytest.approx(after_pan[0]["centre"], abs=1e-6)
+        shot(page, "site-side-by-side")
+
+        # The project overview of change: the site ranked with its last interval's change, and the CSV.
+        page.goto(f"/#/projects/{project_id}")
+        html_attr(page, "view", "dashboard")
+        page.locator("[data-action=change-overview]").click()
+        html_attr(page, "view", "change-overview")
+        row = page.locator(f"[data-testid=overview-table] tr[data-site-id='{site_id}']")
+        expect(row.locator("[data-testid=site-change]")).to_have_text("+50,000 px")
+        expect(row).to_contain_text("+125 %")
+        expect(row.locator("svg.sparkline polyline")).to_have_count(1)
+        shot(page, "change-overview")
+        with page.expect_download() as overview_download:
+            page.locator("[data-action=overview-csv]").click()
+        (exported,) = list(csv.DictReader(io.StringIO(overview_download.value.path().read_text())))
+        assert (exported["site_id"], float(exported["change"])) == (site_id, 50_000.0)
+
+
+def centres(page: Page) -> str:
+    value = page.evaluate("document.documentElement.dataset.sideBySideCentres || ''")
+    return str(value)
+
+
+def centres_list(page: Page) -> list[dict[str, Any]]:
+    value: list[dict[str, Any]] = json.loads(centres(page))
+    return value

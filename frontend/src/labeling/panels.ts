@@ -196,6 +196,10 @@ export class SidePanel {
     showBasemap.addEventListener("change", () => actions.setBasemap(showBasemap.checked));
     const showPredictions = h("input", { type: "checkbox", checked: predictions.layer.getVisible(), name: "show-predictions" });
     showPredictions.addEventListener("change", () => predictions.layer.setVisible(showPredictions.checked));
+    const showChange = h("input", { type: "checkbox", checked: actions.changeShown(), name: "show-change" });
+    showChange.addEventListener("change", () => {
+      if (showChange.checked !== actions.changeShown()) actions.toggleChange();
+    });
     const showComments = h("input", { type: "checkbox", checked: comments.layer.getVisible() });
     showComments.addEventListener("change", () => comments.layer.setVisible(showComments.checked));
     const noBasemap = observation.transform ? "No basemap is configured." : "Not georeferenced: no basemap.";
@@ -205,6 +209,7 @@ export class SidePanel {
       h("label", { class: "row" }, "Image opacity", image),
       basemap ? h("label", { class: "row" }, showBasemap, "Basemap (B)") : h("p", { class: "muted small" }, noBasemap),
       h("label", { class: "row" }, showPredictions, "Predictions (P)"),
+      h("label", { class: "row", title: "Gained (green) and lost (red, dashed) since the previous date that counts" }, showChange, "Change since the previous date (G)"),
       h("label", { class: "row" }, showComments, "Comment pins"),
     );
   }

@@ -177,7 +177,9 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
         else document.documentElement.dataset["basemap"] = "off";
         panel?.renderLayers();
       },
-      toggleChange: () => void changeLayer.toggle(),
+      // The Layers panel's checkbox follows G (and G the checkbox), once the layer has loaded.
+      toggleChange: () => void changeLayer.toggle().then(() => panel?.renderLayers()),
+      changeShown: () => changeLayer.layer.getVisible(),
       togglePredictions: () => {
         predictions?.layer.setVisible(!predictions.layer.getVisible());
         panel?.renderLayers();
@@ -313,7 +315,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
 
   // Ready once the first tiles have been drawn: tests (and people) then see the image.
   map.once("rendercomplete", () => (document.documentElement.dataset["mapReady"] = observation.id));
-  if (query.has("change")) void changeLayer.toggle();
+  if (query.has("change")) void changeLayer.toggle().then(() => panel?.renderLayers());
   map.render();
   markView("labeling");
 

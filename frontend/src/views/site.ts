@@ -292,6 +292,52 @@ function lineageResult(project: Project, lineage: Lineage): HTMLElement {
   );
 }
 
+/** Two dates in two maps that pan and zoom together, each with its own labels (views/sideBySide.ts, loaded
+ * with OpenLayers only when asked for). */
+function sideBySideCard(project: Project, timeline: Timeline): { card: HTMLElement; dispose: () => void } {
+  const card = h("section", { class: "card", "data-testid": "side-by-side-card" }, h("h2", {}, "Side by side"));
+  const counted = timeline.observations.filter((e) => e.counted);
+  let current: { dispose(): void } | null = null;
+  const dispose = (): void => {
+    current?.dispose();
+    current = null;
+  };
+  if (counted.length < 2) {
+    card.append(h("p", { class: "empty" }, "Side by side needs two dates that count."));
+    return { card, dispose };
+  }
+  const option = (e: Entry): HTMLOptionElement => h("option", { value: e.observation_id }, e.acquired_on ?? `image ${e.index}`);
+  const left = h("select", { name: "side-left", "aria-label": "Left map's date" }, counted.map(option));
+  const right = h("select", { name: "side-right", "aria-label": "Right map's date" }, counted.map(option));
+  left.value = counted[counted.length - 2]?.observation_id ?? "";
+  right.value = counted[counted.length - 1]?.observation_id ?? "";
+  const show = h("button", { type: "button", "data-action": "side-by-side" }, "Show side by side");
+  const area = h("div", { class: "side-area" });
+  const approved = new Set(timeline.observations.filter((e) => e.task_state === "approved").map((e) => e.observation_id));
+  const open = async (): Promise<void> => {
+    dispose();
+    try {
+      const { SideBySide } = await import("./sideBySide");
+      const view = await SideBySide.open(project, left.value, right.value, approved);
+      area.replaceChildren(view.element);
+      view.attached();
+      current = view;
+      show.textContent = "Show again";
+    } catch (error) {
+      area.replaceChildren(errorBox(error instanceof Error ? error.message : String(error)));
+    }
+  };
+  show.addEventListener("click", () => void open());
+  left.addEventListener("change", () => current && void open());
+  right.addEventListener("change", () => current && void open());
+  card.append(
+    h("div", { class: "toolbar" }, h("label", {}, "Left ", left), h("label", {}, "right ", right), show),
+    h("p", { class: "muted" }, "Both maps pan and zoom together: drag either, or Tab to a map and use the arrow keys, + and −."),
+    area,
+  );
+  return { card, dispose };
+}
+
 /** One region through time: pick a date and one of its approved regions (or come with ?region= from the
  * labeling view), and see its area on every date its lineage reaches. */
 function lineageCard(project: Project, timeline: Timeline, chosen: string | null): HTMLElement {
@@ -355,12 +401,13 @@ function lineageCard(project: Project, timeline: Timeline, chosen: string | null
   return card;
 }
 
-export async function renderSite(root: HTMLElement, params: Params, query: Query): Promise<void> {
+export async function renderSite(root: HTMLElement, params: Params, query: Query): Promise<() => void> {
   const projectId = params["projectId"] ?? "";
   const siteId = params["siteId"] ?? "";
   const include: Include = query.get("include") === "all" ? "all" : "approved";
   const crumbs = [{ label: "Projects", href: "/" }];
   let page = shell(root, [...crumbs, { label: "Site" }]);
+  let cleanup = (): void => {};
   try {
     const project = await call(api.GET("/api/projects/{project_id}", { params: { path: { project_id: projectId } } }));
     const timeline = await call(
@@ -388,6 +435,8 @@ export async function renderSite(root: HTMLElement, params: Params, query: Query
     // Annotators of a project that keeps drafts private see approved labels only (the API says so too).
     const mayAskAll = canReview(role) || project.annotators_see_others;
     const classes = shownClasses(timeline);
+    const sideBySide = sideBySideCard(project, timeline);
+    cleanup = sideBySide.dispose;
     page.append(
       h("h1", {}, `Site ${timeline.site_name}`),
       h(
@@ -401,10 +450,12 @@ export async function renderSite(root: HTMLElement, params: Params, query: Query
       chartCard(project, timeline, classes),
       areaTable(timeline, classes),
       changeCard(project, timeline),
+      sideBySide.card,
       lineageCard(project, timeline, query.get("region")),
     );
   } catch (error) {
     page.append(errorBox(error instanceof Error ? error.message : String(error)));
   }
   markView("site");
+  return cleanup;
 }
