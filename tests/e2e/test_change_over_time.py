@@ -156,6 +156,7 @@ def test_a_reviewer_sees_a_sites_area_over_time_and_what_changed(
         html_attr(page, "side-by-side", "ready")
         left = page.locator(".side-map[data-side=before]")
         expect(left).to_have_attribute("tabindex", "0")  # keyboard-reachable: focus it, pan with arrows
+        left.scroll_into_view_if_needed()
         box = left.bounding_box()
         assert box is not None
         start = centres(page)
@@ -174,11 +175,11 @@ def test_a_reviewer_sees_a_sites_area_over_time_and_what_changed(
         after_pan = centres_list(page)
         assert after_pan[0]["centre"] == pytest.approx(after_pan[1]["centre"], abs=1e-6)
         assert after_pan[0]["resolution"] == after_pan[1]["resolution"]
+        panned = centres(page)
         left.focus()
         page.keyboard.press("ArrowRight")
         page.wait_for_function(
-            "(before) => document.documentElement.dataset.sideBySideCentres !== before",
-            arg=centres(page),
+            "(before) => document.documentElement.dataset.sideBySideCentres !== before", arg=panned
         )
         moved = centres_list(page)
         assert moved[0]["centre"] == pytest.approx(moved[1]["centre"], abs=1e-6)

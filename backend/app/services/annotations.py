@@ -346,12 +346,17 @@ def _ancestors(session: Session, observation: Observation, inputs: list[RegionIn
     found = {
         row.id: row
         for row in session.execute(
-            select(Region.id, Region.carried_from, Observation.site_id, Observation.acquired_on,
-                   Observation.index.label("position"), Observation.id.label("observation_id"))
+            select(
+                Region.id,
+                Region.carried_from,
+                Observation.site_id,
+                Observation.acquired_on,
+                Observation.index.label("position"),
+            )
             .join(Observation, Observation.id == Region.observation_id)
             .where(Region.id.in_(named | accepted))
         )
-    }  # fmt: skip
+    }
     result: dict[int, uuid.UUID] = {}
     for number, item in enumerate(inputs, start=1):
         if item.ancestor_id is None:
