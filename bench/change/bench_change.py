@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
+from app.interop.labeling_config import DEFAULT_LABELING_CONFIG
 from app.repositories.labels import copy_regions
 from bench.common import (
     AUTH,
@@ -42,7 +43,7 @@ GRID = [10.0, 0.0, 367580.0, 0.0, -10.0, 6960500.0]  # 10 m pixels, UTM 19S
 LABELS = ["Pit", "Infrastructure", "Outline"]
 PROJECT_SQL = text(
     "INSERT INTO projects (id, name, description, display_preset, labeling_config) "
-    "VALUES (:id, :name, '', 'true_color', '<View/>')"
+    "VALUES (:id, :name, '', 'true_color', :config)"
 )
 SITE_SQL = text("INSERT INTO sites (id, project_id, name, render_version) VALUES (:s, :p, :name, 0)")
 OBSERVATION_SQL = text(
@@ -84,7 +85,7 @@ def make_project(
             )
             annotations.append({"a": a, "p": project_id, "o": o, "site": n})
     with Session(engine) as session:
-        session.execute(PROJECT_SQL, {"id": project_id, "name": name})
+        session.execute(PROJECT_SQL, {"id": project_id, "name": name, "config": DEFAULT_LABELING_CONFIG})
         session.execute(
             SITE_SQL, [{"s": s, "p": project_id, "name": f"{i:04}"} for i, s in enumerate(site_ids)]
         )
