@@ -179,11 +179,16 @@ def main() -> None:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers=AUTH) as client:
                 site = f"/api/projects/{big}/sites/{big_site}"
                 report("site page: timeline", timed(client, f"{site}/timeline", args.runs), "goal <= 300 ms")
-                report(
-                    "site page: change of the last two dates",
-                    timed(client, f"{site}/change", args.runs),
-                    "unions of 2 x 2,000 regions",
-                )
+                # The change of two dates of heavily overlapping random shapes: reported, not assumed to work.
+                probe = client.get(f"{site}/change")
+                if probe.status_code == 200:
+                    report(
+                        "site page: change of the last two dates",
+                        timed(client, f"{site}/change", args.runs),
+                        "unions of 2 x 2,000 regions",
+                    )
+                else:
+                    print(f"site page: change of the last two dates: HTTP {probe.status_code}", flush=True)
                 overview = f"/api/projects/{many}/change-overview"
                 report("project overview", timed(client, overview, args.runs), "goal <= 1 s")
                 report(
