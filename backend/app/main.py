@@ -18,6 +18,7 @@ from app.api.permissions import missing_rules
 from app.api.routes import annotations as annotation_routes
 from app.api.routes import (
     auth,
+    change,
     comments,
     exports,
     health,
@@ -112,6 +113,8 @@ def create_app(
     app.include_router(regions.router)
     app.include_router(sam.router)
     app.include_router(models.router)
+    app.include_router(change.router)
+    app.include_router(change.overview_router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
 

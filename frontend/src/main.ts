@@ -9,6 +9,8 @@ import { renderDashboard } from "./views/dashboard";
 import { renderTasks } from "./views/tasks";
 import { renderJobs } from "./views/jobs";
 import { renderModels } from "./views/models";
+import { renderSite } from "./views/site";
+import { renderChangeOverview } from "./views/changeOverview";
 
 route("/sign-in", renderSignIn);
 route("/", renderProjects);
@@ -16,6 +18,8 @@ route("/projects/:projectId", renderDashboard);
 route("/projects/:projectId/tasks", renderTasks);
 route("/projects/:projectId/jobs", renderJobs);
 route("/projects/:projectId/models", renderModels);
+route("/projects/:projectId/sites/:siteId", renderSite);
+route("/projects/:projectId/change", renderChangeOverview);
 // The labeling view carries OpenLayers' editing code and proj4: loaded when first opened.
 route("/projects/:projectId/label/:observationId", async (root, params, query) => {
   const { renderLabeling } = await import("./views/labeling");

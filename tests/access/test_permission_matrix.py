@@ -78,7 +78,7 @@ def fill(path: str, world: World) -> str:
         "region_id": world.region.id, "prediction_id": world.prediction.id, "comment_id": world.comment.id,
         "job_id": world.job.id, "token_id": world.token.id, "user_id": world.other_annotator.id,
         "model_version_id": world.model_version.id, "dataset_id": world.dataset.id,
-        "grid": "pixel", "z": 0, "x": 0, "y": 0, "fmt": "png",
+        "site_id": world.task.site_id, "grid": "pixel", "z": 0, "x": 0, "y": 0, "fmt": "png",
     }  # fmt: skip
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), path)
 

@@ -144,6 +144,15 @@ RULES: dict[str, Rule] = {
     "viewport": EVERY_MEMBER,  # annotators see their own regions unless shared
     "approved_regions": EVERY_MEMBER,  # approved labels are the project's ground truth
     "label_stats": STAFF,
+    # change over time: approved labels are every member's; include=all is refused to annotators whose
+    # project keeps drafts private (app.services.change)
+    "site_timeline": EVERY_MEMBER,
+    "site_timeline_csv": EVERY_MEMBER,
+    "site_change": EVERY_MEMBER,
+    "site_change_file": EVERY_MEMBER,
+    "region_lineage": EVERY_MEMBER,
+    "change_overview": EVERY_MEMBER,
+    "change_overview_csv": EVERY_MEMBER,
     "add_prediction": PROJECT_ADMIN,
     "remove_prediction": PROJECT_ADMIN,
     # the workflow

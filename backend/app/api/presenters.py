@@ -57,6 +57,7 @@ def region_feature(region: Region, model_version: str | None = None) -> RegionFe
             model_version=model_version,
             accepted_from=region.accepted_from,
             carried_from=region.carried_from,
+            ancestor_id=region.ancestor_id,
             change_score=region.change_score,
             geometry_wgs84=geojson(region.geom_wgs84),
         ),
@@ -80,6 +81,7 @@ def viewport_feature(row: Row[Any]) -> RegionFeature:
             model_version=row.model_version,
             accepted_from=row.accepted_from,
             carried_from=row.carried_from,
+            ancestor_id=row.ancestor_id,
             change_score=row.change_score,
         ),
     )

@@ -101,6 +101,8 @@ class Region(Base):
         Index(
             "ix_regions_prediction_id", "prediction_id", postgresql_where=text("prediction_id IS NOT NULL")
         ),
+        # Lineage walks forward: which regions continue this one (few regions have an ancestor).
+        Index("ix_regions_ancestor_id", "ancestor_id", postgresql_where=text("ancestor_id IS NOT NULL")),
         # Viewport queries ask for one observation's live regions in a box: one GiST index on both
         # (btree_gist) finds them directly, whatever the number of observations sharing the pixel space.
         Index(
@@ -132,6 +134,10 @@ class Region(Base):
     # A prediction's region on the previous date of the site that this one carries forward (no foreign key
     # either: the earlier prediction may be deleted).
     carried_from: Mapped[uuid.UUID | None]
+    # An annotation region's ancestor: the region on the site's previous date it continues (copied forward,
+    # or accepted from a carried-forward prediction). Set when the region is made and kept for life; no
+    # foreign key, like the two above (the earlier region may be deleted). Region lineage follows it.
+    ancestor_id: Mapped[uuid.UUID | None]
     # No SRID: pixel space is no coordinate reference system PostGIS knows (stored as SRID 0).
     geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", spatial_index=False))
     geom_wgs84: Mapped[WKBElement | None] = mapped_column(

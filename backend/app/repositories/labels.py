@@ -72,7 +72,7 @@ def regions_in_viewport(
     sql = text(
         f"""
         SELECT r.id, r.annotation_id, r.prediction_id, r.label, r.source, r.score, r.version, r.area_px,
-               r.area_ha, r.accepted_from, r.carried_from, r.change_score, p.model_version,
+               r.area_ha, r.accepted_from, r.carried_from, r.ancestor_id, r.change_score, p.model_version,
                ST_AsGeoJSON(CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology({column}, :tol)
                                  ELSE {column} END) AS geometry
           FROM regions r LEFT JOIN annotations a ON a.id = r.annotation_id

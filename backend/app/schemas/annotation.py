@@ -26,6 +26,12 @@ class RegionIn(BaseModel):
     accepted_from: uuid.UUID | None = Field(
         default=None, description="The prediction region it was accepted from."
     )
+    ancestor_id: uuid.UUID | None = Field(
+        default=None,
+        description="The region on an earlier date of the site that this one continues (copy-forward); read "
+        "only when the region is made (a region keeps its ancestor), and taken from a carried-forward "
+        "prediction it is accepted from when left out.",
+    )
 
 
 class RegionAdd(RegionIn):
@@ -84,6 +90,11 @@ class RegionProperties(BaseModel):
     accepted_from: uuid.UUID | None = Field(description="The prediction region it was accepted from.")
     carried_from: uuid.UUID | None = Field(
         description="A prediction's region on the site's previous observation that it carries forward."
+    )
+    ancestor_id: uuid.UUID | None = Field(
+        default=None,
+        description="An annotation region's ancestor: the region on the site's previous date it continues "
+        "(its lineage: GET /api/projects/{project_id}/sites/{site_id}/regions/{region_id}/lineage).",
     )
     change_score: float | None = Field(
         default=None,

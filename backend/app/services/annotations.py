@@ -51,6 +51,9 @@ class RegionInput:
     score: float | None = None
     accepted_from: uuid.UUID | None = None
     carried_from: uuid.UUID | None = None  # predictions: the region on the previous date it continues
+    # Annotations: the region on the site's previous date it continues (copy-forward); only read when the
+    # region is made, as a region keeps its ancestor for life.
+    ancestor_id: uuid.UUID | None = None
     position: int | None = None  # its 0-based index in the request's list, for error bodies
 
 
@@ -237,6 +240,7 @@ def _apply(
     assert project is not None
     classes = parse_labeling_config(project.labeling_config).class_names
     existing = {r.id: r for r in live_regions(session, annotation.id)}
+    ancestors = _ancestors(session, observation, inputs)
     version = annotation.version + 1 if bump else annotation.version
     result = SaveResult(annotation=annotation, regions=[])
     seen: set[uuid.UUID] = set()
@@ -266,6 +270,7 @@ def _apply(
                 annotation_id=annotation.id, version=1,
             )  # fmt: skip
             fill_region(session, region, item, checked.geometry, observation)
+            region.ancestor_id = ancestors.get(number)
             session.add(region)
             session.flush()
             session.add(
@@ -323,6 +328,56 @@ def _apply(
         session.flush()
         return result
     result.warnings = topology_warnings(session, annotation.id, classes)
+    return result
+
+
+class AncestorError(InvalidInputError):
+    code = "invalid_ancestor"
+
+
+def _ancestors(session: Session, observation: Observation, inputs: list[RegionInput]) -> dict[int, uuid.UUID]:
+    """Per (1-based) region number, the ancestor a region made in this save gets: the one named, else the
+    region a carried-forward prediction it was accepted from continues. A named ancestor must be a region
+    of an earlier date of the same site, so that lineage only ever runs back in time."""
+    named = {item.ancestor_id for item in inputs if item.ancestor_id is not None}
+    accepted = {item.accepted_from for item in inputs if item.ancestor_id is None and item.accepted_from}
+    if not named and not accepted:
+        return {}
+    found = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Region.id,
+                Region.carried_from,
+                Observation.site_id,
+                Observation.acquired_on,
+                Observation.index.label("position"),
+            )
+            .join(Observation, Observation.id == Region.observation_id)
+            .where(Region.id.in_(named | accepted))
+        )
+    }
+    result: dict[int, uuid.UUID] = {}
+    for number, item in enumerate(inputs, start=1):
+        if item.ancestor_id is None:
+            source = found.get(item.accepted_from) if item.accepted_from else None
+            if source is not None and source.carried_from is not None:
+                result[number] = source.carried_from
+            continue
+        ref = region_ref(number, item)
+        ancestor = found.get(item.ancestor_id)
+        earlier = ancestor is not None and (
+            (ancestor.acquired_on, ancestor.position) < (observation.acquired_on, observation.index)
+            if ancestor.acquired_on is not None and observation.acquired_on is not None
+            else ancestor.position < observation.index
+        )
+        if ancestor is None or ancestor.site_id != observation.site_id or not earlier:
+            raise AncestorError(
+                f"Region {ref.name}: ancestor_id {item.ancestor_id} is no region of an earlier date of this "
+                "site; name the region on a previous observation it was copied from, or leave it out.",
+                **ref.error_fields(),
+            )
+        result[number] = item.ancestor_id
     return result
 
 
@@ -418,7 +473,7 @@ def _as_input(region: Region) -> RegionInput:
     data = snapshot(region)
     return RegionInput(id=region.id, label=data["label"], geometry=data["geometry"], source=region.source,
                        score=region.score, accepted_from=region.accepted_from,
-                       carried_from=region.carried_from)  # fmt: skip
+                       carried_from=region.carried_from, ancestor_id=region.ancestor_id)  # fmt: skip
 
 
 def change_region(

@@ -939,6 +939,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/change-overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sites ranked by the change in their last interval, with each one's areas per date
+         * @description The last interval is a site's last two dates that count within the range; its change is the net
+         *     difference of the stored areas (as the timeline counts them), not a union per date.
+         */
+        get: operations["change_overview_api_projects__project_id__change_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/change-overview.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The change overview as CSV (one row per site, ranked) */
+        get: operations["change_overview_csv_api_projects__project_id__change_overview_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/datasets": {
         parameters: {
             query?: never;
@@ -1293,6 +1331,104 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/sites/{site_id}/change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What each class gained and lost between two dates
+         * @description Compared on the ground in the site's UTM zone when both images are georeferenced (hectares on the
+         *     ellipsoid), else in their shared pixel grid (pixels, with the `reason`).
+         */
+        get: operations["site_change_api_projects__project_id__sites__site_id__change_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/change.{fmt}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The change polygons between two dates as GeoJSON or GeoPackage */
+        get: operations["site_change_file_api_projects__project_id__sites__site_id__change__fmt__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/regions/{region_id}/lineage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One region through time: its ancestors and descendants with their area per date
+         * @description Follows `ancestor_id` (set by copy-forward, or by accepting a carried-forward prediction) back and
+         *     forward; counted dates' standing annotations only, as the timeline counts them.
+         */
+        get: operations["region_lineage_api_projects__project_id__sites__site_id__regions__region_id__lineage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A site's dates with area per class per date
+         * @description Areas are each task's standing annotation's (its ground truth once approved), in hectares when every
+         *     counted date is georeferenced, else in pixels (`reason` says which image); `predicted` is the champion
+         *     model's.
+         */
+        get: operations["site_timeline_api_projects__project_id__sites__site_id__timeline_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/sites/{site_id}/timeline.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A site's timeline as CSV (one row per date, series and class) */
+        get: operations["site_timeline_csv_api_projects__project_id__sites__site_id__timeline_csv_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/tasks": {
         parameters: {
             query?: never;
@@ -1583,6 +1719,18 @@ export interface components {
              */
             annotation_id?: string | null;
         };
+        /** AreaOnDate */
+        AreaOnDate: {
+            /**
+             * Area
+             * @description In the timeline's `unit` (hectares or pixels).
+             */
+            area: number;
+            /** Label */
+            label: string;
+            /** Regions */
+            regions: number;
+        };
         /** AssignRequest */
         AssignRequest: {
             /**
@@ -1653,6 +1801,133 @@ export interface components {
             /** To State */
             to_state: string | null;
         };
+        /** Change */
+        Change: {
+            after: components["schemas"]["ChangeEnd"];
+            before: components["schemas"]["ChangeEnd"];
+            /** Classes */
+            classes: components["schemas"]["ClassChange"][];
+            /**
+             * Crs
+             * @description Coordinates of `features`.
+             * @enum {string}
+             */
+            crs: "metric" | "EPSG:4326" | "pixel";
+            /**
+             * Features
+             * @description The gained and lost polygons, one per class and kind.
+             */
+            features: components["schemas"]["ChangeFeature"][];
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /**
+             * Metric Crs
+             * @description The site's UTM CRS (EPSG:326xx/327xx) when `space` is utm.
+             */
+            metric_crs: string | null;
+            reason: components["schemas"]["UnitReason"] | null;
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /**
+             * Space
+             * @enum {string}
+             */
+            space: "utm" | "pixel";
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /** ChangeEnd */
+        ChangeEnd: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            task_state: components["schemas"]["TaskState"];
+        };
+        /** ChangeFeature */
+        ChangeFeature: {
+            /**
+             * Geometry
+             * @description A GeoJSON MultiPolygon in the requested `crs`.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+            properties: components["schemas"]["ChangeProperties"];
+            /**
+             * Type
+             * @default Feature
+             * @constant
+             */
+            type: "Feature";
+        };
+        /**
+         * ChangeOverview
+         * @description Every site of the project ranked by the change in its last interval (largest gain first; sites
+         *     with fewer than two dates that count last).
+         */
+        ChangeOverview: {
+            /** Date From */
+            date_from: string | null;
+            /** Date To */
+            date_to: string | null;
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /**
+             * Label
+             * @description The class counted; null: all classes together.
+             */
+            label: string | null;
+            /**
+             * Order
+             * @enum {string}
+             */
+            order: "change" | "growth";
+            /**
+             * Project Id
+             * Format: uuid
+             */
+            project_id: string;
+            /** @description Set when `unit` is px: which image has no georeferencing. */
+            reason: components["schemas"]["UnitReason"] | null;
+            /** Sites */
+            sites: components["schemas"]["SiteChangeSummary"][];
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /** ChangeProperties */
+        ChangeProperties: {
+            /**
+             * Area
+             * @description In the change's `unit`.
+             */
+            area: number;
+            /**
+             * Change
+             * @enum {string}
+             */
+            change: "gained" | "lost";
+            /** Label */
+            label: string;
+        };
         /** ClassAgreement */
         ClassAgreement: {
             /**
@@ -1686,6 +1961,27 @@ export interface components {
             label: string;
             /** Regions */
             regions: number;
+        };
+        /** ClassChange */
+        ClassChange: {
+            /** After */
+            after: number;
+            /**
+             * Before
+             * @description Area of the class's union on the earlier date.
+             */
+            before: number;
+            /**
+             * Gained
+             * @description after minus before (the area that is new).
+             */
+            gained: number;
+            /** Label */
+            label: string;
+            /** Lost */
+            lost: number;
+            /** Unchanged */
+            unchanged: number;
         };
         /** ClassScore */
         ClassScore: {
@@ -2308,6 +2604,66 @@ export interface components {
              */
             config: string;
         };
+        /**
+         * Lineage
+         * @description A region's ancestors (back through copy-forward and carried-forward predictions) and descendants,
+         *     one step per date that counts and holds one of them, in time order.
+         */
+        Lineage: {
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /** @description Set when `unit` is px: which image has no georeferencing. */
+            reason: components["schemas"]["UnitReason"] | null;
+            /**
+             * Region Id
+             * Format: uuid
+             */
+            region_id: string;
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /** Steps */
+            steps: components["schemas"]["LineageStep"][];
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /**
+         * LineageStep
+         * @description One date of a region's lineage: the regions of the lineage on it (one, or more where a pit was split
+         *     into several when copied forward) and their area.
+         */
+        LineageStep: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Area
+             * @description Sum of their stored areas, in the lineage's `unit`.
+             */
+            area: number;
+            /** Index */
+            index: number;
+            /**
+             * Labels
+             * @description Their classes (a pit may be reclassed on a later date).
+             */
+            labels: string[];
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            /** Region Ids */
+            region_ids: string[];
+            task_state: components["schemas"]["TaskState"];
+        };
         /** MeRead */
         MeRead: {
             /**
@@ -2555,6 +2911,23 @@ export interface components {
             /** @description New georeferencing. Regions keep their pixels; their EPSG:4326 copies and hectares are derived again, and the image is written again in a `georeference` job. */
             georeference?: components["schemas"]["GeoreferenceUpdate"] | null;
         };
+        /** OverviewPoint */
+        OverviewPoint: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Area
+             * @description The class's (or every class's) area on that date, in the overview's unit.
+             */
+            area: number;
+            /** Index */
+            index: number;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+        };
         /** PairAgreement */
         PairAgreement: {
             /**
@@ -2683,6 +3056,11 @@ export interface components {
              * @description The prediction region it was accepted from.
              */
             accepted_from?: string | null;
+            /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
             /**
              * Carried From
              * @description The region on the site's previous observation that this one carries forward.
@@ -2946,6 +3324,11 @@ export interface components {
              */
             accepted_from?: string | null;
             /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
+            /**
              * Geometry
              * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
              */
@@ -3043,6 +3426,11 @@ export interface components {
              */
             accepted_from?: string | null;
             /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
+            /**
              * Geometry
              * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
              */
@@ -3075,6 +3463,11 @@ export interface components {
              * @description The prediction region it was accepted from.
              */
             accepted_from: string | null;
+            /**
+             * Ancestor Id
+             * @description An annotation region's ancestor: the region on the site's previous date it continues (its lineage: GET /api/projects/{project_id}/sites/{site_id}/regions/{region_id}/lineage).
+             */
+            ancestor_id?: string | null;
             /**
              * Annotation Id
              * @description The annotation it belongs to (or null).
@@ -3467,7 +3860,7 @@ export interface components {
              * @default ground_truth
              * @enum {string}
              */
-            annotations: "ground_truth" | "all";
+            annotations: "ground_truth" | "all" | "none";
             /** Annotator Ids */
             annotator_ids?: string[];
             /** Classes */
@@ -3481,6 +3874,8 @@ export interface components {
              * @default true
              */
             include_predictions: boolean;
+            /** Model Version */
+            model_version?: string | null;
             /** Site Ids */
             site_ids?: string[];
             /** States */
@@ -3515,6 +3910,39 @@ export interface components {
             /** Memberships */
             memberships: components["schemas"]["MembershipRead"][];
             user: components["schemas"]["UserRead"];
+        };
+        /**
+         * SiteChangeSummary
+         * @description One site's series of areas (the sparkline) and its last interval: the last two dates that count.
+         */
+        SiteChangeSummary: {
+            after: components["schemas"]["OverviewPoint"] | null;
+            /** @description The earlier date of the last interval (null: < 2 dates). */
+            before: components["schemas"]["OverviewPoint"] | null;
+            /**
+             * Change
+             * @description after minus before: the area gained (negative: lost), net.
+             */
+            change: number | null;
+            /**
+             * Dates
+             * @description Dates that count in the range.
+             */
+            dates: number;
+            /**
+             * Growth Pct
+             * @description change over before, in percent; null where before is 0 (it appeared) or < 2 dates.
+             */
+            growth_pct: number | null;
+            /** Series */
+            series: components["schemas"]["OverviewPoint"][];
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /** Site Name */
+            site_name: string;
         };
         /** SiteRead */
         SiteRead: {
@@ -3657,6 +4085,69 @@ export interface components {
             pixel: string;
             /** Tile Size */
             tile_size: number;
+        };
+        /** Timeline */
+        Timeline: {
+            /**
+             * Champion
+             * @description The champion model whose predictions are `predicted`.
+             */
+            champion: string | null;
+            /** Classes */
+            classes: string[];
+            /**
+             * Include
+             * @enum {string}
+             */
+            include: "approved" | "all";
+            /** Observations */
+            observations: components["schemas"]["TimelineEntry"][];
+            /** @description Set when `unit` is px: which image has no georeferencing. */
+            reason: components["schemas"]["UnitReason"] | null;
+            /**
+             * Site Id
+             * Format: uuid
+             */
+            site_id: string;
+            /** Site Name */
+            site_name: string;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "ha" | "px";
+        };
+        /** TimelineEntry */
+        TimelineEntry: {
+            /** Acquired On */
+            acquired_on: string | null;
+            /**
+             * Counted
+             * @description Whether its labels count (approved, or any with `include=all`).
+             */
+            counted: boolean;
+            /** Georeferenced */
+            georeferenced: boolean;
+            /** Index */
+            index: number;
+            /**
+             * Labels
+             * @description Area per class of its standing annotation ([] if not counted).
+             */
+            labels: components["schemas"]["AreaOnDate"][];
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            /**
+             * Predicted
+             * @description Area per class of the champion model's prediction.
+             */
+            predicted: components["schemas"]["AreaOnDate"][];
+            task_state: components["schemas"]["TaskState"];
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
         };
         /** TokenCreate */
         TokenCreate: {
@@ -3879,6 +4370,24 @@ export interface components {
              */
             basemap_url: string | null;
         };
+        /**
+         * UnitReason
+         * @description Why areas are in pixels, not hectares (machine-readable ``code``; ``message`` is for people).
+         */
+        UnitReason: {
+            /**
+             * Code
+             * @constant
+             */
+            code: "not_georeferenced";
+            /** Message */
+            message: string;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+        };
         /** UploadResult */
         UploadResult: {
             job: components["schemas"]["JobRead"] | null;
@@ -3993,13 +4502,20 @@ export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
 export type SchemaAnnotatorProgress = components['schemas']['AnnotatorProgress'];
 export type SchemaApproveRequest = components['schemas']['ApproveRequest'];
+export type SchemaAreaOnDate = components['schemas']['AreaOnDate'];
 export type SchemaAssignRequest = components['schemas']['AssignRequest'];
 export type SchemaAssignmentRead = components['schemas']['AssignmentRead'];
 export type SchemaAssignmentState = components['schemas']['AssignmentState'];
 export type SchemaAttemptRead = components['schemas']['AttemptRead'];
 export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
+export type SchemaChange = components['schemas']['Change'];
+export type SchemaChangeEnd = components['schemas']['ChangeEnd'];
+export type SchemaChangeFeature = components['schemas']['ChangeFeature'];
+export type SchemaChangeOverview = components['schemas']['ChangeOverview'];
+export type SchemaChangeProperties = components['schemas']['ChangeProperties'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
 export type SchemaClassArea = components['schemas']['ClassArea'];
+export type SchemaClassChange = components['schemas']['ClassChange'];
 export type SchemaClassScore = components['schemas']['ClassScore'];
 export type SchemaClassStat = components['schemas']['ClassStat'];
 export type SchemaCommentCreate = components['schemas']['CommentCreate'];
@@ -4038,6 +4554,8 @@ export type SchemaJobState = components['schemas']['JobState'];
 export type SchemaLabelClassRead = components['schemas']['LabelClassRead'];
 export type SchemaLabelingConfigRead = components['schemas']['LabelingConfigRead'];
 export type SchemaLabelingConfigUpdate = components['schemas']['LabelingConfigUpdate'];
+export type SchemaLineage = components['schemas']['Lineage'];
+export type SchemaLineageStep = components['schemas']['LineageStep'];
 export type SchemaMeRead = components['schemas']['MeRead'];
 export type SchemaMemberRead = components['schemas']['MemberRead'];
 export type SchemaMemberSet = components['schemas']['MemberSet'];
@@ -4051,6 +4569,7 @@ export type SchemaObservationPatchResult = components['schemas']['ObservationPat
 export type SchemaObservationRead = components['schemas']['ObservationRead'];
 export type SchemaObservationStatus = components['schemas']['ObservationStatus'];
 export type SchemaObservationUpdate = components['schemas']['ObservationUpdate'];
+export type SchemaOverviewPoint = components['schemas']['OverviewPoint'];
 export type SchemaPairAgreement = components['schemas']['PairAgreement'];
 export type SchemaPredictParams = components['schemas']['PredictParams'];
 export type SchemaPredictRequest = components['schemas']['PredictRequest'];
@@ -4102,6 +4621,7 @@ export type SchemaSelectionParams = components['schemas']['SelectionParams'];
 export type SchemaSignInRequest = components['schemas']['SignInRequest'];
 export type SchemaSignUpRequest = components['schemas']['SignUpRequest'];
 export type SchemaSignedInRead = components['schemas']['SignedInRead'];
+export type SchemaSiteChangeSummary = components['schemas']['SiteChangeSummary'];
 export type SchemaSiteRead = components['schemas']['SiteRead'];
 export type SchemaSplitMetrics = components['schemas']['SplitMetrics'];
 export type SchemaSplitSummary = components['schemas']['SplitSummary'];
@@ -4112,6 +4632,8 @@ export type SchemaThreadRead = components['schemas']['ThreadRead'];
 export type SchemaTileFormat = components['schemas']['TileFormat'];
 export type SchemaTileGrid = components['schemas']['TileGrid'];
 export type SchemaTileInfo = components['schemas']['TileInfo'];
+export type SchemaTimeline = components['schemas']['Timeline'];
+export type SchemaTimelineEntry = components['schemas']['TimelineEntry'];
 export type SchemaTokenCreate = components['schemas']['TokenCreate'];
 export type SchemaTokenCreated = components['schemas']['TokenCreated'];
 export type SchemaTokenRead = components['schemas']['TokenRead'];
@@ -4122,6 +4644,7 @@ export type SchemaTrainOptions = components['schemas']['TrainOptions'];
 export type SchemaTrainParams = components['schemas']['TrainParams'];
 export type SchemaTrainResult = components['schemas']['TrainResult'];
 export type SchemaUiConfig = components['schemas']['UiConfig'];
+export type SchemaUnitReason = components['schemas']['UnitReason'];
 export type SchemaUploadResult = components['schemas']['UploadResult'];
 export type SchemaUserCreate = components['schemas']['UserCreate'];
 export type SchemaUserRead = components['schemas']['UserRead'];
@@ -6141,6 +6664,90 @@ export interface operations {
             };
         };
     };
+    change_overview_api_projects__project_id__change_overview_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description Count one class; default: all classes together. */
+                label?: string | null;
+                /** @description Only dates on or after this one. */
+                from?: string | null;
+                /** @description Only dates on or before this one. */
+                to?: string | null;
+                /** @description change: by area gained in the last interval; growth: by percent. */
+                order?: "change" | "growth";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangeOverview"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_overview_csv_api_projects__project_id__change_overview_csv_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description Count one class; default: all classes together. */
+                label?: string | null;
+                /** @description Only dates on or after this one. */
+                from?: string | null;
+                /** @description Only dates on or before this one. */
+                to?: string | null;
+                /** @description change: by area gained in the last interval; growth: by percent. */
+                order?: "change" | "growth";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_datasets_api_projects__project_id__datasets_get: {
         parameters: {
             query?: never;
@@ -6230,8 +6837,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -6282,8 +6891,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -6971,6 +7582,195 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SiteRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_change_api_projects__project_id__sites__site_id__change_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description The earlier date's observation; default: the one before `after`. */
+                before?: string | null;
+                /** @description The later date's observation; default: the last. */
+                after?: string | null;
+                /** @description metric: as compared (UTM, or pixels); pixel: the later image's pixels; EPSG:4326. */
+                crs?: "metric" | "EPSG:4326" | "pixel";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Change"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_change_file_api_projects__project_id__sites__site_id__change__fmt__get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+                /** @description The earlier date's observation; default: the one before `after`. */
+                before?: string | null;
+                /** @description The later date's observation; default: the last. */
+                after?: string | null;
+                /** @description Default: EPSG:4326 for GeoJSON where georeferenced, else metric. */
+                crs?: ("metric" | "EPSG:4326" | "pixel") | null;
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+                fmt: "geojson" | "gpkg";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    region_lineage_api_projects__project_id__sites__site_id__regions__region_id__lineage_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+                region_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lineage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_timeline_api_projects__project_id__sites__site_id__timeline_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    site_timeline_csv_api_projects__project_id__sites__site_id__timeline_csv_get: {
+        parameters: {
+            query?: {
+                /** @description approved: only approved tasks' ground truth; all: drafts too (not annotators). */
+                include?: "approved" | "all";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */

@@ -42,6 +42,7 @@ export function bindKeys(wb: Workbench, onClassKey: () => void): () => void {
     else if (key === "c") actions.toggleCompare();
     else if (key === "b") actions.setBasemap(!(wb.basemap?.getVisible() ?? false));
     else if (key === "p") actions.togglePredictions();
+    else if (key === "g") actions.toggleChange();
     else if (key === "f") actions.fit();
     else if (key === "?") shortcutsHelp(editor.editable ? "" : wb.readOnly);
     else handled = false;

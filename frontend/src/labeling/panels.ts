@@ -9,6 +9,7 @@ import { askText } from "../ui/dialog";
 import { pixelArea } from "./geometry";
 import { pixelSizeM2 } from "./pixelMap";
 import { classColour } from "./styles";
+import { sitePath } from "../paths";
 import type { Workbench } from "./workbench";
 
 function holeCount(feature: Feature): number {
@@ -131,7 +132,7 @@ export class SidePanel {
   }
 
   renderSelection(): void {
-    const { editor, project, comments, warnings } = this.wb;
+    const { editor, project, comments, warnings, observation } = this.wb;
     const feature = editor.selected();
     const count = editor.source.getFeatures().length;
     // Test hooks: how many regions are on the map and which one is selected.
@@ -168,6 +169,16 @@ export class SidePanel {
         feature.get("accepted_from") ? h("p", { class: "muted" }, `Accepted from a ${String(feature.get("source"))} prediction`) : null,
         regionWarnings.length ? h("ul", { class: "warnings" }, regionWarnings.map((w) => h("li", {}, w))) : null,
         h("div", { class: "row" }, commentButton, remove),
+        // Region lineage: this region's ancestors and descendants on the site's other dates.
+        h(
+          "p",
+          {},
+          h(
+            "a",
+            { href: `#${sitePath(project.id, observation.site_id)}?region=${id}`, "data-action": "region-through-time" },
+            "Follow this region through time",
+          ),
+        ),
       ]),
     );
   }
@@ -185,6 +196,10 @@ export class SidePanel {
     showBasemap.addEventListener("change", () => actions.setBasemap(showBasemap.checked));
     const showPredictions = h("input", { type: "checkbox", checked: predictions.layer.getVisible(), name: "show-predictions" });
     showPredictions.addEventListener("change", () => predictions.layer.setVisible(showPredictions.checked));
+    const showChange = h("input", { type: "checkbox", checked: actions.changeShown(), name: "show-change" });
+    showChange.addEventListener("change", () => {
+      if (showChange.checked !== actions.changeShown()) actions.toggleChange();
+    });
     const showComments = h("input", { type: "checkbox", checked: comments.layer.getVisible() });
     showComments.addEventListener("change", () => comments.layer.setVisible(showComments.checked));
     const noBasemap = observation.transform ? "No basemap is configured." : "Not georeferenced: no basemap.";
@@ -194,6 +209,7 @@ export class SidePanel {
       h("label", { class: "row" }, "Image opacity", image),
       basemap ? h("label", { class: "row" }, showBasemap, "Basemap (B)") : h("p", { class: "muted small" }, noBasemap),
       h("label", { class: "row" }, showPredictions, "Predictions (P)"),
+      h("label", { class: "row", title: "Gained (green) and lost (red, dashed) since the previous date that counts" }, showChange, "Change since the previous date (G)"),
       h("label", { class: "row" }, showComments, "Comment pins"),
     );
   }

@@ -78,6 +78,8 @@ export class Predictions {
         // A prediction stored without a source is still a machine's work.
         source: draft.source === "human" ? ("model" as const) : draft.source,
         accepted_from: draft.id,
+        // The server takes a carried-forward prediction's ancestor (carried_from) as the region's.
+        ancestor_id: null,
       }));
     if (drafts.length) {
       this.editor.addRegions(drafts);

@@ -12,6 +12,8 @@ export interface RegionDraft {
   source: Schemas["RegionSource"];
   score: number | null;
   accepted_from: string | null;
+  /** The region on the site's previous date this one continues (copy-forward); the server keeps it. */
+  ancestor_id: string | null;
 }
 
 export function newId(): string {
@@ -21,8 +23,9 @@ export function newId(): string {
 export function draftFromServer(feature: RegionFeature): RegionDraft | null {
   const { label, source, score, accepted_from } = feature.properties;
   if (!isArea(feature.geometry)) return null;
+  const ancestor_id = feature.properties.ancestor_id ?? null;
   // Only predictions may lack a class; accepting one gives it the class in use (see predictions.ts).
-  return { id: feature.id, label: label ?? "", geometry: feature.geometry, source, score, accepted_from };
+  return { id: feature.id, label: label ?? "", geometry: feature.geometry, source, score, accepted_from, ancestor_id };
 }
 
 export function featureFromDraft(draft: RegionDraft): Feature {
@@ -32,6 +35,7 @@ export function featureFromDraft(draft: RegionDraft): Feature {
   feature.set("source", draft.source);
   feature.set("score", draft.score);
   feature.set("accepted_from", draft.accepted_from);
+  feature.set("ancestor_id", draft.ancestor_id);
   return feature;
 }
 
@@ -45,6 +49,7 @@ export function draftFromFeature(feature: Feature): RegionDraft | null {
     source: (feature.get("source") as RegionDraft["source"] | undefined) ?? "human",
     score: (feature.get("score") as number | null | undefined) ?? null,
     accepted_from: (feature.get("accepted_from") as string | null | undefined) ?? null,
+    ancestor_id: (feature.get("ancestor_id") as string | null | undefined) ?? null,
   };
 }
 
@@ -56,6 +61,7 @@ export function toRegionIn(draft: RegionDraft): RegionIn {
     source: draft.source,
     score: draft.score,
     accepted_from: draft.accepted_from,
+    ancestor_id: draft.ancestor_id,
   };
 }
 

@@ -69,6 +69,7 @@ function theirsFromConflict(body: unknown): Conflict | null {
       source: (region["source"] as RegionDraft["source"] | undefined) ?? "human",
       score: typeof region["score"] === "number" ? region["score"] : null,
       accepted_from: typeof region["accepted_from"] === "string" ? region["accepted_from"] : null,
+      ancestor_id: null, // not in the conflict's snapshot; the server keeps each region's own
     });
   }
   return { theirs, theirVersion: current.version };

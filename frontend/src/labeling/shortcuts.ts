@@ -17,6 +17,7 @@ export const SHORTCUTS: [string, string, boolean][] = [
   ["[ / ]", "Previous / next observation of the site", false],
   ["C", "Compare with the previous observation (swipe)", false],
   ["P", "Show or hide predictions", false],
+  ["G", "What changed since the previous date: gained (green) and lost (red, dashed)", false],
   ["B", "Basemap under a georeferenced image", false],
   ["F", "Fit the image to the window", false],
   ["?", "This help", false],

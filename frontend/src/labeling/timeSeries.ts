@@ -30,7 +30,8 @@ export async function loadSeries(observation: Observation): Promise<Series> {
   return { previous: ready(items[at - 1]), next: ready(items[at + 1]), position: at + 1, total: items.length };
 }
 
-/** The previous observation's approved regions, with new ids, ready to add to this annotation. */
+/** The previous observation's approved regions, with new ids, ready to add to this annotation; each names
+ * the region it was copied from as its ancestor (region lineage). */
 export async function approvedRegionsOf(observation: Observation): Promise<RegionDraft[]> {
   const collection = await call(
     api.GET("/api/observations/{observation_id}/approved-regions", {
@@ -40,7 +41,7 @@ export async function approvedRegionsOf(observation: Observation): Promise<Regio
   return collection.features
     .map(draftFromServer)
     .filter((draft): draft is RegionDraft => draft !== null)
-    .map((draft) => ({ ...draft, id: newId(), source: draft.source, accepted_from: null }));
+    .map((draft) => ({ ...draft, id: newId(), source: draft.source, accepted_from: null, ancestor_id: draft.id }));
 }
 
 export class Swipe {

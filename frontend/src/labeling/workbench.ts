@@ -47,6 +47,10 @@ export interface WorkbenchActions {
   copyPrevious(): Promise<void>;
   setBasemap(visible: boolean): void;
   togglePredictions(): void;
+  /** What changed since the earlier date: gained and lost polygons on or off. */
+  toggleChange(): void;
+  /** Whether the change layer is shown (the Layers panel's checkbox). */
+  changeShown(): boolean;
   fit(): void;
   submit(): Promise<void>;
   /** `groundTruth`: the annotation approved as the task's ground truth (null: the server takes the only one). */

@@ -15,6 +15,8 @@ export interface ChartSeries {
   name: string;
   colour: string;
   points: ChartPoint[];
+  /** Drawn dashed (a second kind of series, e.g. a model's predictions beside people's labels). */
+  dashed?: boolean;
 }
 
 export interface LineChartOptions {
@@ -214,14 +216,14 @@ export function lineChart(options: LineChartOptions): SVGSVGElement {
   for (const series of options.series) {
     const sorted = [...series.points].sort((a, b) => xValue(a.x) - xValue(b.x));
     const group = svg("g", { class: "series", "data-series": series.name });
-    group.append(
-      svg("polyline", {
-        points: sorted.map((p) => `${sx(xValue(p.x))},${sy(p.y)}`).join(" "),
-        fill: "none",
-        stroke: series.colour,
-        "stroke-width": 2,
-      }),
-    );
+    const line: SvgAttrs = {
+      points: sorted.map((p) => `${sx(xValue(p.x))},${sy(p.y)}`).join(" "),
+      fill: "none",
+      stroke: series.colour,
+      "stroke-width": 2,
+    };
+    if (series.dashed) line["stroke-dasharray"] = "6 4";
+    group.append(svg("polyline", line));
     for (const p of sorted) {
       const tip = p.title ?? `${series.name}\n${formatX(p.x)}: ${formatY(p.y)}`;
       group.append(
@@ -238,7 +240,10 @@ export function lineChart(options: LineChartOptions): SVGSVGElement {
         "g",
         { transform: `translate(${item.x} ${item.y})` },
         svg("title", {}, item.series.name),
-        svg("rect", { width: 12, height: 12, y: -10, rx: 2, fill: item.series.colour }),
+        item.series.dashed
+          ? svg("line", { x1: 0, x2: 12, y1: -4, y2: -4, stroke: item.series.colour, "stroke-width": 2,
+              "stroke-dasharray": "4 2" })
+          : svg("rect", { width: 12, height: 12, y: -10, rx: 2, fill: item.series.colour }),
         svg("text", { x: 16, y: 0 }, item.series.name),
       ),
     );
@@ -269,4 +274,23 @@ function legendRows(series: ChartSeries[], maxWidth: number): LegendLayout {
     x += itemWidth;
   }
   return { items, height: series.length ? y + rowHeight + 4 : 0 };
+}
+
+/** A sparkline: one series' shape in a small box, no axes (the overview's row per site). */
+export function sparkline(values: number[], options: { width?: number; height?: number; label: string }): SVGSVGElement {
+  const width = options.width ?? 96;
+  const height = options.height ?? 24;
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "sparkline", role: "img" });
+  root.append(svg("title", {}, options.label));
+  if (values.length === 0) return root;
+  const min = Math.min(0, ...values);
+  const max = Math.max(...values);
+  const span = max - min || 1;
+  const x = (i: number): number => (values.length === 1 ? width / 2 : 2 + (i * (width - 4)) / (values.length - 1));
+  const y = (v: number): number => height - 2 - ((v - min) / span) * (height - 4);
+  const points = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+  root.append(svg("polyline", { points, fill: "none", stroke: "#2271b1", "stroke-width": 1.5 }));
+  const last = values.length - 1;
+  root.append(svg("circle", { cx: x(last).toFixed(1), cy: y(values[last] ?? 0).toFixed(1), r: 2, fill: "#2271b1" }));
+  return root;
 }

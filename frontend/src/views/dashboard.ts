@@ -8,6 +8,7 @@ import { errorBox, shell } from "./shell";
 import { exportCard } from "./exportCard";
 import { jobsPath } from "./jobs";
 import { canTrain, modelsPath } from "./models";
+import { changeOverviewPath, sitePath } from "../paths";
 import { canReview, startButtons, stateBadge, TASK_STATES } from "./tasks";
 
 type Progress = Schemas["ProgressReport"];
@@ -260,6 +261,30 @@ function chartSection(project: Project, stats: ClassStat[], observations: Observ
   );
 }
 
+/** Every site, each opening its page: its dates and what changed between them. */
+function sitesCard(projectId: string, sites: Schemas["SiteRead"][]): HTMLElement {
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, "Sites"),
+    h("p", {}, h("a", { href: `#${changeOverviewPath(projectId)}`, "data-action": "change-overview" }, "Change overview: sites ranked by change")),
+    sites.length
+      ? h(
+          "ul",
+          { class: "site-links" },
+          sites.map((site) =>
+            h(
+              "li",
+              {},
+              h("a", { href: `#${sitePath(projectId, site.id)}`, "data-action": "open-site" }, site.name),
+              h("span", { class: "muted" }, ` · ${site.observation_count} observations`),
+            ),
+          ),
+        )
+      : h("p", { class: "empty" }, "No images yet."),
+  );
+}
+
 /** Annotators may not read the progress report; the task list's totals give them the counts. */
 async function countsFromTaskList(
   projectId: string,
@@ -307,10 +332,12 @@ export async function renderDashboard(root: HTMLElement, params: Params): Promis
       status,
     );
 
+    const sites = await call(api.GET("/api/projects/{project_id}/sites", path));
     if (!staff) {
       const counts = await countsFromTaskList(projectId);
       page.append(
         stateTiles(projectId, counts.byState, counts.total),
+        sitesCard(projectId, sites),
         h("p", { class: "muted" }, "Progress per annotator and per class is shown to reviewers and admins."),
       );
     } else {
@@ -324,6 +351,7 @@ export async function renderDashboard(root: HTMLElement, params: Params): Promis
         stateTiles(projectId, progress.tasks_by_state, progress.tasks_total),
         h("div", { class: "dashboard-grid" }, annotatorTable(progress), classTable(project, progress)),
         chartSection(project, stats, observations),
+        sitesCard(projectId, sites),
         exporting,
       );
     }

@@ -28,8 +28,9 @@ import { copyPrevious, decideTask, reopenTask, submitTask } from "../labeling/ta
 import {
   approvedBanner, approvedRegions, drafts, editPermission, groundTruthOf, loadTask, type TaskData,
 } from "../labeling/taskData";
-import { labelPath } from "../paths";
+import { labelPath, sitePath } from "../paths";
 import { Swipe } from "../labeling/timeSeries";
+import { ChangeLayer } from "../labeling/changeLayer";
 import type { Workbench } from "../labeling/workbench";
 import { errorBox, shell } from "./shell";
 import "./labeling.css";
@@ -37,7 +38,7 @@ import "./labeling.css";
 const HEARTBEAT_MS = 4 * 60_000;
 const TEST_HOOKS = [
   "mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe",
-  "annotation", "annotations", "overlay", "agreement", "readOnly",
+  "annotation", "annotations", "overlay", "agreement", "readOnly", "changeLayer",
 ];
 
 /** What the panel says about each topology rule (the panel already shows which region). */
@@ -77,7 +78,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     { label: "Projects", href: "/" },
     { label: project.name, href: `/projects/${project.id}` },
     { label: "Tasks", href: `/projects/${project.id}/tasks` },
-    { label: `${observation.site_name} · ${observation.acquired_on ?? `#${observation.index}`}` },
+    { label: `Site ${observation.site_name}`, href: sitePath(project.id, observation.site_id) },
+    { label: observation.acquired_on ?? `#${observation.index}` },
   ]);
   content.classList.add("labeling-page");
   // The map's element is in the page before the map is made, so OpenLayers knows its size.
@@ -140,6 +142,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   const comments = new Comments(map, observation.id, editor);
   predictions = new Predictions(map, project, observation, editor, role === "admin");
   const swipe = new Swipe(map, observation);
+  // `?change=ID` (from the site page) compares with that date, and shows the change at once.
+  const changeLayer = new ChangeLayer(map, project, observation, query.get("change"), role !== "annotator" || project.annotators_see_others);
   // Review of a task with several annotations: all of them, one on the map to edit, the others dashed.
   const several = review && !data.groundTruth && data.annotations.length > 1 && data.annotationId !== null;
   const annotations = several
@@ -173,6 +177,9 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
         else document.documentElement.dataset["basemap"] = "off";
         panel?.renderLayers();
       },
+      // The Layers panel's checkbox follows G (and G the checkbox), once the layer has loaded.
+      toggleChange: () => void changeLayer.toggle().then(() => panel?.renderLayers()),
+      changeShown: () => changeLayer.layer.getVisible(),
       togglePredictions: () => {
         predictions?.layer.setVisible(!predictions.layer.getVisible());
         panel?.renderLayers();
@@ -308,6 +315,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
 
   // Ready once the first tiles have been drawn: tests (and people) then see the image.
   map.once("rendercomplete", () => (document.documentElement.dataset["mapReady"] = observation.id));
+  if (query.has("change")) void changeLayer.toggle().then(() => panel?.renderLayers());
   map.render();
   markView("labeling");
 

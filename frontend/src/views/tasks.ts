@@ -5,7 +5,7 @@ import { me, roleIn } from "../api/session";
 import { formatDate, h, markView } from "../ui/dom";
 import { showPager } from "../ui/pager";
 import { navigate, type Params } from "../router";
-import { labelPath } from "../paths";
+import { labelPath, sitePath } from "../paths";
 import { errorBox, shell } from "./shell";
 
 export const TASK_STATES: readonly TaskState[] = ["new", "in_progress", "submitted", "approved", "rejected"];
@@ -183,7 +183,20 @@ function taskRow(projectId: string, task: Task, role: string | null): HTMLTableR
     "tr",
     { "data-observation-id": task.observation_id, "data-href": action.path, "data-state": task.state },
     h("td", {}, thumb),
-    h("td", {}, task.site_name),
+    h(
+      "td",
+      {},
+      // The row opens the task; the site's name opens the site's page (its change over time).
+      h(
+        "a",
+        {
+          href: `#${sitePath(task.project_id, task.site_id)}`,
+          "data-action": "open-site",
+          onclick: (event: Event) => event.stopPropagation(),
+        },
+        task.site_name,
+      ),
+    ),
     h("td", { class: "num" }, task.index),
     h("td", {}, formatDate(task.acquired_on)),
     h("td", { class: "file", title: task.original_filename }, task.original_filename),

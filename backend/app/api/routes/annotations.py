@@ -88,6 +88,7 @@ def region_inputs(regions: Sequence[RegionIn], *, listed: bool = True) -> list[s
             score=r.score,
             accepted_from=r.accepted_from,
             carried_from=r.carried_from if isinstance(r, PredictionRegionIn) else None,
+            ancestor_id=r.ancestor_id,
             position=index if listed else None,
         )
         for index, r in enumerate(regions)
