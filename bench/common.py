@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from pathlib import Path
 
 import httpx2 as httpx
 import numpy as np
@@ -11,8 +13,11 @@ import shapely
 
 
 def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start a server and wait until it answers on ``port``."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Start a server and wait until it answers on ``port``. Its log goes to the file BENCH_SERVER_LOG names
+    (appended), else nowhere."""
+    log_path = os.environ.get("BENCH_SERVER_LOG")
+    log = Path(log_path).open("ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (the server keeps it)
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
