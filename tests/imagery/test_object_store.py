@@ -93,8 +93,8 @@ def test_ingest_and_tiles_through_an_s3_endpoint(
     request = TileRequest(
         str(observation.id), site.render_version, None, TileGrid.PIXEL, 1, 1, 0, TileFormat.PNG
     )
-    source = tile_source(TileSettings(), observation, site, DisplayPreset.TRUE_COLOR, request)
-    data = render_tile(storage, source, request)
+    tile_src = tile_source(TileSettings(), observation, site, DisplayPreset.TRUE_COLOR, request)
+    data = render_tile(storage, tile_src, request)
     with MemoryFile(data) as memfile, memfile.open() as img:
         tile = img.read()[:3, :, :144]
     assert np.array_equal(tile, pixels[:, 0:256, 256:400])
@@ -102,10 +102,10 @@ def test_ingest_and_tiles_through_an_s3_endpoint(
     # The stored pyramid lies in the bucket too, and serves the bytes a live render makes.
     prefix = observation_prefix(project.id, observation.id)
     assert all(read_manifest(storage, prefix, fmt) is not None for fmt in PYRAMID_FORMATS)
-    assert source.pyramid_top(storage, TileFormat.PNG) == 1
+    assert tile_src.pyramid_top(storage, TileFormat.PNG) == 1
     with gdal_env(storage):
-        live = read_tile(storage.raster_path(source.cog_key), TileGrid.PIXEL, 1, 1, 0, source.spec)
-    assert data == encode(live, source.spec, TileFormat.PNG, source.jpeg_quality)
+        live = read_tile(storage.raster_path(tile_src.cog_key), TileGrid.PIXEL, 1, 1, 0, tile_src.spec)
+    assert data == encode(live, tile_src.spec, TileFormat.PNG, tile_src.jpeg_quality)
 
     storage.delete_prefix(f"projects/{project.id}")
     assert not storage.exists(observation.original_key)

@@ -52,7 +52,8 @@ def live(storage: LocalStorage, spec: RenderSpec, z: int, x: int, y: int, fmt: T
 
 def pixels(data: bytes) -> np.ndarray:
     with MemoryFile(data) as memfile, memfile.open() as img:
-        return img.read()
+        array: np.ndarray = img.read()
+    return array
 
 
 def request(z: int, x: int, y: int, fmt: TileFormat) -> TileRequest:
