@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
 
 from app.imagery.cog import make_cog
@@ -23,6 +26,7 @@ from app.imagery.pyramid import (
 from app.imagery.render import RenderSpec, TileFormat, TileGrid, TileOutsideBoundsError, encode, read_tile
 from app.imagery.storage import LocalStorage, gdal_env
 from app.services.tiles import TileRequest, TileSource, render_tile
+from tests.imagery.conftest import IngestHere
 from tests.imagery.factories import write_geotiff
 
 PREFIX = "projects/p/observations/o"
@@ -155,3 +159,32 @@ def test_a_changed_look_is_never_served_from_the_old_pyramid(tmp_path: Path) -> 
     assert render_tile(storage, source_for(new), request(1, 0, 0, TileFormat.JPEG)) == new_tile
     # Another JPEG quality is another look too.
     assert pyramid_digest(new, TileFormat.JPEG, 70) != pyramid_digest(new, TileFormat.JPEG, QUALITY)
+
+
+def test_the_api_serves_stored_tiles_and_another_preset_renders_live(
+    client: TestClient, ingest_here: IngestHere, app: FastAPI, tmp_path: Path
+) -> None:
+    path = tmp_path / "s2_000.tif"
+    write_geotiff(path, width=700, height=600, count=4, dtype="uint16", descriptions=["B2", "B3", "B4", "B8"])
+    project = client.post("/api/projects", json={"name": f"pyramid-{uuid.uuid4().hex[:6]}"}).json()
+    (observation,) = ingest_here(project, path)
+    prefix = f"projects/{project['id']}/observations/{observation['id']}"
+    storage = app.state.storage
+    manifest = read_manifest(storage, prefix, TileFormat.PNG)
+    assert manifest is not None and manifest.top_zoom == 2
+
+    url = observation["tiles"]["pixel"].replace("{z}/{x}/{y}.jpg", "2/2/1.png")  # an edge tile
+    true_color = client.get(url)
+    assert true_color.status_code == 200
+    assert true_color.content == storage.get_bytes(
+        tile_key(pyramid_folder(prefix, manifest.digest), 2, 2, 1, TileFormat.PNG)
+    )
+    # The other preset (near infrared as red) has no stored pyramid: drawn now, with other pixels.
+    false_color = client.get(url + "&preset=false_color")
+    assert false_color.status_code == 200
+    assert not np.array_equal(pixels(false_color.content), pixels(true_color.content))
+    # WebP is never stored; it is rendered now (lossy at quality 90): the same picture as the stored PNG.
+    webp = client.get(url.replace(".png", ".webp"))
+    assert webp.status_code == 200 and webp.headers["content-type"] == "image/webp"
+    lossy, exact = pixels(webp.content)[:3].ravel(), pixels(true_color.content)[:3].ravel()
+    assert np.corrcoef(lossy, exact)[0, 1] > 0.9
