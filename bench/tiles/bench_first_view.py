@@ -6,7 +6,9 @@ and once without (every tile rendered on request, as before the pyramid). Then a
 (uvicorn, 2 worker processes) answers, for each image exactly once:
 - *first view*: every tile the labeling view asks for at its fit zoom (zoom 2, 16 PNG tiles), 6 connections
   as a browser opens; the time from the first request to the last answer, per image;
-- *full resolution*: every zoom-2 tile of other never-seen images in one shuffled list, 8 connections.
+- *full resolution*: every zoom-2 tile of other never-seen images in one shuffled list, 8 connections;
+- *memory cache*: the same list again, answered from the in-memory tile cache: what this HTTP stack does
+  with no tile work at all, on this machine at this moment (a yardstick for a shared machine).
 """
 
 from __future__ import annotations
@@ -121,12 +123,16 @@ def main() -> None:
                 paths = [p for observation_id in ids[args.views :] for p in tile_paths(observation_id)]
                 random.Random(7).shuffle(paths)
                 full = asyncio.run(cold_pass(base, paths, []))
+                asyncio.run(cold_pass(base, paths, []))  # the second worker process's cache too
+                cached = asyncio.run(cold_pass(base, paths, []))
             finally:
                 stop(process)
             results[f"{name} first view"] = views
             results[f"{name} full resolution"] = full
+            results[f"{name} memory cache"] = cached
             print(f"{name:20} first view      {json.dumps(views)}", flush=True)
             print(f"{name:20} full resolution {json.dumps(full)}", flush=True)
+            print(f"{name:20} memory cache    {json.dumps(cached)}", flush=True)
     print(json.dumps(results, indent=2))
 
 
