@@ -250,6 +250,15 @@ def import_images(
     raise typer.Exit(1 if failed else 0)
 
 
+@cli.command("render-tiles")
+def render_tiles(project: Annotated[str, typer.Argument(help="Project name or id.")]) -> None:
+    """Re-render a project's thumbnails and stored first-view tiles (e.g. for images ingested before they
+    were stored)."""
+    from app import cli_imagery
+
+    _run_or_exit(lambda: cli_imagery.render_tiles(_settings(), project))
+
+
 def _run_or_exit(action: Callable[[], T]) -> T:
     try:
         return action()

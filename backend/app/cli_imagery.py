@@ -26,6 +26,7 @@ from app.imagery.storage import make_storage
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import DisplayPreset
 from app.services import projects as projects_service
+from app.services.imagery_processing import refresh_project_rendering
 from app.services.ingest import DuplicateImageError, StagedFile, register_images
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -48,6 +49,27 @@ def create_project(settings: Settings, name: str, preset: DisplayPreset, descrip
                 session, name=name, description=description, preset=preset
             )
             typer.echo(f"created project {project.name} ({project.id})")
+    finally:
+        engine.dispose()
+
+
+def render_tiles(settings: Settings, project_ref: str) -> int:
+    """Re-render every site's thumbnails and the stored top of each image's pixel pyramid (images ingested
+    before pyramids were stored have none and render every tile on request); returns the site count."""
+    storage = make_storage(settings.storage)
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            project = projects_service.find_project(session, project_ref)
+            result = refresh_project_rendering(
+                session,
+                storage,
+                project.id,
+                settings.tiles,
+                lambda _f, message: typer.echo(message, err=True),
+            )
+        typer.echo(f"rendered {result.sites} sites of project {project.name}")
+        return result.sites
     finally:
         engine.dispose()
 

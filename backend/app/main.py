@@ -45,7 +45,7 @@ from app.imagery.storage import make_storage
 from app.services.health import VERSION
 from app.services.rate_limit import SignInLimiter
 from app.services.sam_decoder import Decoder
-from app.services.tiles import TileCache
+from app.services.tiles import TileCache, TileSourceCache
 
 FRONTEND_DIST = REPO_ROOT / "frontend" / "dist"
 
@@ -86,6 +86,7 @@ def create_app(
     app.state.metrics = app_metrics
     app.state.storage = make_storage(settings.storage)
     app.state.tile_cache = TileCache(settings.tiles.cache_bytes)
+    app.state.tile_sources = TileSourceCache(settings.tiles.source_cache_s)
     app.state.sam_decoder = Decoder(app.state.storage, settings.sam.decoder_cache_windows)
     app.state.access_cache = AccessCache(settings.security.access_cache_s)
     app.state.sign_in_limiter = SignInLimiter(

@@ -140,6 +140,7 @@ def warm_pass(base: str, paths: list[str], seconds: int, connections: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=15, help="length of each warm run")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold pass (about 2 minutes)")
     args = parser.parse_args()
     if not SEED_IMAGE.is_file():
         sys.exit(f"seed image not found: {SEED_IMAGE}")
@@ -186,13 +187,14 @@ def main() -> None:
                 try:
                     ok: list[str] = []
                     runs = {"cold": asyncio.run(cold_pass(base, paths_for(fmt), ok))}
-                    # Every worker process has its own tile cache: fill both before measuring warm
-                    # (three more passes over every tile, then random requests for a while).
-                    for _ in range(3):
-                        asyncio.run(cold_pass(base, ok, []))
-                    warm_pass(base, ok, args.seconds, 16)
-                    runs["warm c16"] = warm_pass(base, ok, args.seconds, 16)
-                    runs["warm c4"] = warm_pass(base, ok, args.seconds, 4)
+                    if not args.cold_only:
+                        # Every worker process has its own tile cache: fill both before measuring warm
+                        # (three more passes over every tile, then random requests for a while).
+                        for _ in range(3):
+                            asyncio.run(cold_pass(base, ok, []))
+                        warm_pass(base, ok, args.seconds, 16)
+                        runs["warm c16"] = warm_pass(base, ok, args.seconds, 16)
+                        runs["warm c4"] = warm_pass(base, ok, args.seconds, 4)
                 finally:
                     stop(process)
                 for label, run in runs.items():

@@ -164,7 +164,7 @@ def test_deleting_an_observation_removes_its_files(
     write_geotiff(image, width=200, height=200)
     (observation,) = ingest(committing_client, "deletion", image)
     folder = next(settings.storage.data_dir.rglob(observation["id"]))
-    assert {p.name for p in folder.iterdir()} == {"original.tif", "cog.tif", "thumbnail.jpg"}
+    assert {p.name for p in folder.iterdir()} == {"original.tif", "cog.tif", "thumbnail.jpg", "pyramid"}
     assert committing_client.delete(f"/api/observations/{observation['id']}").status_code == 204
     assert not folder.exists()
     assert committing_client.get(f"/api/observations/{observation['id']}").status_code == 404

@@ -15,14 +15,15 @@ from rasterio.io import MemoryFile
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, StorageSettings, TileSettings
-from app.imagery.render import TileFormat, TileGrid
-from app.imagery.storage import S3Storage, make_storage
+from app.imagery.pyramid import PYRAMID_FORMATS, read_manifest
+from app.imagery.render import TileFormat, TileGrid, encode, read_tile
+from app.imagery.storage import S3Storage, gdal_env, make_storage, observation_prefix
 from app.models import DisplayPreset, ObservationStatus, Site
 from app.schemas.job import IngestResult
 from app.services.imagery_processing import process_observations
 from app.services.ingest import StagedFile, register_images
 from app.services.projects import create_project
-from app.services.tiles import TileRequest, render_tile
+from app.services.tiles import TileRequest, render_tile, tile_source
 from tests.imagery.factories import write_geotiff
 from tests.services import free_port
 
@@ -92,10 +93,19 @@ def test_ingest_and_tiles_through_an_s3_endpoint(
     request = TileRequest(
         str(observation.id), site.render_version, None, TileGrid.PIXEL, 1, 1, 0, TileFormat.PNG
     )
-    data = render_tile(storage, TileSettings(), observation, site, DisplayPreset.TRUE_COLOR, request)
+    tile_src = tile_source(TileSettings(), observation, site, DisplayPreset.TRUE_COLOR, request)
+    data = render_tile(storage, tile_src, request)
     with MemoryFile(data) as memfile, memfile.open() as img:
         tile = img.read()[:3, :, :144]
     assert np.array_equal(tile, pixels[:, 0:256, 256:400])
+
+    # The stored pyramid lies in the bucket too, and serves the bytes a live render makes.
+    prefix = observation_prefix(project.id, observation.id)
+    assert all(read_manifest(storage, prefix, fmt) is not None for fmt in PYRAMID_FORMATS)
+    assert tile_src.pyramid_top(storage, TileFormat.PNG) == 1
+    with gdal_env(storage):
+        live = read_tile(storage.raster_path(tile_src.cog_key), TileGrid.PIXEL, 1, 1, 0, tile_src.spec)
+    assert data == encode(live, tile_src.spec, TileFormat.PNG, tile_src.jpeg_quality)
 
     storage.delete_prefix(f"projects/{project.id}")
     assert not storage.exists(observation.original_key)

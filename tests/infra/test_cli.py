@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.imagery.factories import write_plain
 from tests.services import RunningServices, service_env
 
 DATABASE = "minelabel_cli"
@@ -127,3 +128,28 @@ def test_invalid_settings_are_reported_before_anything_runs(cli_env: dict[str, s
     result = minelabel({**cli_env, "MODE": "production"}, "migrate")
     assert result.returncode == 2
     assert "SECURITY__SECRET_KEY" in result.stderr
+
+
+def test_render_tiles_stores_the_pyramids_of_images_imported_without_them(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    write_plain(folder / "pit_000.png", "PNG", width=300, height=300)
+    env = {**cli_env, "STORAGE__DATA_DIR": str(tmp_path / "files")}
+    assert minelabel(env, "init").returncode == 0
+    assert minelabel(env, "create-project", "Older").returncode == 0
+    # As an install from before stored pyramids: the image is converted, but no tiles are stored.
+    imported = minelabel({**env, "TILES__PYRAMID_MAX_TILES": "0"}, "import-images", "Older", str(folder))
+    assert imported.returncode == 0, imported.stderr
+    assert not list((tmp_path / "files").rglob("pyramid"))
+
+    rendered = minelabel(env, "render-tiles", "Older")
+    assert rendered.returncode == 0, rendered.stderr
+    assert rendered.stdout.strip() == "rendered 1 sites of project Older"
+    manifests = sorted(p.name for p in (tmp_path / "files").rglob("pyramid/*.json"))
+    assert manifests == ["jpg.json", "png.json"]
+    assert len(list((tmp_path / "files").rglob("pyramid/*/1/*/*.png"))) == 4  # zoom 1 of 300 x 300: 2 x 2
+
+    unknown = minelabel(env, "render-tiles", "Nowhere")
+    assert unknown.returncode == 1 and "Nowhere" in unknown.stderr

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.imagery.storage import Storage
 from app.services.rate_limit import SignInLimiter
-from app.services.tiles import TileCache
+from app.services.tiles import TileCache, TileSourceCache
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -51,8 +51,14 @@ async def get_tile_cache(request: Request) -> TileCache:
     return cache
 
 
+async def get_tile_sources(request: Request) -> TileSourceCache:
+    sources: TileSourceCache = request.app.state.tile_sources
+    return sources
+
+
 StorageDep = Annotated[Storage, Depends(get_storage)]
 TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
+TileSourcesDep = Annotated[TileSourceCache, Depends(get_tile_sources)]
 
 
 async def get_sign_in_limiter(request: Request) -> SignInLimiter:

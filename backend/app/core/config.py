@@ -145,6 +145,13 @@ class TileSettings(BaseModel):
     cache_bytes: int = Field(default=256 * 1024**2, ge=0)
     jpeg_quality: int = Field(default=85, ge=1, le=100)
     max_age_s: int = Field(default=365 * 24 * 3600, ge=0)
+    # Pixel tiles of the lowest zooms rendered at ingest and served as stored bytes, at most this many per
+    # format (PNG, JPEG) and image: zooms 0-3 of a square image (1 + 4 + 16 + 64); a 1000 x 1000 image has
+    # 21 in all. 0: none (every tile renders on request).
+    pyramid_max_tiles: int = Field(default=85, ge=0)
+    # How long an API process reuses what a tile needs from the database (the observation's file, bands and
+    # display ranges) for one render version; a new version (a changed preset or stretch) reads it again.
+    source_cache_s: float = Field(default=30, ge=0)
 
 
 class WorkerSettings(BaseModel):

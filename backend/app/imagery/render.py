@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import attr
 import numpy as np
 from rio_tiler.colormap import apply_cmap
 from rio_tiler.errors import TileOutsideBounds
@@ -103,12 +104,12 @@ def read_tile(path: str, grid: TileGrid, z: int, x: int, y: int, spec: RenderSpe
         raise TileOutsideBoundsError(
             f"Zoom {z} is beyond full resolution; this image's pixel grid ends at zoom {reader.maxzoom}."
         )
-    if not reader.tile_exists(x, y, z):
-        raise TileOutsideBoundsError(outside)
     options: dict[str, Any] = {"resampling_method": spec.resampling}
     if grid is TileGrid.MERCATOR:
         options["reproject_method"] = spec.resampling  # the warp into Web Mercator, beside the overviews'
     try:
+        # rio-tiler checks that the tile meets the image (for Web Mercator a reprojection of the tile's
+        # bounds, ~10 % of a cold tile), so it is not checked here a second time.
         tile: ImageData = reader.tile(x, y, z, tilesize=TILE_SIZE, indexes=spec.indexes, **options)
     except TileOutsideBounds as exc:
         raise TileOutsideBoundsError(outside) from exc
@@ -135,11 +136,18 @@ def to_display(image: ImageData, spec: RenderSpec) -> ImageData:
     elevation band is applied by ``encode`` and ``display_rgb``)."""
     if spec.mode is RenderMode.HILLSHADE:
         return hillshade(image)
+    # rio-tiler rescales the array in place: work on a copy, so that one tile can be encoded in several
+    # formats (the stored pyramid does) and a caller's image is never changed.
     if spec.ranges is not None:
-        return image.rescale(in_range=spec.ranges, out_range=((0, 255),), out_dtype="uint8")
+        return _copy(image).rescale(in_range=spec.ranges, out_range=((0, 255),), out_dtype="uint8")
     if image.data.dtype != np.uint8:
-        return image.rescale(in_range=((0, 255),), out_dtype="uint8")
+        return _copy(image).rescale(in_range=((0, 255),), out_dtype="uint8")
     return image
+
+
+def _copy(image: ImageData) -> ImageData:
+    copied: ImageData = attr.evolve(image, array=image.array.copy())
+    return copied
 
 
 def display_rgb(image: ImageData, spec: RenderSpec) -> np.ndarray:

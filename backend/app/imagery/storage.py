@@ -30,6 +30,7 @@ class Storage(Protocol):
     def put_file(self, local_path: Path, key: str) -> None: ...
     def put_bytes(self, data: bytes, key: str) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
+    def try_get_bytes(self, key: str) -> bytes | None: ...
     def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
     def delete_prefix(self, prefix: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -64,6 +65,13 @@ class LocalStorage:
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def try_get_bytes(self, key: str) -> bytes | None:
+        """The object's bytes, or None where there is none (one read, no separate existence check)."""
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
 
     def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self._path(key).open("rb") as handle:
@@ -121,6 +129,17 @@ class S3Storage:
     def get_bytes(self, key: str) -> bytes:
         body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         return body
+
+    def try_get_bytes(self, key: str) -> bytes | None:
+        """The object's bytes, or None where there is none (one GET, no separate HEAD)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.get_bytes(key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise
 
     def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.core.config import TileSettings
 from app.imagery.bands import default_preset, own_bands, preset_indexes
 from app.imagery.cog import make_cog
+from app.imagery.pyramid import write_pyramid
 from app.imagery.render import RenderMode, RenderSpec, TileFormat, encode, read_preview
 from app.imagery.storage import Storage, gdal_env, observation_prefix
 from app.imagery.stretch import site_stretch
@@ -177,7 +178,8 @@ def fail_unconverted_observations(session: Session, job: Job, reason: str) -> No
 def refresh_site_rendering(
     session: Session, storage: Storage, site_id: uuid.UUID, tiles: TileSettings
 ) -> None:
-    """Recompute the site's display ranges over its ready observations and re-render their thumbnails."""
+    """Recompute the site's display ranges over its ready observations and re-render their thumbnails and
+    the stored top of their pixel pyramids (where the look changed)."""
     site = session.get(Site, site_id, with_for_update=True)
     if site is None:
         return
@@ -199,6 +201,16 @@ def refresh_site_rendering(
             key = f"{observation_prefix(observation.project_id, observation.id)}/thumbnail.jpg"
             storage.put_bytes(encode(image, spec, TileFormat.JPEG, tiles.jpeg_quality), key)
             observation.thumbnail_key = key
+            write_pyramid(
+                storage,
+                storage.raster_path(observation.cog_key),
+                observation_prefix(observation.project_id, observation.id),
+                spec,
+                width=observation.width,
+                height=observation.height,
+                jpeg_quality=tiles.jpeg_quality,
+                max_tiles=tiles.pyramid_max_tiles,
+            )
     session.commit()
 
 

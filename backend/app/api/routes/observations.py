@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep, TileCacheDep
+from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep, TileCacheDep, TileSourcesDep
 from app.api.presenters import job_read, observation_read
 from app.core.config import TileSettings
 from app.core.errors import NotFoundError
@@ -22,7 +22,7 @@ from app.models.project import DisplayPreset, Project, Site
 from app.schemas.imagery import ObservationPatchResult, ObservationRead, ObservationUpdate
 from app.services import georeference as georeference_service
 from app.services import jobs as jobs_service
-from app.services.tiles import TileRequest, render_tile
+from app.services.tiles import TileRequest, TileSource, TileSourceCache, render_tile, tile_source
 
 router = APIRouter(prefix="/api/observations", tags=["observations"])
 
@@ -124,7 +124,21 @@ def thumbnail(
     )
 
 
-def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSettings, key: TileRequest) -> bytes:
+def _render(
+    factory: sessionmaker[Session],
+    storage: Storage,
+    tiles: TileSettings,
+    sources: TileSourceCache,
+    key: TileRequest,
+) -> bytes:
+    source = sources.get(key)
+    if source is None:
+        source = _load_source(factory, tiles, key)
+        sources.put(key, source)
+    return render_tile(storage, source, key)
+
+
+def _load_source(factory: sessionmaker[Session], tiles: TileSettings, key: TileRequest) -> TileSource:
     with factory() as session:
         row = session.execute(
             select(Observation, Site, Project.display_preset)
@@ -135,7 +149,7 @@ def _render(factory: sessionmaker[Session], storage: Storage, tiles: TileSetting
     if row is None:
         raise ObservationNotFoundError(f"No observation with id {key.observation_id}.")
     observation, site, project_preset = row
-    return render_tile(storage, tiles, observation, site, project_preset, key)
+    return tile_source(tiles, observation, site, project_preset, key)
 
 
 @router.get(
@@ -163,6 +177,7 @@ async def tile(
     request: Request,
     storage: StorageDep,
     cache: TileCacheDep,
+    sources: TileSourcesDep,
     settings: SettingsDep,
     v: Annotated[int, Query(ge=0, description="The site's render version (from the tile URL template).")] = 0,
     preset: Annotated[
@@ -185,7 +200,7 @@ async def tile(
     if data is None:
         # A cache hit is answered on the event loop; only a miss goes to the thread pool (database + GDAL).
         factory = request.app.state.session_factory
-        data = await run_in_threadpool(_render, factory, storage, settings.tiles, key)
+        data = await run_in_threadpool(_render, factory, storage, settings.tiles, sources, key)
         cache.put(key, data)
     headers["ETag"] = key.etag
     if if_none_match is not None and key.etag in {tag.strip() for tag in if_none_match.split(",")}:
