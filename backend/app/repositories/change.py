@@ -21,8 +21,11 @@ _ON_GROUND = (
     "ST_Transform(ST_Affine(r.geom, o.transform[1], o.transform[2], o.transform[4], o.transform[5], "
     "o.transform[3], o.transform[6]), o.crs, CAST(:srid AS integer))"
 )
-# Unions are put on a grid (1 mm, or 1/1000 px) so that the same ground drawn in two pixel grids compares
-# as equal instead of leaving slivers of floating-point noise.
+# Every overlay runs on a grid (1 mm, or 1/1000 px): the same ground drawn in two pixel grids compares as
+# equal instead of leaving slivers of floating-point noise, and fixed-precision overlay (GEOS OverlayNG)
+# cannot fail on the near-coincident edges that thousands of reprojected polygons bring (floating-point
+# ST_Union raised TopologyException: side location conflict). Parts are made valid first, as reprojection
+# may fold a thin one.
 _GRID = {"utm": 0.001, "pixel": 0.001}
 _AREA = {
     "utm": "ST_Area(ST_Transform({g}, 4326)::geography) / 10000.0",
@@ -30,11 +33,12 @@ _AREA = {
 }
 _CHANGE = """
 WITH parts AS (
-    SELECT r.label, r.observation_id = :after AS is_after, {shape} AS g
+    SELECT r.label, r.observation_id = :after AS is_after,
+           ST_CollectionExtract(ST_ReducePrecision(ST_MakeValid({shape}), :grid), 3) AS g
       FROM regions r JOIN observations o ON o.id = r.observation_id
      WHERE r.annotation_id = ANY(:annotations) AND r.deleted_at IS NULL AND r.label IS NOT NULL
 ), unions AS (
-    SELECT label, is_after, ST_ReducePrecision(ST_Union(g), :grid) AS g FROM parts GROUP BY label, is_after
+    SELECT label, is_after, ST_Union(g, :grid) AS g FROM parts GROUP BY label, is_after
 ), pairs AS (
     SELECT l.label,
            COALESCE(b.g, ST_SetSRID('POLYGON EMPTY'::geometry, {srid})) AS before,
@@ -44,9 +48,9 @@ WITH parts AS (
       LEFT JOIN unions a ON a.label = l.label AND a.is_after
 ), diffs AS (
     SELECT label, before, after,
-           ST_Multi(ST_CollectionExtract(ST_Difference(after, before), 3)) AS gained,
-           ST_Multi(ST_CollectionExtract(ST_Difference(before, after), 3)) AS lost,
-           ST_CollectionExtract(ST_Intersection(before, after), 3) AS unchanged
+           ST_Multi(ST_CollectionExtract(ST_Difference(after, before, :grid), 3)) AS gained,
+           ST_Multi(ST_CollectionExtract(ST_Difference(before, after, :grid), 3)) AS lost,
+           ST_CollectionExtract(ST_Intersection(before, after, :grid), 3) AS unchanged
       FROM pairs
 )
 SELECT label, {area_before} AS before, {area_after} AS after, {area_gained} AS gained,
