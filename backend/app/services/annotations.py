@@ -8,19 +8,26 @@ transaction, deletes are tombstones, and any earlier version can be restored as 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely import geometry as shp
-from sqlalchemy import select, text
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.labeling_config import parse_labeling_config
-from app.labels.geometry import GeometryChangeCode, check_region_geometry, pixel_to_wgs84
+from app.labels.geometry import (
+    GeometryChange,
+    GeometryChangeCode,
+    check_region_geometry,
+    pixel_to_wgs84,
+)
 from app.labels.regions import RegionRef, check_label
 from app.labels.topology import TopologyRule, TopologyWarning, topology_warning
 from app.models.annotation import Annotation, Region, RegionSource, Revision, RevisionAction
@@ -242,64 +249,30 @@ def _apply(
     seen: set[uuid.UUID] = set()
     changed = False
     for number, item in enumerate(inputs, start=1):
-        ref = region_ref(number, item)
-        check_label(item.label, ref, classes)
         if item.id is not None and item.id in seen:
+            ref = region_ref(number, item)
             raise InvalidInputError(
                 f"Region {ref.name}: the id {item.id} is used twice in this save.", **ref.error_fields()
             )
-        checked = check_region_geometry(
-            item.geometry, region=ref, width=observation.width, height=observation.height,
-            max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
-            make_valid=postgis_make_valid(session),
-        )  # fmt: skip
-        region = existing.get(item.id) if item.id else None
-        if region is None and item.id is not None:
-            region = session.get(Region, item.id)
-            if region is not None and region.annotation_id != annotation.id:
-                raise RegionIdTakenError(
-                    f"Region {ref.name}: id {item.id} belongs to another annotation.", **ref.error_fields()
-                )
-        if region is None:
-            region = Region(
-                id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
-                annotation_id=annotation.id, version=1,
-            )  # fmt: skip
-            fill_region(session, region, item, checked.geometry, observation)
-            session.add(region)
-            session.flush()
-            session.add(
-                _revision(annotation, region, RevisionAction.CREATE, version, None, snapshot(region), user_id)
-            )
-            changed = True
-        elif region.deleted_at is not None:
-            # A region of this annotation deleted earlier comes back (an undo, or a restore).
-            region.deleted_at = None
-            region.version += 1
-            fill_region(session, region, item, checked.geometry, observation)
-            revived = RevisionAction.RESTORE if action is RevisionAction.RESTORE else RevisionAction.CREATE
-            session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
-            changed = True
-        else:
-            unchanged = (region.label, region.source, region.score, region.accepted_from) == (
-                item.label,
-                item.source,
-                item.score,
-                item.accepted_from,
-            ) and to_shape(region.geom).equals_exact(checked.geometry, 0)
-            if not unchanged:
-                # Only a changed region pays for deriving EPSG:4326 and its area again.
-                before = snapshot(region)
-                fill_region(session, region, item, checked.geometry, observation)
-                after = snapshot(region)
-                region.version += 1
-                region.updated_at = datetime.now(UTC)
-                after["version"] = region.version
-                session.add(_revision(annotation, region, action, version, before, after, user_id))
-                changed = True
-        seen.add(region.id)
-        result.regions.append(region)
-        result.changes += [RegionChange(region.id, c.code, c.message) for c in checked.changes]
+        stored = store_region(
+            session,
+            annotation,
+            observation,
+            number,
+            item,
+            existing,
+            classes,
+            limits,
+            user_id,
+            repair,
+            clip,
+            version,
+            action,
+        )
+        changed = changed or stored.changed
+        seen.add(stored.region.id)
+        result.regions.append(stored.region)
+        result.changes += stored.changes
     for region_id, region in existing.items():
         if region_id not in seen:
             region.deleted_at = datetime.now(UTC)
@@ -324,6 +297,90 @@ def _apply(
         return result
     result.warnings = topology_warnings(session, annotation.id, classes)
     return result
+
+
+@dataclass(frozen=True)
+class StoredRegion:
+    region: Region
+    changed: bool  # a revision was written
+    changes: list[RegionChange]  # what repair/clip did
+    before: BaseGeometry | None = None  # its geometry before this save, if it had one
+
+
+def store_region(
+    session: Session,
+    annotation: Annotation,
+    observation: Observation,
+    number: int,
+    item: RegionInput,
+    existing: dict[uuid.UUID, Region],
+    classes: list[str],
+    limits: LimitSettings,
+    user_id: uuid.UUID | None,
+    repair: bool,
+    clip: bool,
+    version: int,
+    action: RevisionAction,
+) -> StoredRegion:
+    """Check the ``number``-th region of a save and create, revive or update it (a revision when it
+    changed); ``existing`` holds the annotation's live regions the save may touch, by id."""
+    ref = region_ref(number, item)
+    check_label(item.label, ref, classes)
+    checked = check_region_geometry(
+        item.geometry, region=ref, width=observation.width, height=observation.height,
+        max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
+        make_valid=postgis_make_valid(session),
+    )  # fmt: skip
+    region = existing.get(item.id) if item.id else None
+    if region is None and item.id is not None:
+        region = session.get(Region, item.id)
+        if region is not None and region.annotation_id != annotation.id:
+            raise RegionIdTakenError(
+                f"Region {ref.name}: id {item.id} belongs to another annotation.", **ref.error_fields()
+            )
+    if region is None:
+        region = Region(
+            id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
+            annotation_id=annotation.id, version=1,
+        )  # fmt: skip
+        fill_region(session, region, item, checked.geometry, observation)
+        session.add(region)
+        session.flush()
+        session.add(
+            _revision(annotation, region, RevisionAction.CREATE, version, None, snapshot(region), user_id)
+        )
+        return StoredRegion(region, True, _changes(region, checked.changes))
+    if region.deleted_at is not None:
+        # A region of this annotation deleted earlier comes back (an undo, or a restore).
+        before_shape = to_shape(region.geom)
+        region.deleted_at = None
+        region.version += 1
+        fill_region(session, region, item, checked.geometry, observation)
+        revived = RevisionAction.RESTORE if action is RevisionAction.RESTORE else RevisionAction.CREATE
+        session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
+        return StoredRegion(region, True, _changes(region, checked.changes), before_shape)
+    before_shape = to_shape(region.geom)
+    unchanged = (region.label, region.source, region.score, region.accepted_from) == (
+        item.label,
+        item.source,
+        item.score,
+        item.accepted_from,
+    ) and before_shape.equals_exact(checked.geometry, 0)
+    if unchanged:
+        return StoredRegion(region, False, _changes(region, checked.changes), before_shape)
+    # Only a changed region pays for deriving EPSG:4326 and its area again.
+    before = snapshot(region)
+    fill_region(session, region, item, checked.geometry, observation)
+    after = snapshot(region)
+    region.version += 1
+    region.updated_at = datetime.now(UTC)
+    after["version"] = region.version
+    session.add(_revision(annotation, region, action, version, before, after, user_id))
+    return StoredRegion(region, True, _changes(region, checked.changes), before_shape)
+
+
+def _changes(region: Region, changes: Sequence[GeometryChange]) -> list[RegionChange]:
+    return [RegionChange(region.id, c.code, c.message) for c in changes]
 
 
 def region_ref(number: int, item: RegionInput) -> RegionRef:
@@ -369,13 +426,18 @@ def _revision(
 # (observation_id, geom) GiST index: the cost grows with the regions, not with their pairs. (The first
 # version compared every Pit with the union of all Outlines and every Pit with every Infrastructure: 15 s
 # for 2,000 regions, and the union was recomputed per row where the planner lacked statistics.)
-TOPOLOGY_SQL = text(
-    """
+# Which Pit and Infrastructure regions a check covers: all of the annotation's, or those in :scope (the ones a
+# save of changes can have affected, services/annotation_changes.py).
+_PARTS = {
+    False: "annotation_id = :a",
+    True: "annotation_id = :a AND id = ANY(CAST(:scope AS uuid[]))",
+}
+_TOPOLOGY_SQL = """
     WITH obs AS MATERIALIZED (
         SELECT observation_id AS id FROM annotations WHERE id = :a
     ), parts AS MATERIALIZED (
         SELECT id, label, geom FROM regions
-         WHERE annotation_id = :a AND deleted_at IS NULL AND label IN ('Pit', 'Infrastructure')
+         WHERE {parts} AND deleted_at IS NULL AND label IN ('Pit', 'Infrastructure')
     )
     SELECT l.id, 'outside_outline' AS rule, NULL::uuid AS other
       FROM parts l
@@ -395,7 +457,14 @@ TOPOLOGY_SQL = text(
        AND i.annotation_id = :a AND i.label = 'Infrastructure'
      WHERE p.label = 'Pit' AND ST_Intersects(p.geom, i.geom) AND ST_Area(ST_Intersection(p.geom, i.geom)) > 0
     """
-)
+TOPOLOGY_SQL = text(_TOPOLOGY_SQL.format(parts=_PARTS[False]))
+_SCOPED_TOPOLOGY_SQL = text(_TOPOLOGY_SQL.format(parts=_PARTS[True]))
+TOPOLOGY_RULE_CLASSES = {"Pit", "Infrastructure", "Outline"}
+
+
+def topology_sql(*, scoped: bool) -> TextClause:
+    """The topology query of the whole annotation (:a), or only of the Pit/Infrastructure ids in :scope."""
+    return _SCOPED_TOPOLOGY_SQL if scoped else TOPOLOGY_SQL
 
 
 def topology_warnings(
@@ -404,7 +473,7 @@ def topology_warnings(
     """Mine topology rules, as warnings (the save stands): Pit and Infrastructure inside an Outline, and no
     Pit overlapping Infrastructure (one warning per Infrastructure region it overlaps). Only checked when the
     project has those classes; without any Outline drawn yet, the first rule waits."""
-    if not {"Pit", "Infrastructure", "Outline"} <= set(classes):
+    if not set(classes) >= TOPOLOGY_RULE_CLASSES:
         return []
     rows = session.execute(TOPOLOGY_SQL, {"a": annotation_id}).all()
     return [topology_warning(TopologyRule(rule), region_id, other) for region_id, rule, other in rows]

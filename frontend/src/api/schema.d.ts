@@ -24,7 +24,13 @@ export interface paths {
         delete: operations["delete_annotation_api_annotations__annotation_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Save what changed: add or replace these regions, delete those, as one new version
+         * @description The autosave's save: costs what changed, not the annotation's size. Regions not named stay as they
+         *     are; their topology warnings are checked again only where the change touches them (`checked`). A stale
+         *     version gets 409 with what changed since it and changes nothing.
+         */
+        patch: operations["change_annotation_api_annotations__annotation_id__patch"];
         trace?: never;
     };
     "/api/annotations/{annotation_id}/regions": {
@@ -1486,6 +1492,73 @@ export interface components {
             /** Per Class */
             per_class: components["schemas"]["ClassAgreement"][];
         };
+        /**
+         * AnnotationChanges
+         * @description What changed since the version the client last had confirmed (the autosave's body).
+         */
+        AnnotationChanges: {
+            /**
+             * Deleted
+             * @description Ids of regions deleted.
+             */
+            deleted?: string[];
+            /**
+             * Regions
+             * @description Added or changed regions, each whole (by id: added or replaced).
+             */
+            regions?: components["schemas"]["RegionChangeIn"][];
+            /**
+             * Version
+             * @description The version this save is based on (or If-Match).
+             */
+            version?: number | null;
+        };
+        /**
+         * AnnotationChangesRead
+         * @description The answer to a save of changes: only what the request touched, as the server stored it.
+         */
+        AnnotationChangesRead: {
+            /**
+             * Changes
+             * @description What repair/clip changed.
+             */
+            changes?: components["schemas"]["GeometryChangeRead"][];
+            /**
+             * Checked
+             * @description The regions whose topology was checked again (the saved ones and their neighbours): their warnings are `warnings`, the others' stand. Null: the whole annotation was checked and `warnings` are all of its warnings.
+             */
+            checked: string[] | null;
+            /**
+             * Deleted
+             * @description The regions this save deleted.
+             */
+            deleted: string[];
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Regions
+             * @description The request's regions as stored (clipped, repaired).
+             */
+            regions: components["schemas"]["RegionFeature"][];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Version
+             * @description The annotation's version after the save (the next save's base).
+             */
+            version: number;
+            /**
+             * Warnings
+             * @description Topology rules not met, by the regions in `checked`.
+             */
+            warnings?: components["schemas"]["TopologyWarningRead"][];
+        };
         /** AnnotationCreate */
         AnnotationCreate: {
             /**
@@ -1652,6 +1725,48 @@ export interface components {
             observation_id: string | null;
             /** To State */
             to_state: string | null;
+        };
+        /**
+         * ChangeConflictRead
+         * @description The body of a 409 to a stale save of changes.
+         */
+        ChangeConflictRead: {
+            /**
+             * Code
+             * @constant
+             */
+            code: "version_conflict";
+            current: components["schemas"]["ChangesSinceRead"];
+            /** Detail */
+            detail: string;
+        };
+        /**
+         * ChangesSinceRead
+         * @description A stale save of changes' 409 `current`: what changed after the client's version.
+         */
+        ChangesSinceRead: {
+            /**
+             * Deleted
+             * @description Regions deleted since.
+             */
+            deleted: string[];
+            /**
+             * Regions
+             * @description Regions added or changed since, as stored in revisions (id, label, geometry ...).
+             */
+            regions: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Since
+             * @description The client's version these changes follow; null: `regions` is the whole current state.
+             */
+            since: number | null;
+            /**
+             * Version
+             * @description The annotation's current version.
+             */
+            version: number;
         };
         /** ClassAgreement */
         ClassAgreement: {
@@ -2972,6 +3087,39 @@ export interface components {
              */
             version?: number | null;
         };
+        /**
+         * RegionChangeIn
+         * @description An added or changed region of a save of changes: its id is required, so a retry cannot add it twice.
+         */
+        RegionChangeIn: {
+            /**
+             * Accepted From
+             * @description The prediction region it was accepted from.
+             */
+            accepted_from?: string | null;
+            /**
+             * Geometry
+             * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+            /**
+             * Id
+             * Format: uuid
+             * @description The region's id (client-chosen UUID for a new region).
+             */
+            id: string;
+            /**
+             * Label
+             * @description A class of the project's labeling config.
+             */
+            label: string;
+            /** Score */
+            score?: number | null;
+            /** @default human */
+            source: components["schemas"]["RegionSource"];
+        };
         /** RegionCollection */
         RegionCollection: {
             /** Features */
@@ -3467,7 +3615,7 @@ export interface components {
              * @default ground_truth
              * @enum {string}
              */
-            annotations: "ground_truth" | "all";
+            annotations: "ground_truth" | "all" | "none";
             /** Annotator Ids */
             annotator_ids?: string[];
             /** Classes */
@@ -3481,6 +3629,8 @@ export interface components {
              * @default true
              */
             include_predictions: boolean;
+            /** Model Version */
+            model_version?: string | null;
             /** Site Ids */
             site_ids?: string[];
             /** States */
@@ -3988,6 +4138,8 @@ export interface components {
 }
 export type SchemaAcquiredSource = components['schemas']['AcquiredSource'];
 export type SchemaAgreementReport = components['schemas']['AgreementReport'];
+export type SchemaAnnotationChanges = components['schemas']['AnnotationChanges'];
+export type SchemaAnnotationChangesRead = components['schemas']['AnnotationChangesRead'];
 export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
@@ -3998,6 +4150,8 @@ export type SchemaAssignmentRead = components['schemas']['AssignmentRead'];
 export type SchemaAssignmentState = components['schemas']['AssignmentState'];
 export type SchemaAttemptRead = components['schemas']['AttemptRead'];
 export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
+export type SchemaChangeConflictRead = components['schemas']['ChangeConflictRead'];
+export type SchemaChangesSinceRead = components['schemas']['ChangesSinceRead'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
 export type SchemaClassArea = components['schemas']['ClassArea'];
 export type SchemaClassScore = components['schemas']['ClassScore'];
@@ -4069,6 +4223,7 @@ export type SchemaProjectRead = components['schemas']['ProjectRead'];
 export type SchemaProjectRole = components['schemas']['ProjectRole'];
 export type SchemaProjectUpdate = components['schemas']['ProjectUpdate'];
 export type SchemaRegionAdd = components['schemas']['RegionAdd'];
+export type SchemaRegionChangeIn = components['schemas']['RegionChangeIn'];
 export type SchemaRegionCollection = components['schemas']['RegionCollection'];
 export type SchemaRegionErrorRead = components['schemas']['RegionErrorRead'];
 export type SchemaRegionFeature = components['schemas']['RegionFeature'];
@@ -4242,6 +4397,60 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_annotation_api_annotations__annotation_id__patch: {
+        parameters: {
+            query?: {
+                /** @description Repair self-intersections with PostGIS ST_MakeValid. */
+                repair?: boolean;
+                /** @description Cut regions to the image instead of refusing them. */
+                clip?: boolean;
+            };
+            header?: {
+                /** @description The annotation version the change is based on. */
+                "if-match"?: string | null;
+                /** @description Makes a retried request a no-op. */
+                "idempotency-key"?: string | null;
+            };
+            path: {
+                annotation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnnotationChanges"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnnotationChangesRead"];
+                };
+            };
+            /** @description The annotation changed since `version`; `current` holds what changed after it (or a taken region id: `region_id_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangeConflictRead"];
+                };
+            };
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };
@@ -6230,8 +6439,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -6282,8 +6493,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;

@@ -1,4 +1,5 @@
-"""Annotations of an observation: create, read, save whole (versioned), delete, history, restore."""
+"""Annotations of an observation: create, read, save whole or save changes (versioned), delete, history,
+restore."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
 from app.schemas.annotation import (
+    AnnotationChanges,
+    AnnotationChangesRead,
     AnnotationCreate,
     AnnotationRead,
     AnnotationSave,
+    ChangeConflictRead,
     GeometryChangeRead,
     PredictionRegionIn,
     RegionErrorRead,
@@ -35,6 +39,7 @@ from app.schemas.annotation import (
     RevisionRead,
     TopologyWarningRead,
 )
+from app.services import annotation_changes
 from app.services import annotations as service
 
 router = APIRouter(tags=["annotations"])
@@ -225,6 +230,65 @@ def save_annotation(
         settings.limits, user_id=access.user_id, repair=repair, clip=clip,
     )  # fmt: skip
     return annotation_response(result, status.HTTP_200_OK, session, idempotency_key, print_)
+
+
+@router.patch(
+    "/api/annotations/{annotation_id}",
+    response_model=AnnotationChangesRead,
+    summary="Save what changed: add or replace these regions, delete those, as one new version",
+    responses={
+        **REGION_ERRORS,
+        409: {
+            "model": ChangeConflictRead,
+            "description": "The annotation changed since `version`; `current` holds what changed after it "
+            "(or a taken region id: `region_id_taken`).",
+        },
+    },
+    dependencies=[Depends(renew_lease_on_edit)],
+)
+def change_annotation(
+    annotation_id: uuid.UUID,
+    body: AnnotationChanges,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    repair: RepairQuery = False,
+    clip: ClipQuery = False,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The autosave's save: costs what changed, not the annotation's size. Regions not named stay as they
+    are; their topology warnings are checked again only where the change touches them (`checked`). A stale
+    version gets 409 with what changed since it and changes nothing."""
+    print_ = fingerprint("PATCH", request.url.path, body)
+    if (replayed := replay(session, idempotency_key, print_)) is not None:
+        return replayed
+    version = based_on_version(if_match, body.version)
+    result = annotation_changes.change_annotation(
+        session,
+        annotation_id,
+        version,
+        region_inputs(body.regions),
+        body.deleted,
+        settings.limits,
+        user_id=access.user_id,
+        repair=repair,
+        clip=clip,
+    )
+    read = AnnotationChangesRead(
+        id=result.annotation.id,
+        version=result.annotation.version,
+        updated_at=result.annotation.updated_at,
+        regions=[region_feature(r) for r in result.regions],
+        deleted=result.deleted,
+        changes=[GeometryChangeRead.model_validate(c) for c in result.changes],
+        warnings=warnings_read(result.warnings),
+        checked=result.checked,
+    )
+    content = read.model_dump(mode="json")
+    remember(session, idempotency_key, print_, status.HTTP_200_OK, content)
+    return JSONResponse(content=content, headers={"ETag": f'"{result.annotation.version}"'})
 
 
 @router.delete(
