@@ -8,10 +8,11 @@ import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.models import Observation, Region, Revision
+from app.models import Annotation, Observation, Region, Revision, StoredWarning
+from app.services import annotations as service
 from tests.labels.test_annotations_api import create, observation, square
 
 __all__ = ["observation"]  # the fixture, shared
@@ -186,3 +187,55 @@ def test_topology_is_checked_again_for_the_change_and_its_neighbours_only(
     saved = client.patch(url, json={"version": 5, "regions": [outline]}).json()
     assert saved["checked"] is None
     assert warned(saved) == {(far["id"], "outside_outline", None)}
+
+
+def test_opening_a_task_reads_the_warnings_its_saves_stored_and_checks_once_where_none_are(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    outline = region("Outline", 0, 0, 300)
+    inside, far = region("Pit", 10, 10, 50), region("Pit", 700, 700, 50)
+    created = create(client, observation, [outline, inside, far]).json()
+    annotation_id = uuid.UUID(created["id"])
+    url = f"/api/annotations/{annotation_id}"
+    listing = f"/api/observations/{observation.id}/annotations"
+
+    def stored() -> tuple[int | None, set[tuple[str, str, str | None]]]:
+        db_session.expire_all()
+        annotation = db_session.get(Annotation, annotation_id)
+        assert annotation is not None
+        rows = db_session.scalars(select(StoredWarning).where(StoredWarning.annotation_id == annotation_id))
+        kept = {
+            (str(w.region_id), w.rule, str(w.other_region_id) if w.other_region_id else None) for w in rows
+        }
+        return annotation.warnings_version, kept
+
+    def full_check() -> set[tuple[str, str, str | None]]:
+        warnings = service.topology_warnings(db_session, annotation_id, ["Pit", "Infrastructure", "Outline"])
+        return {(str(w.region_id), w.code.value, str(w.other_region_id) if w.other_region_id else None)
+                for w in warnings}  # fmt: skip
+
+    assert stored() == (1, {(far["id"], "outside_outline", None)})  # the create stored its warnings
+    # A save of changes rewrites the warnings of what it checked; the open reads them and they are the
+    # whole check's.
+    infra = region("Infrastructure", 40, 40, 50)
+    client.patch(url, json={"version": 1, "regions": [infra]})
+    client.patch(url, json={"version": 2, "regions": [far | {"geometry": square(100, 200, 20)}]})
+    version, kept = stored()
+    assert version == 3 and kept == full_check() == {
+        (inside["id"], "pit_overlaps_infrastructure", infra["id"])
+    }
+    (listed,) = client.get(listing).json()
+    assert warned(listed) == kept
+
+    # An annotation whose warnings were never stored (an import): a save of changes checks only its part and
+    # cannot make them current, so the next open checks the whole annotation once and keeps the result.
+    db_session.execute(text("DELETE FROM topology_warnings WHERE annotation_id = :a"), {"a": annotation_id})
+    db_session.execute(
+        text("UPDATE annotations SET warnings_version = NULL WHERE id = :a"), {"a": annotation_id}
+    )
+    db_session.commit()
+    client.patch(url, json={"version": 3, "regions": [region("Pit", 800, 800, 20)]})
+    assert stored() == (None, set())
+    (listed,) = client.get(listing).json()
+    assert listed["version"] == 4 and warned(listed) == full_check() != set()
+    assert stored() == (4, full_check())

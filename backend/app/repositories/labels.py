@@ -10,8 +10,10 @@ from typing import Any
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
+from pyproj import Geod
 from shapely import geometry as shp
 from shapely import wkb
+from shapely.geometry.polygon import orient
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
@@ -38,12 +40,16 @@ def postgis_make_valid(session: Session) -> MakeValid:
     return make_valid
 
 
-def geodesic_area_ha(session: Session, geometry_wgs84: shp.MultiPolygon) -> float:
-    """Area on the ellipsoid (PostGIS geography), in hectares."""
-    area = session.scalar(
-        text("SELECT ST_Area(ST_GeomFromWKB(:g, 4326)::geography) / 10000.0"), {"g": geometry_wgs84.wkb}
-    )
-    return float(area or 0.0)
+# Karney's algorithm on the WGS84 ellipsoid, as PostGIS's ST_Area(geography) computes it, but in this process:
+# a query per region made saving thousands of regions (an accept-all) cost seconds of round trips.
+_WGS84 = Geod(ellps="WGS84")
+
+
+def geodesic_area_ha(geometry_wgs84: shp.MultiPolygon) -> float:
+    """Area on the ellipsoid, in hectares (the same as PostGIS's geography area)."""
+    # Oriented (exterior counter-clockwise, holes clockwise), pyproj's signed areas subtract the holes.
+    parts = (orient(part, 1.0) for part in geometry_wgs84.geoms)
+    return sum(float(_WGS84.geometry_area_perimeter(part)[0]) for part in parts) / 10000.0
 
 
 def regions_in_viewport(

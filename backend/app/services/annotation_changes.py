@@ -21,10 +21,12 @@ from app.labels.topology import TopologyRule, TopologyWarning, topology_warning
 from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
+from app.repositories.warnings import store_warnings
 from app.services import ground_truth
 from app.services.annotations import (
     TOPOLOGY_RULE_CLASSES,
     RegionChange,
+    RegionIdTakenError,
     RegionInput,
     VersionConflictError,
     _revision,
@@ -78,15 +80,17 @@ def change_annotation(
     classes = parse_labeling_config(project.labeling_config).class_names
 
     ids = [r.id for r in regions if r.id is not None] + deleted
-    named = select(Region).where(Region.id.in_(ids), Region.annotation_id == annotation.id)
+    # One query for every stored region the save names (not one per region: an accept-all names thousands).
+    named = select(Region).where(Region.id.in_(ids))
     touched = {r.id: r for r in session.scalars(named)}
+    _refuse_taken(regions, touched, annotation.id)
+    touched = {i: r for i, r in touched.items() if r.annotation_id == annotation.id}  # live or deleted
     version = annotation.version + 1
     result = ChangeResult(annotation=annotation, regions=[], deleted=[])
     boxes: list[tuple[float, float, float, float]] = []
     outlines = False  # an Outline was added, changed or deleted
     outline_delta = 0  # live Outlines now minus before
     changed = False
-    live = {i: r for i, r in touched.items() if r.deleted_at is None}
     for number, item in enumerate(regions, start=1):
         was = touched.get(item.id) if item.id else None
         old_label = was.label if was is not None and was.deleted_at is None else None
@@ -96,7 +100,7 @@ def change_annotation(
             observation,
             number,
             item,
-            live,
+            touched,
             classes,
             limits,
             user_id,
@@ -104,6 +108,7 @@ def change_annotation(
             clip,
             version,
             RevisionAction.UPDATE,
+            complete=True,
         )
         result.regions.append(stored.region)
         result.changes += stored.changes
@@ -142,10 +147,12 @@ def change_annotation(
         return result
     annotation.version = version
     annotation.updated_at = datetime.now(UTC)
-    session.commit()
+    session.flush()
     result.warnings, result.checked = _scoped_warnings(
         session, annotation.id, classes, ids, boxes, outline_delta, outlines
     )
+    store_warnings(session, annotation, result.warnings, result.checked, before=based_on_version)
+    session.commit()
     return result
 
 
@@ -172,6 +179,18 @@ def _refuse_ambiguous(regions: list[RegionInput], deleted: list[uuid.UUID]) -> N
         )
     if len(set(deleted)) != len(deleted):
         raise InvalidInputError("An id is listed twice in `deleted`; list each deleted region once.")
+
+
+def _refuse_taken(
+    regions: list[RegionInput], stored: dict[uuid.UUID, Region], annotation_id: uuid.UUID
+) -> None:
+    for number, item in enumerate(regions, start=1):
+        region = stored.get(item.id) if item.id is not None else None
+        if region is not None and region.annotation_id != annotation_id:
+            ref = region_ref(number, item)
+            raise RegionIdTakenError(
+                f"Region {ref.name}: id {item.id} belongs to another annotation.", **ref.error_fields()
+            )
 
 
 def check_version_delta(session: Session, annotation: Annotation, based_on_version: int) -> None:

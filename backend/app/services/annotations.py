@@ -34,6 +34,7 @@ from app.models.annotation import Annotation, Region, RegionSource, Revision, Re
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import geodesic_area_ha, postgis_make_valid
+from app.repositories.warnings import store_warnings, stored_warnings
 from app.services import ground_truth
 
 
@@ -290,12 +291,14 @@ def _apply(
         result.regions = live_regions(session, annotation.id)
         result.warnings = topology_warnings(session, annotation.id, classes)
         return result
-    if commit:
-        session.commit()
-    else:
+    if not commit:
+        # Imports: their warnings are not stored, so the first open checks the annotation once.
         session.flush()
         return result
+    session.flush()
     result.warnings = topology_warnings(session, annotation.id, classes)
+    store_warnings(session, annotation, result.warnings, None)
+    session.commit()
     return result
 
 
@@ -321,9 +324,13 @@ def store_region(
     clip: bool,
     version: int,
     action: RevisionAction,
+    *,
+    complete: bool = False,
 ) -> StoredRegion:
     """Check the ``number``-th region of a save and create, revive or update it (a revision when it
-    changed); ``existing`` holds the annotation's live regions the save may touch, by id."""
+    changed); ``existing`` holds the annotation's live regions the save may touch, by id. ``complete``:
+    ``existing`` holds every stored region with the save's ids (live or deleted, and the caller refused ids
+    of other annotations), so an id not in it is new without a query, and nothing is flushed per region."""
     ref = region_ref(number, item)
     check_label(item.label, ref, classes)
     checked = check_region_geometry(
@@ -332,7 +339,7 @@ def store_region(
         make_valid=postgis_make_valid(session),
     )  # fmt: skip
     region = existing.get(item.id) if item.id else None
-    if region is None and item.id is not None:
+    if region is None and item.id is not None and not complete:
         region = session.get(Region, item.id)
         if region is not None and region.annotation_id != annotation.id:
             raise RegionIdTakenError(
@@ -345,7 +352,8 @@ def store_region(
         )  # fmt: skip
         fill_region(session, region, item, checked.geometry, observation)
         session.add(region)
-        session.flush()
+        if not complete:
+            session.flush()
         session.add(
             _revision(annotation, region, RevisionAction.CREATE, version, None, snapshot(region), user_id)
         )
@@ -401,7 +409,7 @@ def fill_region(
     if obs.crs and obs.transform:
         wgs84 = pixel_to_wgs84(geometry, obs.crs, obs.transform)
         region.geom_wgs84 = from_shape(wgs84, srid=4326)
-        region.area_ha = geodesic_area_ha(session, wgs84)
+        region.area_ha = geodesic_area_ha(wgs84)
     else:
         region.geom_wgs84 = None
         region.area_ha = None
@@ -477,6 +485,22 @@ def topology_warnings(
         return []
     rows = session.execute(TOPOLOGY_SQL, {"a": annotation_id}).all()
     return [topology_warning(TopologyRule(rule), region_id, other) for region_id, rule, other in rows]
+
+
+def current_warnings(session: Session, annotation: Annotation, classes: list[str]) -> list[TopologyWarning]:
+    """The annotation's topology warnings: those its saves stored, or (an import, an annotation from before
+    they were stored) checked once for the whole annotation and stored. Flushes; the caller commits."""
+    stored = stored_warnings(session, annotation)
+    if stored is not None:
+        return stored
+    # Locked, so that two opens do not both store them; the other one may have stored them meanwhile.
+    session.refresh(annotation, with_for_update=True)
+    stored = stored_warnings(session, annotation)
+    if stored is not None:
+        return stored
+    warnings = topology_warnings(session, annotation.id, classes)
+    store_warnings(session, annotation, warnings, None)
+    return warnings
 
 
 class RegionNotFoundError(NotFoundError):

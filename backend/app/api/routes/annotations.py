@@ -181,9 +181,11 @@ def list_annotations(
     # The topology warnings come along, so a client shows them on opening the task, not only after a save.
     project = session.get(Project, annotations[0].project_id)
     classes = parse_labeling_config(project.labeling_config).class_names if project else []
+    warnings = {a.id: service.current_warnings(session, a, classes) for a in annotations}
+    session.commit()  # warnings checked for the first time are kept
     return [
         annotation_read(a, service.live_regions(session, a.id)).model_copy(
-            update={"warnings": warnings_read(service.topology_warnings(session, a.id, classes))}
+            update={"warnings": warnings_read(warnings[a.id])}
         )
         for a in annotations
     ]
