@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app.api.presenters import region_feature
 from app.models import Annotation, Observation, Region, Revision, StoredWarning
 from app.services import annotations as service
 from tests.labels.test_annotations_api import create, observation, square
@@ -239,3 +240,35 @@ def test_opening_a_task_reads_the_warnings_its_saves_stored_and_checks_once_wher
     (listed,) = client.get(listing).json()
     assert listed["version"] == 4 and warned(listed) == full_check() != set()
     assert stored() == (4, full_check())
+
+
+def test_opening_a_task_sends_each_region_as_the_saves_do(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    holed = {
+        "type": "Polygon",
+        "coordinates": [
+            [[100, 100], [300, 100], [300, 300], [100, 300], [100, 100]],
+            [[150, 150], [150, 200], [200, 200], [200, 150], [150, 150]],
+        ],
+    }
+    odd = {
+        "type": "Polygon",
+        "coordinates": [[[10.123, 20.5], [90.25, 21.75], [50.333, 80.125], [10.123, 20.5]]],
+    }
+    clipped = region("Infrastructure", 980, 400, 40)  # cut at the image's edge
+    body: list[dict[str, Any]] = [
+        {"id": str(uuid.uuid4()), "label": "Outline", "geometry": holed},
+        {"id": str(uuid.uuid4()), "label": "Pit", "geometry": odd, "source": "sam", "score": 0.8125},
+        clipped,
+    ]
+    created = create(client, observation, body, clip=True).json()
+    (listed,) = client.get(f"/api/observations/{observation.id}/annotations").json()
+    db_session.expire_all()
+    expected = [
+        region_feature(r).model_dump(mode="json")
+        for r in service.live_regions(db_session, uuid.UUID(created["id"]))
+    ]
+    assert listed["regions"] == expected  # the same objects, in the same order (oldest first)
+    assert sorted(expected, key=lambda r: r["id"]) == sorted(created["regions"], key=lambda r: r["id"])
+    assert listed["regions"][0]["properties"]["geometry_wgs84"]["type"] == "MultiPolygon"

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from app.labels.topology import TopologyWarning
 from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
+from app.repositories.labels import annotation_features_json
 from app.schemas.annotation import (
     AnnotationChanges,
     AnnotationChangesRead,
@@ -167,9 +169,7 @@ def create_annotation(
     response_model=list[AnnotationRead],
     summary="The task's annotations, not deleted (annotators: their own, unless the project shares them)",
 )
-def list_annotations(
-    observation_id: uuid.UUID, session: SessionDep, access: AccessDep
-) -> list[AnnotationRead]:
+def list_annotations(observation_id: uuid.UUID, session: SessionDep, access: AccessDep) -> Response:
     stmt = select(Annotation).where(
         Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
     )
@@ -177,18 +177,22 @@ def list_annotations(
         stmt = stmt.where(Annotation.created_by == access.user_id)
     annotations = session.scalars(stmt.order_by(Annotation.created_at)).all()
     if not annotations:
-        return []
-    # The topology warnings come along, so a client shows them on opening the task, not only after a save.
+        return Response(b"[]", media_type="application/json")
+    # The topology warnings come along, so a client shows them on opening the task, not only after a save:
+    # those its saves stored (docs/adr/2026-12-02-stored-topology-warnings.md).
     project = session.get(Project, annotations[0].project_id)
     classes = parse_labeling_config(project.labeling_config).class_names if project else []
     warnings = {a.id: service.current_warnings(session, a, classes) for a in annotations}
     session.commit()  # warnings checked for the first time are kept
-    return [
-        annotation_read(a, service.live_regions(session, a.id)).model_copy(
-            update={"warnings": warnings_read(warnings[a.id])}
-        )
-        for a in annotations
-    ]
+    # The regions' JSON comes from PostgreSQL as it is (the same RegionFeature objects, without a Python
+    # object per region); the rest of each AnnotationRead is built as usual.
+    body = []
+    for a in annotations:
+        read = annotation_read(a, []).model_copy(update={"warnings": warnings_read(warnings[a.id])})
+        head = read.model_dump(mode="json")
+        head["regions"] = orjson.Fragment(annotation_features_json(session, a.id))
+        body.append(head)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(
