@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from affine import Affine
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.labels.geometry import (
@@ -164,4 +165,10 @@ def test_pixels_to_wgs84_and_geodesic_area(db_session: Session) -> None:
     wgs84 = pixel_to_wgs84(square, "EPSG:32719", transform)
     minx, miny, maxx, maxy = wgs84.bounds
     assert -70.35 < minx < maxx < -70.33 and -27.48 < miny < maxy < -27.46
-    assert geodesic_area_ha(db_session, wgs84) == pytest.approx(1000 * 800 / 10_000, rel=0.01)
+    area = geodesic_area_ha(wgs84)
+    assert area == pytest.approx(1000 * 800 / 10_000, rel=0.01)
+    # Computed in this process (not by a query per region), it is PostGIS's area on the ellipsoid.
+    postgis = db_session.scalar(
+        text("SELECT ST_Area(ST_GeomFromWKB(:g, 4326)::geography) / 10000.0"), {"g": wgs84.wkb}
+    )
+    assert area == pytest.approx(postgis, rel=1e-9)

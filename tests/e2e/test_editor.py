@@ -5,6 +5,7 @@ the time series (swipe, copy the previous observation's approved regions); an ex
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -377,8 +378,12 @@ def test_a_save_whose_answer_is_lost_is_not_taken_for_someone_elses(
     console_errors.allow("net::ERR_CONNECTION_RESET")
     lost: list[str] = []
 
+    sent: list[Any] = []  # the bodies of the saves of changes, as sent
+
     def lose_the_answer(route: Route) -> None:
-        if lost or route.request.method != "PUT":
+        if route.request.method == "PATCH":
+            sent.append(route.request.post_data_json)
+        if lost or route.request.method != "PATCH":
             route.continue_()
             return
         route.fetch()  # the server saves it ...
@@ -400,6 +405,10 @@ def test_a_save_whose_answer_is_lost_is_not_taken_for_someone_elses(
     final = annotation_of(committing_client, first)
     assert final["version"] == version + 2
     assert sorted(r["properties"]["label"] for r in final["regions"]) == ["Infrastructure", "Outline", "Pit"]
+    # Each save sent only what changed since the confirmed version: the one new region, not the annotation.
+    assert sent[0] == sent[1]  # the lost one, sent again as it was
+    assert [len(body["regions"]) for body in sent] == [1, 1, 1] and sent[-1]["version"] == version + 1
+    assert sent[-1]["regions"][0]["label"] == "Outline" and all(body["deleted"] == [] for body in sent)
 
 
 def test_polygons_past_the_edge_are_cut_to_the_image_and_a_bowtie_can_be_repaired(

@@ -134,6 +134,7 @@ RULES: dict[str, Rule] = {
     "list_annotations": members(A.ANY, A.ANY, A.ANY),  # annotators get their own unless shared
     "read_annotation": READ_WORK,
     "save_annotation": WRITE_WORK,
+    "change_annotation": WRITE_WORK,
     "delete_annotation": members(A.ANY, None, A.DRAFTING),
     "list_revisions": READ_WORK,
     "restore_annotation": WRITE_WORK,

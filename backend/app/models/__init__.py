@@ -9,6 +9,7 @@ from app.models.annotation import (
     RegionSource,
     Revision,
     RevisionAction,
+    StoredWarning,
 )
 from app.models.job import Job, JobKind, JobQueue, JobState
 from app.models.ml import Dataset, DatasetState, ModelState, ModelVersion
@@ -48,6 +49,7 @@ __all__ = [
     "Revision",
     "RevisionAction",
     "Site",
+    "StoredWarning",
     "TaskState",
     "User",
 ]

@@ -67,6 +67,24 @@ class Annotation(Base):
     import_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The version whose topology warnings the topology_warnings rows are; None or older: compute them again
+    # (an import, or a write that did not check topology), docs/adr/2026-12-02-stored-topology-warnings.md.
+    warnings_version: Mapped[int | None] = mapped_column()
+
+
+class StoredWarning(Base):
+    """One topology warning of an annotation's region, as its last save checked it (opening a task reads
+    these instead of checking every region's topology again)."""
+
+    __tablename__ = "topology_warnings"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    annotation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("annotations.id", ondelete="CASCADE"), index=True
+    )
+    region_id: Mapped[uuid.UUID]
+    rule: Mapped[str] = mapped_column(String(64))
+    other_region_id: Mapped[uuid.UUID | None]
 
 
 class Prediction(Base):

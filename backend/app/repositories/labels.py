@@ -10,8 +10,10 @@ from typing import Any
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
+from pyproj import Geod
 from shapely import geometry as shp
 from shapely import wkb
+from shapely.geometry.polygon import orient
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
@@ -38,12 +40,16 @@ def postgis_make_valid(session: Session) -> MakeValid:
     return make_valid
 
 
-def geodesic_area_ha(session: Session, geometry_wgs84: shp.MultiPolygon) -> float:
-    """Area on the ellipsoid (PostGIS geography), in hectares."""
-    area = session.scalar(
-        text("SELECT ST_Area(ST_GeomFromWKB(:g, 4326)::geography) / 10000.0"), {"g": geometry_wgs84.wkb}
-    )
-    return float(area or 0.0)
+# Karney's algorithm on the WGS84 ellipsoid, as PostGIS's ST_Area(geography) computes it, but in this process:
+# a query per region made saving thousands of regions (an accept-all) cost seconds of round trips.
+_WGS84 = Geod(ellps="WGS84")
+
+
+def geodesic_area_ha(geometry_wgs84: shp.MultiPolygon) -> float:
+    """Area on the ellipsoid, in hectares (the same as PostGIS's geography area)."""
+    # Oriented (exterior counter-clockwise, holes clockwise), pyproj's signed areas subtract the holes.
+    parts = (orient(part, 1.0) for part in geometry_wgs84.geoms)
+    return sum(float(_WGS84.geometry_area_perimeter(part)[0]) for part in parts) / 10000.0
 
 
 def regions_in_viewport(
@@ -207,3 +213,28 @@ def rederive_wgs84(session: Session, observation_id: uuid.UUID, crs: str, transf
     }
     result = session.execute(text(_REDERIVE_WGS84), params)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# An annotation's live regions as the JSON array of RegionFeature (presenters.region_feature) that opening a
+# task sends, built by PostgreSQL in one query: reading 10,000 regions as ORM rows and pydantic models took
+# seconds. 15 decimals keep every coordinate a client or a repair wrote (pixels are below 100,000).
+_FEATURES_SQL = text(
+    """
+    SELECT COALESCE(json_agg(json_build_object(
+               'type', 'Feature', 'id', r.id, 'geometry', ST_AsGeoJSON(r.geom, 15)::json,
+               'properties', json_build_object(
+                   'label', r.label, 'source', r.source, 'score', r.score, 'version', r.version,
+                   'area_px', r.area_px, 'area_ha', r.area_ha, 'annotation_id', r.annotation_id,
+                   'prediction_id', r.prediction_id, 'model_version', NULL, 'accepted_from', r.accepted_from,
+                   'carried_from', r.carried_from, 'change_score', r.change_score,
+                   'ancestor_id', r.ancestor_id, 'geometry_wgs84', ST_AsGeoJSON(r.geom_wgs84, 15)::json))
+             ORDER BY r.created_at, r.id), '[]')::text
+      FROM regions r
+     WHERE r.annotation_id = :a AND r.deleted_at IS NULL
+    """
+)
+
+
+def annotation_features_json(session: Session, annotation_id: uuid.UUID) -> str:
+    """The annotation's live regions, oldest first, as the JSON text of a list of RegionFeature."""
+    return str(session.scalar(_FEATURES_SQL, {"a": annotation_id}))

@@ -65,6 +65,24 @@ class AnnotationSave(BaseModel):
     regions: list[RegionIn]
 
 
+class RegionChangeIn(RegionIn):
+    """An added or changed region of a save of changes: its id is required, so a retry cannot add it twice."""
+
+    id: uuid.UUID = Field(description="The region's id (client-chosen UUID for a new region).")
+
+
+class AnnotationChanges(BaseModel):
+    """What changed since the version the client last had confirmed (the autosave's body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, description="The version this save is based on (or If-Match).")
+    regions: list[RegionChangeIn] = Field(
+        default_factory=list, description="Added or changed regions, each whole (by id: added or replaced)."
+    )
+    deleted: list[uuid.UUID] = Field(default_factory=list, description="Ids of regions deleted.")
+
+
 class RestoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -181,3 +199,43 @@ class RevisionRead(BaseModel):
     after: dict[str, Any] | None
     user_id: uuid.UUID | None
     created_at: datetime
+
+
+class AnnotationChangesRead(BaseModel):
+    """The answer to a save of changes: only what the request touched, as the server stored it."""
+
+    id: uuid.UUID
+    version: int = Field(description="The annotation's version after the save (the next save's base).")
+    updated_at: datetime
+    regions: list[RegionFeature] = Field(description="The request's regions as stored (clipped, repaired).")
+    deleted: list[uuid.UUID] = Field(description="The regions this save deleted.")
+    changes: list[GeometryChangeRead] = Field(default_factory=list, description="What repair/clip changed.")
+    warnings: list[TopologyWarningRead] = Field(
+        default_factory=list, description="Topology rules not met, by the regions in `checked`."
+    )
+    checked: list[uuid.UUID] | None = Field(
+        description="The regions whose topology was checked again (the saved ones and their neighbours): "
+        "their warnings are `warnings`, the others' stand. Null: the whole annotation was checked and "
+        "`warnings` are all of its warnings."
+    )
+
+
+class ChangesSinceRead(BaseModel):
+    """A stale save of changes' 409 `current`: what changed after the client's version."""
+
+    version: int = Field(description="The annotation's current version.")
+    since: int | None = Field(
+        description="The client's version these changes follow; null: `regions` is the whole current state."
+    )
+    regions: list[dict[str, Any]] = Field(
+        description="Regions added or changed since, as stored in revisions (id, label, geometry ...)."
+    )
+    deleted: list[uuid.UUID] = Field(description="Regions deleted since.")
+
+
+class ChangeConflictRead(BaseModel):
+    """The body of a 409 to a stale save of changes."""
+
+    detail: str
+    code: Literal["version_conflict"]
+    current: ChangesSinceRead

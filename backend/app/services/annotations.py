@@ -8,25 +8,33 @@ transaction, deletes are tombstones, and any earlier version can be restored as 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely import geometry as shp
-from sqlalchemy import select, text
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.labeling_config import parse_labeling_config
-from app.labels.geometry import GeometryChangeCode, check_region_geometry, pixel_to_wgs84
+from app.labels.geometry import (
+    GeometryChange,
+    GeometryChangeCode,
+    check_region_geometry,
+    pixel_to_wgs84,
+)
 from app.labels.regions import RegionRef, check_label
 from app.labels.topology import TopologyRule, TopologyWarning, topology_warning
 from app.models.annotation import Annotation, Region, RegionSource, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import geodesic_area_ha, postgis_make_valid
+from app.repositories.warnings import store_warnings, stored_warnings
 from app.services import ground_truth
 
 
@@ -240,71 +248,37 @@ def _apply(
     assert project is not None
     classes = parse_labeling_config(project.labeling_config).class_names
     existing = {r.id: r for r in live_regions(session, annotation.id)}
-    ancestors = _ancestors(session, observation, inputs)
+    ancestors = region_ancestors(session, observation, inputs)
     version = annotation.version + 1 if bump else annotation.version
     result = SaveResult(annotation=annotation, regions=[])
     seen: set[uuid.UUID] = set()
     changed = False
     for number, item in enumerate(inputs, start=1):
-        ref = region_ref(number, item)
-        check_label(item.label, ref, classes)
         if item.id is not None and item.id in seen:
+            ref = region_ref(number, item)
             raise InvalidInputError(
                 f"Region {ref.name}: the id {item.id} is used twice in this save.", **ref.error_fields()
             )
-        checked = check_region_geometry(
-            item.geometry, region=ref, width=observation.width, height=observation.height,
-            max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
-            make_valid=postgis_make_valid(session),
-        )  # fmt: skip
-        region = existing.get(item.id) if item.id else None
-        if region is None and item.id is not None:
-            region = session.get(Region, item.id)
-            if region is not None and region.annotation_id != annotation.id:
-                raise RegionIdTakenError(
-                    f"Region {ref.name}: id {item.id} belongs to another annotation.", **ref.error_fields()
-                )
-        if region is None:
-            region = Region(
-                id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
-                annotation_id=annotation.id, version=1,
-            )  # fmt: skip
-            fill_region(session, region, item, checked.geometry, observation)
-            region.ancestor_id = ancestors.get(number)
-            session.add(region)
-            session.flush()
-            session.add(
-                _revision(annotation, region, RevisionAction.CREATE, version, None, snapshot(region), user_id)
-            )
-            changed = True
-        elif region.deleted_at is not None:
-            # A region of this annotation deleted earlier comes back (an undo, or a restore).
-            region.deleted_at = None
-            region.version += 1
-            fill_region(session, region, item, checked.geometry, observation)
-            revived = RevisionAction.RESTORE if action is RevisionAction.RESTORE else RevisionAction.CREATE
-            session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
-            changed = True
-        else:
-            unchanged = (region.label, region.source, region.score, region.accepted_from) == (
-                item.label,
-                item.source,
-                item.score,
-                item.accepted_from,
-            ) and to_shape(region.geom).equals_exact(checked.geometry, 0)
-            if not unchanged:
-                # Only a changed region pays for deriving EPSG:4326 and its area again.
-                before = snapshot(region)
-                fill_region(session, region, item, checked.geometry, observation)
-                after = snapshot(region)
-                region.version += 1
-                region.updated_at = datetime.now(UTC)
-                after["version"] = region.version
-                session.add(_revision(annotation, region, action, version, before, after, user_id))
-                changed = True
-        seen.add(region.id)
-        result.regions.append(region)
-        result.changes += [RegionChange(region.id, c.code, c.message) for c in checked.changes]
+        stored = store_region(
+            session,
+            annotation,
+            observation,
+            number,
+            item,
+            existing,
+            classes,
+            limits,
+            user_id,
+            repair,
+            clip,
+            version,
+            action,
+            ancestor_id=ancestors.get(number),
+        )
+        changed = changed or stored.changed
+        seen.add(stored.region.id)
+        result.regions.append(stored.region)
+        result.changes += stored.changes
     for region_id, region in existing.items():
         if region_id not in seen:
             region.deleted_at = datetime.now(UTC)
@@ -322,12 +296,14 @@ def _apply(
         result.regions = live_regions(session, annotation.id)
         result.warnings = topology_warnings(session, annotation.id, classes)
         return result
-    if commit:
-        session.commit()
-    else:
+    if not commit:
+        # Imports: their warnings are not stored, so the first open checks the annotation once.
         session.flush()
         return result
+    session.flush()
     result.warnings = topology_warnings(session, annotation.id, classes)
+    store_warnings(session, annotation, result.warnings, None)
+    session.commit()
     return result
 
 
@@ -335,7 +311,9 @@ class AncestorError(InvalidInputError):
     code = "invalid_ancestor"
 
 
-def _ancestors(session: Session, observation: Observation, inputs: list[RegionInput]) -> dict[int, uuid.UUID]:
+def region_ancestors(
+    session: Session, observation: Observation, inputs: list[RegionInput]
+) -> dict[int, uuid.UUID]:
     """Per (1-based) region number, the ancestor a region made in this save gets: the one named, else the
     region a carried-forward prediction it was accepted from continues. A named ancestor must be a region
     of an earlier date of the same site, so that lineage only ever runs back in time."""
@@ -381,6 +359,97 @@ def _ancestors(session: Session, observation: Observation, inputs: list[RegionIn
     return result
 
 
+@dataclass(frozen=True)
+class StoredRegion:
+    region: Region
+    changed: bool  # a revision was written
+    changes: list[RegionChange]  # what repair/clip did
+    before: BaseGeometry | None = None  # its geometry before this save, if it had one
+
+
+def store_region(
+    session: Session,
+    annotation: Annotation,
+    observation: Observation,
+    number: int,
+    item: RegionInput,
+    existing: dict[uuid.UUID, Region],
+    classes: list[str],
+    limits: LimitSettings,
+    user_id: uuid.UUID | None,
+    repair: bool,
+    clip: bool,
+    version: int,
+    action: RevisionAction,
+    *,
+    complete: bool = False,
+    ancestor_id: uuid.UUID | None = None,
+) -> StoredRegion:
+    """Check the ``number``-th region of a save and create, revive or update it (a revision when it
+    changed); ``existing`` holds the annotation's live regions the save may touch, by id. ``complete``:
+    ``existing`` holds every stored region with the save's ids (live or deleted, and the caller refused ids
+    of other annotations), so an id not in it is new without a query, and nothing is flushed per region."""
+    ref = region_ref(number, item)
+    check_label(item.label, ref, classes)
+    checked = check_region_geometry(
+        item.geometry, region=ref, width=observation.width, height=observation.height,
+        max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
+        make_valid=postgis_make_valid(session),
+    )  # fmt: skip
+    region = existing.get(item.id) if item.id else None
+    if region is None and item.id is not None and not complete:
+        region = session.get(Region, item.id)
+        if region is not None and region.annotation_id != annotation.id:
+            raise RegionIdTakenError(
+                f"Region {ref.name}: id {item.id} belongs to another annotation.", **ref.error_fields()
+            )
+    if region is None:
+        region = Region(
+            id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
+            annotation_id=annotation.id, version=1,
+        )  # fmt: skip
+        fill_region(session, region, item, checked.geometry, observation)
+        region.ancestor_id = ancestor_id  # set once, when the region is made (docs/adr/*region-lineage*)
+        session.add(region)
+        if not complete:
+            session.flush()
+        session.add(
+            _revision(annotation, region, RevisionAction.CREATE, version, None, snapshot(region), user_id)
+        )
+        return StoredRegion(region, True, _changes(region, checked.changes))
+    if region.deleted_at is not None:
+        # A region of this annotation deleted earlier comes back (an undo, or a restore).
+        before_shape = to_shape(region.geom)
+        region.deleted_at = None
+        region.version += 1
+        fill_region(session, region, item, checked.geometry, observation)
+        revived = RevisionAction.RESTORE if action is RevisionAction.RESTORE else RevisionAction.CREATE
+        session.add(_revision(annotation, region, revived, version, None, snapshot(region), user_id))
+        return StoredRegion(region, True, _changes(region, checked.changes), before_shape)
+    before_shape = to_shape(region.geom)
+    unchanged = (region.label, region.source, region.score, region.accepted_from) == (
+        item.label,
+        item.source,
+        item.score,
+        item.accepted_from,
+    ) and before_shape.equals_exact(checked.geometry, 0)
+    if unchanged:
+        return StoredRegion(region, False, _changes(region, checked.changes), before_shape)
+    # Only a changed region pays for deriving EPSG:4326 and its area again.
+    before = snapshot(region)
+    fill_region(session, region, item, checked.geometry, observation)
+    after = snapshot(region)
+    region.version += 1
+    region.updated_at = datetime.now(UTC)
+    after["version"] = region.version
+    session.add(_revision(annotation, region, action, version, before, after, user_id))
+    return StoredRegion(region, True, _changes(region, checked.changes), before_shape)
+
+
+def _changes(region: Region, changes: Sequence[GeometryChange]) -> list[RegionChange]:
+    return [RegionChange(region.id, c.code, c.message) for c in changes]
+
+
 def region_ref(number: int, item: RegionInput) -> RegionRef:
     """How problems name the ``number``-th (1-based) region of a save, with its id and request position."""
     return RegionRef(f"{number} ({item.id})" if item.id else str(number), item.id, item.position)
@@ -399,7 +468,7 @@ def fill_region(
     if obs.crs and obs.transform:
         wgs84 = pixel_to_wgs84(geometry, obs.crs, obs.transform)
         region.geom_wgs84 = from_shape(wgs84, srid=4326)
-        region.area_ha = geodesic_area_ha(session, wgs84)
+        region.area_ha = geodesic_area_ha(wgs84)
     else:
         region.geom_wgs84 = None
         region.area_ha = None
@@ -424,13 +493,18 @@ def _revision(
 # (observation_id, geom) GiST index: the cost grows with the regions, not with their pairs. (The first
 # version compared every Pit with the union of all Outlines and every Pit with every Infrastructure: 15 s
 # for 2,000 regions, and the union was recomputed per row where the planner lacked statistics.)
-TOPOLOGY_SQL = text(
-    """
+# Which Pit and Infrastructure regions a check covers: all of the annotation's, or those in :scope (the ones a
+# save of changes can have affected, services/annotation_changes.py).
+_PARTS = {
+    False: "annotation_id = :a",
+    True: "annotation_id = :a AND id = ANY(CAST(:scope AS uuid[]))",
+}
+_TOPOLOGY_SQL = """
     WITH obs AS MATERIALIZED (
         SELECT observation_id AS id FROM annotations WHERE id = :a
     ), parts AS MATERIALIZED (
         SELECT id, label, geom FROM regions
-         WHERE annotation_id = :a AND deleted_at IS NULL AND label IN ('Pit', 'Infrastructure')
+         WHERE {parts} AND deleted_at IS NULL AND label IN ('Pit', 'Infrastructure')
     )
     SELECT l.id, 'outside_outline' AS rule, NULL::uuid AS other
       FROM parts l
@@ -450,7 +524,14 @@ TOPOLOGY_SQL = text(
        AND i.annotation_id = :a AND i.label = 'Infrastructure'
      WHERE p.label = 'Pit' AND ST_Intersects(p.geom, i.geom) AND ST_Area(ST_Intersection(p.geom, i.geom)) > 0
     """
-)
+TOPOLOGY_SQL = text(_TOPOLOGY_SQL.format(parts=_PARTS[False]))
+_SCOPED_TOPOLOGY_SQL = text(_TOPOLOGY_SQL.format(parts=_PARTS[True]))
+TOPOLOGY_RULE_CLASSES = {"Pit", "Infrastructure", "Outline"}
+
+
+def topology_sql(*, scoped: bool) -> TextClause:
+    """The topology query of the whole annotation (:a), or only of the Pit/Infrastructure ids in :scope."""
+    return _SCOPED_TOPOLOGY_SQL if scoped else TOPOLOGY_SQL
 
 
 def topology_warnings(
@@ -459,10 +540,26 @@ def topology_warnings(
     """Mine topology rules, as warnings (the save stands): Pit and Infrastructure inside an Outline, and no
     Pit overlapping Infrastructure (one warning per Infrastructure region it overlaps). Only checked when the
     project has those classes; without any Outline drawn yet, the first rule waits."""
-    if not {"Pit", "Infrastructure", "Outline"} <= set(classes):
+    if not set(classes) >= TOPOLOGY_RULE_CLASSES:
         return []
     rows = session.execute(TOPOLOGY_SQL, {"a": annotation_id}).all()
     return [topology_warning(TopologyRule(rule), region_id, other) for region_id, rule, other in rows]
+
+
+def current_warnings(session: Session, annotation: Annotation, classes: list[str]) -> list[TopologyWarning]:
+    """The annotation's topology warnings: those its saves stored, or (an import, an annotation from before
+    they were stored) checked once for the whole annotation and stored. Flushes; the caller commits."""
+    stored = stored_warnings(session, annotation)
+    if stored is not None:
+        return stored
+    # Locked, so that two opens do not both store them; the other one may have stored them meanwhile.
+    session.refresh(annotation, with_for_update=True)
+    stored = stored_warnings(session, annotation)
+    if stored is not None:
+        return stored
+    warnings = topology_warnings(session, annotation.id, classes)
+    store_warnings(session, annotation, warnings, None)
+    return warnings
 
 
 class RegionNotFoundError(NotFoundError):

@@ -24,7 +24,13 @@ export interface paths {
         delete: operations["delete_annotation_api_annotations__annotation_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Save what changed: add or replace these regions, delete those, as one new version
+         * @description The autosave's save: costs what changed, not the annotation's size. Regions not named stay as they
+         *     are; their topology warnings are checked again only where the change touches them (`checked`). A stale
+         *     version gets 409 with what changed since it and changes nothing.
+         */
+        patch: operations["change_annotation_api_annotations__annotation_id__patch"];
         trace?: never;
     };
     "/api/annotations/{annotation_id}/regions": {
@@ -1622,6 +1628,73 @@ export interface components {
             /** Per Class */
             per_class: components["schemas"]["ClassAgreement"][];
         };
+        /**
+         * AnnotationChanges
+         * @description What changed since the version the client last had confirmed (the autosave's body).
+         */
+        AnnotationChanges: {
+            /**
+             * Deleted
+             * @description Ids of regions deleted.
+             */
+            deleted?: string[];
+            /**
+             * Regions
+             * @description Added or changed regions, each whole (by id: added or replaced).
+             */
+            regions?: components["schemas"]["RegionChangeIn"][];
+            /**
+             * Version
+             * @description The version this save is based on (or If-Match).
+             */
+            version?: number | null;
+        };
+        /**
+         * AnnotationChangesRead
+         * @description The answer to a save of changes: only what the request touched, as the server stored it.
+         */
+        AnnotationChangesRead: {
+            /**
+             * Changes
+             * @description What repair/clip changed.
+             */
+            changes?: components["schemas"]["GeometryChangeRead"][];
+            /**
+             * Checked
+             * @description The regions whose topology was checked again (the saved ones and their neighbours): their warnings are `warnings`, the others' stand. Null: the whole annotation was checked and `warnings` are all of its warnings.
+             */
+            checked: string[] | null;
+            /**
+             * Deleted
+             * @description The regions this save deleted.
+             */
+            deleted: string[];
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Regions
+             * @description The request's regions as stored (clipped, repaired).
+             */
+            regions: components["schemas"]["RegionFeature"][];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Version
+             * @description The annotation's version after the save (the next save's base).
+             */
+            version: number;
+            /**
+             * Warnings
+             * @description Topology rules not met, by the regions in `checked`.
+             */
+            warnings?: components["schemas"]["TopologyWarningRead"][];
+        };
         /** AnnotationCreate */
         AnnotationCreate: {
             /**
@@ -1845,6 +1918,20 @@ export interface components {
              */
             unit: "ha" | "px";
         };
+        /**
+         * ChangeConflictRead
+         * @description The body of a 409 to a stale save of changes.
+         */
+        ChangeConflictRead: {
+            /**
+             * Code
+             * @constant
+             */
+            code: "version_conflict";
+            current: components["schemas"]["ChangesSinceRead"];
+            /** Detail */
+            detail: string;
+        };
         /** ChangeEnd */
         ChangeEnd: {
             /** Acquired On */
@@ -1927,6 +2014,34 @@ export interface components {
             change: "gained" | "lost";
             /** Label */
             label: string;
+        };
+        /**
+         * ChangesSinceRead
+         * @description A stale save of changes' 409 `current`: what changed after the client's version.
+         */
+        ChangesSinceRead: {
+            /**
+             * Deleted
+             * @description Regions deleted since.
+             */
+            deleted: string[];
+            /**
+             * Regions
+             * @description Regions added or changed since, as stored in revisions (id, label, geometry ...).
+             */
+            regions: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Since
+             * @description The client's version these changes follow; null: `regions` is the whole current state.
+             */
+            since: number | null;
+            /**
+             * Version
+             * @description The annotation's current version.
+             */
+            version: number;
         };
         /** ClassAgreement */
         ClassAgreement: {
@@ -3355,6 +3470,44 @@ export interface components {
              */
             version?: number | null;
         };
+        /**
+         * RegionChangeIn
+         * @description An added or changed region of a save of changes: its id is required, so a retry cannot add it twice.
+         */
+        RegionChangeIn: {
+            /**
+             * Accepted From
+             * @description The prediction region it was accepted from.
+             */
+            accepted_from?: string | null;
+            /**
+             * Ancestor Id
+             * @description The region on an earlier date of the site that this one continues (copy-forward); read only when the region is made (a region keeps its ancestor), and taken from a carried-forward prediction it is accepted from when left out.
+             */
+            ancestor_id?: string | null;
+            /**
+             * Geometry
+             * @description GeoJSON Polygon or MultiPolygon in pixel coordinates.
+             */
+            geometry: {
+                [key: string]: unknown;
+            };
+            /**
+             * Id
+             * Format: uuid
+             * @description The region's id (client-chosen UUID for a new region).
+             */
+            id: string;
+            /**
+             * Label
+             * @description A class of the project's labeling config.
+             */
+            label: string;
+            /** Score */
+            score?: number | null;
+            /** @default human */
+            source: components["schemas"]["RegionSource"];
+        };
         /** RegionCollection */
         RegionCollection: {
             /** Features */
@@ -4497,6 +4650,8 @@ export interface components {
 }
 export type SchemaAcquiredSource = components['schemas']['AcquiredSource'];
 export type SchemaAgreementReport = components['schemas']['AgreementReport'];
+export type SchemaAnnotationChanges = components['schemas']['AnnotationChanges'];
+export type SchemaAnnotationChangesRead = components['schemas']['AnnotationChangesRead'];
 export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
@@ -4509,10 +4664,12 @@ export type SchemaAssignmentState = components['schemas']['AssignmentState'];
 export type SchemaAttemptRead = components['schemas']['AttemptRead'];
 export type SchemaAuditEventRead = components['schemas']['AuditEventRead'];
 export type SchemaChange = components['schemas']['Change'];
+export type SchemaChangeConflictRead = components['schemas']['ChangeConflictRead'];
 export type SchemaChangeEnd = components['schemas']['ChangeEnd'];
 export type SchemaChangeFeature = components['schemas']['ChangeFeature'];
 export type SchemaChangeOverview = components['schemas']['ChangeOverview'];
 export type SchemaChangeProperties = components['schemas']['ChangeProperties'];
+export type SchemaChangesSinceRead = components['schemas']['ChangesSinceRead'];
 export type SchemaClassAgreement = components['schemas']['ClassAgreement'];
 export type SchemaClassArea = components['schemas']['ClassArea'];
 export type SchemaClassChange = components['schemas']['ClassChange'];
@@ -4588,6 +4745,7 @@ export type SchemaProjectRead = components['schemas']['ProjectRead'];
 export type SchemaProjectRole = components['schemas']['ProjectRole'];
 export type SchemaProjectUpdate = components['schemas']['ProjectUpdate'];
 export type SchemaRegionAdd = components['schemas']['RegionAdd'];
+export type SchemaRegionChangeIn = components['schemas']['RegionChangeIn'];
 export type SchemaRegionCollection = components['schemas']['RegionCollection'];
 export type SchemaRegionErrorRead = components['schemas']['RegionErrorRead'];
 export type SchemaRegionFeature = components['schemas']['RegionFeature'];
@@ -4765,6 +4923,60 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_annotation_api_annotations__annotation_id__patch: {
+        parameters: {
+            query?: {
+                /** @description Repair self-intersections with PostGIS ST_MakeValid. */
+                repair?: boolean;
+                /** @description Cut regions to the image instead of refusing them. */
+                clip?: boolean;
+            };
+            header?: {
+                /** @description The annotation version the change is based on. */
+                "if-match"?: string | null;
+                /** @description Makes a retried request a no-op. */
+                "idempotency-key"?: string | null;
+            };
+            path: {
+                annotation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnnotationChanges"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnnotationChangesRead"];
+                };
+            };
+            /** @description The annotation changed since `version`; `current` holds what changed after it (or a taken region id: `region_id_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangeConflictRead"];
+                };
+            };
+            /** @description A region was refused: `region_id`, `region_index` and `reason` say which and why; nothing was stored. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegionErrorRead"];
                 };
             };
         };

@@ -112,12 +112,17 @@ export class AnnotationSwitcher {
     return true;
   }
 
-  /** The selected annotation was saved: its regions and version as the server has them now. */
-  saved(version: number, regions: Annotation["regions"]): void {
+  /** The selected annotation was saved: its version, the regions the save stored and those it deleted
+   * (`whole`: `regions` are all of them). */
+  saved(version: number, regions: Annotation["regions"], deleted: string[], whole: boolean): void {
     const entry = this.selected();
     if (!entry) return;
     entry.version = version;
-    entry.regions = regions;
+    if (whole) entry.regions = regions;
+    else {
+      const gone = new Set([...deleted, ...regions.map((r) => r.id)]);
+      entry.regions = [...entry.regions.filter((r) => !gone.has(r.id)), ...regions];
+    }
     this.render();
     void this.loadAgreement();
   }

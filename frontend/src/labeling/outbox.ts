@@ -1,6 +1,20 @@
 // Edits not yet confirmed by the server live in IndexedDB, so closing the tab, a network drop or an
 // expired session loses nothing: the next visit of the task finds them and saves them.
+import type { RegionDelta } from "./delta";
 import type { RegionDraft } from "./regions";
+
+/** One save request, kept until its answer comes: retried as it is (same key and body), so that a request
+ * the server applied but whose answer was lost is answered from the server's idempotency record. */
+export interface SaveAttempt {
+  key: string;
+  baseVersion: number;
+  annotationId: string | null;
+  repair: boolean;
+  /** What changed since `baseVersion` (a PATCH); null for a whole save (the POST that creates it). */
+  delta?: RegionDelta | null;
+  /** The whole state: the POST that creates the annotation, or an entry written before saves of changes. */
+  regions?: RegionDraft[];
+}
 
 export interface PendingSave {
   key: string; // `${userId}:${observationId}`
@@ -10,13 +24,7 @@ export interface PendingSave {
   edits: number;
   idempotencyKey: string;
   /** A request sent whose answer never came: it is sent again, as it was, before anything newer. */
-  unconfirmed?: {
-    regions: RegionDraft[];
-    key: string;
-    baseVersion: number;
-    annotationId: string | null;
-    repair: boolean;
-  } | null;
+  unconfirmed?: SaveAttempt | null;
   changedAt: string;
 }
 

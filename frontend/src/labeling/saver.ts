@@ -1,9 +1,12 @@
 // Autosave: every change is written to the outbox (IndexedDB) at once and sent to the server shortly
-// after, as the whole annotation with the version it is based on. A network error keeps retrying with
-// backoff; a 401 waits for the user to sign in again; a 409 (someone else saved) asks the user.
+// after, as what changed since the version the server confirmed (added, changed and deleted regions, with
+// that version and an idempotency key; docs/adr/2026-12-02-autosave-sends-changes-not-the-annotation.md).
+// A network error keeps retrying with backoff; a 401 waits for the user to sign in again; a 409 (someone
+// else saved) asks the user.
 import { api, ApiError, apiError, type GeometryChange, type RefusedRegion, type RegionFeature, type TopologyWarning } from "../api/client";
-import { dropPending, outboxKey, readPending, writePending, type PendingSave } from "./outbox";
-import { fingerprint, toRegionIn, type RegionDraft } from "./regions";
+import { applyDelta, diff, isEmpty, stateOf, type RegionDelta, type RegionState } from "./delta";
+import { dropPending, outboxKey, readPending, writePending, type PendingSave, type SaveAttempt } from "./outbox";
+import { toRegionIn, type RegionDraft } from "./regions";
 import { isArea } from "./geometry";
 
 export type SaveState = "saved" | "saving" | "pending" | "offline" | "signed-out" | "conflict" | "error";
@@ -24,10 +27,16 @@ export interface Conflict {
 }
 
 export interface SaveResult {
+  /** Every topology warning of the annotation now (the server's answer folded into the ones known). */
   warnings: TopologyWarning[];
   /** What the server changed (cut to the image, repaired), by region id. */
   changes: GeometryChange[];
+  /** The regions this save stored, as the server has them (all of them for a whole save). */
   regions: RegionFeature[];
+  /** The regions this save deleted. */
+  deleted: string[];
+  /** `regions` is the whole annotation (the save that created it). */
+  whole: boolean;
   version: number;
 }
 
@@ -36,33 +45,28 @@ interface SaverOptions {
   observationId: string;
   annotationId: string | null;
   version: number;
+  /** The regions as the server has them at `version`: what the first save's changes are measured from. */
+  regions: RegionDraft[];
+  /** Their topology warnings (saves of changes answer with the warnings of the regions they touch). */
+  warnings: TopologyWarning[];
   onStatus: (status: SaveStatus) => void;
   onSaved: (result: SaveResult) => void;
   onConflict: (conflict: Conflict) => void;
 }
 
-/** One save request. Retried as it is (same key and body) while its outcome is unknown, so that a request
- * the server applied but whose answer was lost is answered from the server's idempotency record. */
-interface Attempt {
-  regions: RegionDraft[];
-  key: string;
-  baseVersion: number;
-  annotationId: string | null;
-  repair: boolean;
-}
+type Attempt = SaveAttempt;
 
-const DEBOUNCE_MS = 500;
+// Saves cost what changed, so a change goes almost at once; the pause only gathers what one gesture or key
+// press changes in several steps. Changes made while a save is in flight go together in the next one.
+const DEBOUNCE_MS = 50;
 const MAX_BACKOFF_MS = 15_000;
 
-/** The 409's `current` state: `{version, regions: [{id, label, source, score, accepted_from, geometry}]}`. */
-function theirsFromConflict(body: unknown): Conflict | null {
-  const current = (body as { current?: { version?: unknown; regions?: unknown } } | null)?.current;
-  if (!current || typeof current.version !== "number" || !Array.isArray(current.regions)) return null;
-  const theirs: RegionDraft[] = [];
-  for (const region of current.regions as Record<string, unknown>[]) {
+function draftsFrom(list: unknown): RegionDraft[] {
+  const drafts: RegionDraft[] = [];
+  for (const region of (Array.isArray(list) ? list : []) as Record<string, unknown>[]) {
     const geometry = region["geometry"];
     if (!isArea(geometry)) continue;
-    theirs.push({
+    drafts.push({
       id: String(region["id"]),
       label: String(region["label"]),
       geometry,
@@ -72,7 +76,21 @@ function theirsFromConflict(body: unknown): Conflict | null {
       ancestor_id: null, // not in the conflict's snapshot; the server keeps each region's own
     });
   }
-  return { theirs, theirVersion: current.version };
+  return drafts;
+}
+
+/** Their state from a 409's `current`: a save of changes gets `{version, since, regions, deleted}`, what
+ * changed after `since` (the version `confirmed` is at); a whole save (or an unknown `since`) the whole
+ * state in `regions`. */
+function theirsFromConflict(body: unknown, confirmed: RegionState): { conflict: Conflict; state: RegionState } | null {
+  const current = (body as { current?: { version?: unknown; since?: unknown; regions?: unknown; deleted?: unknown } } | null)?.current;
+  if (!current || typeof current.version !== "number" || !Array.isArray(current.regions)) return null;
+  const regions = draftsFrom(current.regions);
+  const state =
+    typeof current.since === "number"
+      ? applyDelta(confirmed, { regions, deleted: Array.isArray(current.deleted) ? current.deleted.map(String) : [] })
+      : stateOf(regions);
+  return { conflict: { theirs: [...state.values()], theirVersion: current.version }, state };
 }
 
 export class Saver {
@@ -80,6 +98,9 @@ export class Saver {
   version: number;
   private readonly key: string;
   private latest: RegionDraft[] | null = null; // newest state not yet confirmed
+  private confirmed: RegionState; // the regions as the server confirmed them at `version`
+  private theirs: RegionState | null = null; // the state of the last 409, until the user chose
+  private warnings: TopologyWarning[];
   private unconfirmed: Attempt | null = null; // sent, but no answer came back
   private repairNext = false; // the user asked the server to repair self-intersections
   private edits = 0;
@@ -94,6 +115,8 @@ export class Saver {
   constructor(private readonly options: SaverOptions) {
     this.annotationId = options.annotationId;
     this.version = options.version;
+    this.confirmed = stateOf(options.regions);
+    this.warnings = options.warnings;
     this.key = outboxKey(options.userId, options.observationId);
     window.addEventListener("online", this.retry);
     window.addEventListener("minelabel:signed-in", this.onSignedIn);
@@ -149,6 +172,8 @@ export class Saver {
   keepMine(theirVersion: number): void {
     this.blocked = null;
     this.version = theirVersion;
+    if (this.theirs) this.confirmed = this.theirs;
+    this.theirs = null;
     this.idempotencyKey = crypto.randomUUID();
     if (this.latest) void writePending(this.entry(this.latest)).catch(() => undefined);
     this.kick(0);
@@ -164,6 +189,8 @@ export class Saver {
   takeTheirs(theirVersion: number): void {
     this.blocked = null;
     this.version = theirVersion;
+    if (this.theirs) this.confirmed = this.theirs;
+    this.theirs = null;
     this.latest = null;
     this.edits = 0;
     void dropPending(this.key).catch(() => undefined);
@@ -172,11 +199,13 @@ export class Saver {
 
   /** Saves into another annotation from now on (a reviewer switching between a task's annotations).
    * Call it after flush(): nothing may be pending for the annotation left behind. */
-  retarget(annotationId: string, version: number): void {
+  retarget(annotationId: string, version: number, regions: RegionDraft[], warnings: TopologyWarning[]): void {
     if (this.latest || this.unconfirmed || this.inFlight) throw new Error("Your latest edits are not saved yet.");
     window.clearTimeout(this.timer);
     this.annotationId = annotationId;
     this.version = version;
+    this.confirmed = stateOf(regions);
+    this.warnings = warnings;
     this.edits = 0;
     this.idempotencyKey = crypto.randomUUID();
     this.setStatus("saved");
@@ -232,18 +261,11 @@ export class Saver {
     if (this.blocked) return Promise.resolve();
     // A request whose answer was lost goes first, as it was: either it was applied (the server replays its
     // answer) or it is applied now; only then does the newest state go, on top of its version.
-    const attempt: Attempt | null =
-      this.unconfirmed ??
-      (this.latest
-        ? {
-            regions: this.latest,
-            key: this.idempotencyKey,
-            baseVersion: this.version,
-            annotationId: this.annotationId,
-            repair: this.repairNext,
-          }
-        : null);
-    if (!attempt) return Promise.resolve();
+    const attempt: Attempt | null = this.unconfirmed ?? this.nextAttempt();
+    if (!attempt) {
+      if (this.latest) this.nothingToSend();
+      return Promise.resolve();
+    }
     this.setStatus("saving");
     this.inFlight = this.request(attempt)
       .then(async (saved) => {
@@ -251,8 +273,12 @@ export class Saver {
         if (attempt.repair) this.repairNext = false;
         this.backoff = 1000;
         this.version = saved.version;
+        // The confirmed state is what was sent (the server's clipped or repaired shapes reach the map
+        // through onSaved, and a later edit sends them back once, which changes nothing on the server).
+        this.confirmed = attempt.delta ? applyDelta(this.confirmed, attempt.delta) : stateOf(attempt.regions ?? []);
+        this.warnings = saved.warnings;
         document.documentElement.dataset["savedVersion"] = String(saved.version);
-        const newer = this.latest && fingerprint(this.latest) !== fingerprint(attempt.regions);
+        const newer = this.latest !== null && !isEmpty(diff(this.confirmed, this.latest));
         if (!newer) {
           this.latest = null;
           this.edits = 0;
@@ -271,6 +297,24 @@ export class Saver {
     return this.inFlight;
   }
 
+  /** The next request: what changed since the confirmed state (the whole state while there is no
+   * annotation yet); null when nothing differs. */
+  private nextAttempt(): Attempt | null {
+    if (!this.latest) return null;
+    const common = { key: this.idempotencyKey, baseVersion: this.version, annotationId: this.annotationId, repair: this.repairNext };
+    if (this.annotationId === null) return { ...common, regions: this.latest, delta: null };
+    const delta: RegionDelta = diff(this.confirmed, this.latest);
+    return isEmpty(delta) && !this.repairNext ? null : { ...common, delta };
+  }
+
+  /** The newest state is the confirmed one (an edit undone before it was sent): nothing to save. */
+  private nothingToSend(): void {
+    this.latest = null;
+    this.edits = 0;
+    void dropPending(this.key).catch(() => undefined);
+    this.setStatus("saved");
+  }
+
   private failed(error: unknown, attempt: Attempt): void {
     const unknownOutcome = !(error instanceof ApiError) || error.status >= 500;
     this.unconfirmed = unknownOutcome ? attempt : null;
@@ -287,11 +331,12 @@ export class Saver {
       this.setStatus("signed-out");
       return;
     }
-    const conflict = error.status === 409 && error.code === "version_conflict" ? theirsFromConflict(error.body) : null;
-    if (conflict) {
+    const theirs = error.status === 409 && error.code === "version_conflict" ? theirsFromConflict(error.body, this.confirmed) : null;
+    if (theirs) {
       this.blocked = "conflict";
+      this.theirs = theirs.state;
       this.setStatus("conflict");
-      this.options.onConflict(conflict);
+      this.options.onConflict(theirs.conflict);
       return;
     }
     if (error.status >= 500 || error.status === 429) {
@@ -306,17 +351,36 @@ export class Saver {
 
   private async request(attempt: Attempt): Promise<SaveResult> {
     const key = attempt.key;
-    const regions = attempt.regions.map(toRegionIn);
     // Polygons are cut to the image (drawing past its edge is normal); repairs only when asked.
     const query = { clip: true, repair: attempt.repair };
+    const header = { "idempotency-key": key };
+    if (attempt.annotationId !== null && attempt.delta) {
+      const { data, error, response } = await api.PATCH("/api/annotations/{annotation_id}", {
+        params: { path: { annotation_id: attempt.annotationId }, query, header },
+        body: { version: attempt.baseVersion, regions: attempt.delta.regions.map((r) => ({ ...toRegionIn(r), id: r.id })), deleted: attempt.delta.deleted },
+      });
+      if (!response.ok || !data) throw apiError(error, response);
+      this.annotationId = data.id;
+      const changes = data.changes ?? [];
+      return {
+        version: data.version,
+        warnings: this.foldWarnings(data.warnings ?? [], data.checked, data.deleted),
+        changes,
+        regions: data.regions,
+        deleted: data.deleted,
+        whole: false,
+      };
+    }
+    // The annotation's first save creates it; an outbox entry from before saves of changes is a whole PUT.
+    const regions = (attempt.regions ?? []).map(toRegionIn);
     const pending =
       attempt.annotationId === null
         ? api.POST("/api/observations/{observation_id}/annotations", {
-            params: { path: { observation_id: this.options.observationId }, query, header: { "idempotency-key": key } },
+            params: { path: { observation_id: this.options.observationId }, query, header },
             body: { regions },
           })
         : api.PUT("/api/annotations/{annotation_id}", {
-            params: { path: { annotation_id: attempt.annotationId }, query, header: { "idempotency-key": key } },
+            params: { path: { annotation_id: attempt.annotationId }, query, header },
             body: { version: attempt.baseVersion, regions },
           });
     const { data, error, response } = await pending;
@@ -327,6 +391,16 @@ export class Saver {
       warnings: data.warnings ?? [],
       changes: data.changes ?? [],
       regions: data.regions,
+      deleted: [],
+      whole: true,
     };
+  }
+
+  /** The annotation's warnings after a save of changes: those of the regions it checked (`checked`; null:
+   * all of them) are the answer's, the others' stand. */
+  private foldWarnings(answer: TopologyWarning[], checked: string[] | null | undefined, deleted: string[]): TopologyWarning[] {
+    if (checked === null || checked === undefined) return answer;
+    const again = new Set([...checked, ...deleted]);
+    return [...this.warnings.filter((w) => !again.has(w.region_id)), ...answer];
   }
 }

@@ -130,11 +130,13 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     observationId: observation.id,
     annotationId: data.annotationId,
     version: data.version,
+    regions: data.regions,
+    warnings: data.warnings,
     onStatus: renderSaveState,
     onSaved: (result) => {
       showWarnings(result.warnings);
       takeServerChanges(result);
-      wb.annotations?.saved(result.version, result.regions);
+      wb.annotations?.saved(result.version, result.regions, result.deleted, result.whole);
     },
     onConflict: (conflict) => void conflicts?.resolve(conflict),
   });
@@ -214,8 +216,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
 
   /** Another annotation of the task goes on the map to be edited (saves go to it from now on). */
   function showAnnotation(annotation: Annotation): void {
-    saver.retarget(annotation.id, annotation.version);
     const regions = drafts(annotation.regions);
+    saver.retarget(annotation.id, annotation.version, regions, annotation.warnings ?? []);
     editor.history.reset(regions);
     editor.load(regions);
     showWarnings(annotation.warnings ?? []);

@@ -1,4 +1,5 @@
-"""Annotations of an observation: create, read, save whole (versioned), delete, history, restore."""
+"""Annotations of an observation: create, read, save whole or save changes (versioned), delete, history,
+restore."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -23,10 +25,14 @@ from app.labels.topology import TopologyWarning
 from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
+from app.repositories.labels import annotation_features_json
 from app.schemas.annotation import (
+    AnnotationChanges,
+    AnnotationChangesRead,
     AnnotationCreate,
     AnnotationRead,
     AnnotationSave,
+    ChangeConflictRead,
     GeometryChangeRead,
     PredictionRegionIn,
     RegionErrorRead,
@@ -35,6 +41,7 @@ from app.schemas.annotation import (
     RevisionRead,
     TopologyWarningRead,
 )
+from app.services import annotation_changes
 from app.services import annotations as service
 
 router = APIRouter(tags=["annotations"])
@@ -163,9 +170,7 @@ def create_annotation(
     response_model=list[AnnotationRead],
     summary="The task's annotations, not deleted (annotators: their own, unless the project shares them)",
 )
-def list_annotations(
-    observation_id: uuid.UUID, session: SessionDep, access: AccessDep
-) -> list[AnnotationRead]:
+def list_annotations(observation_id: uuid.UUID, session: SessionDep, access: AccessDep) -> Response:
     stmt = select(Annotation).where(
         Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
     )
@@ -173,16 +178,22 @@ def list_annotations(
         stmt = stmt.where(Annotation.created_by == access.user_id)
     annotations = session.scalars(stmt.order_by(Annotation.created_at)).all()
     if not annotations:
-        return []
-    # The topology warnings come along, so a client shows them on opening the task, not only after a save.
+        return Response(b"[]", media_type="application/json")
+    # The topology warnings come along, so a client shows them on opening the task, not only after a save:
+    # those its saves stored (docs/adr/2026-12-02-stored-topology-warnings.md).
     project = session.get(Project, annotations[0].project_id)
     classes = parse_labeling_config(project.labeling_config).class_names if project else []
-    return [
-        annotation_read(a, service.live_regions(session, a.id)).model_copy(
-            update={"warnings": warnings_read(service.topology_warnings(session, a.id, classes))}
-        )
-        for a in annotations
-    ]
+    warnings = {a.id: service.current_warnings(session, a, classes) for a in annotations}
+    session.commit()  # warnings checked for the first time are kept
+    # The regions' JSON comes from PostgreSQL as it is (the same RegionFeature objects, without a Python
+    # object per region); the rest of each AnnotationRead is built as usual.
+    body = []
+    for a in annotations:
+        read = annotation_read(a, []).model_copy(update={"warnings": warnings_read(warnings[a.id])})
+        head = read.model_dump(mode="json")
+        head["regions"] = orjson.Fragment(annotation_features_json(session, a.id))
+        body.append(head)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get(
@@ -226,6 +237,65 @@ def save_annotation(
         settings.limits, user_id=access.user_id, repair=repair, clip=clip,
     )  # fmt: skip
     return annotation_response(result, status.HTTP_200_OK, session, idempotency_key, print_)
+
+
+@router.patch(
+    "/api/annotations/{annotation_id}",
+    response_model=AnnotationChangesRead,
+    summary="Save what changed: add or replace these regions, delete those, as one new version",
+    responses={
+        **REGION_ERRORS,
+        409: {
+            "model": ChangeConflictRead,
+            "description": "The annotation changed since `version`; `current` holds what changed after it "
+            "(or a taken region id: `region_id_taken`).",
+        },
+    },
+    dependencies=[Depends(renew_lease_on_edit)],
+)
+def change_annotation(
+    annotation_id: uuid.UUID,
+    body: AnnotationChanges,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    repair: RepairQuery = False,
+    clip: ClipQuery = False,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The autosave's save: costs what changed, not the annotation's size. Regions not named stay as they
+    are; their topology warnings are checked again only where the change touches them (`checked`). A stale
+    version gets 409 with what changed since it and changes nothing."""
+    print_ = fingerprint("PATCH", request.url.path, body)
+    if (replayed := replay(session, idempotency_key, print_)) is not None:
+        return replayed
+    version = based_on_version(if_match, body.version)
+    result = annotation_changes.change_annotation(
+        session,
+        annotation_id,
+        version,
+        region_inputs(body.regions),
+        body.deleted,
+        settings.limits,
+        user_id=access.user_id,
+        repair=repair,
+        clip=clip,
+    )
+    read = AnnotationChangesRead(
+        id=result.annotation.id,
+        version=result.annotation.version,
+        updated_at=result.annotation.updated_at,
+        regions=[region_feature(r) for r in result.regions],
+        deleted=result.deleted,
+        changes=[GeometryChangeRead.model_validate(c) for c in result.changes],
+        warnings=warnings_read(result.warnings),
+        checked=result.checked,
+    )
+    content = read.model_dump(mode="json")
+    remember(session, idempotency_key, print_, status.HTTP_200_OK, content)
+    return JSONResponse(content=content, headers={"ETag": f'"{result.annotation.version}"'})
 
 
 @router.delete(
