@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Route
 
 from app.api.access import AccessCache, get_access
+from app.api.input_guard import InputGuardMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.api.permissions import missing_rules
 from app.api.routes import annotations as annotation_routes
@@ -94,6 +95,7 @@ def create_app(
     )
 
     install_error_handlers(app)
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(
         RequestContextMiddleware, metrics=app_metrics, basemap_origin=settings.map.basemap_origin
     )

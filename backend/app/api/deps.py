@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
@@ -61,3 +61,9 @@ async def get_sign_in_limiter(request: Request) -> SignInLimiter:
 
 
 SignInLimiterDep = Annotated[SignInLimiter, Depends(get_sign_in_limiter)]
+
+
+# Paging of every list: bounded, so that an offset past bigint (or a negative limit) is a 422 naming the
+# parameter rather than a database error. A million rows in is further than any screen pages.
+MAX_OFFSET = 1_000_000
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (at most 1,000,000).")]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy.orm import Session
 
 from app.core.config import TileSettings
@@ -21,12 +21,11 @@ from app.imagery.storage import Storage
 from app.interop.labeling_config import LabelingConfig
 from app.interop.selection import Selection
 from app.models.project import Project
+from app.schemas.base import RequestModel
 
 
-class ExportOptions(BaseModel):
+class ExportOptions(RequestModel):
     """Options of the formats; each format reads those that concern it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     image_url: str = Field(
         default="/data/local-files/?d={site}/{filename}",

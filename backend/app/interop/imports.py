@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from app.core.errors import InvalidInputError
 from app.interop.labeling_config import LabelingConfig
 from app.models.annotation import Annotation, Prediction
 from app.models.project import Project
+from app.schemas.base import RequestModel
 
 MAX_LISTED_PROBLEMS = 200
 
@@ -31,8 +32,8 @@ Outside = Literal["skip", "clip", "fail"]
 UnknownClasses = Literal["fail", "skip"]
 
 
-class ImportOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class ImportOptions(RequestModel):
+    model_config = ConfigDict(populate_by_name=True)
 
     as_: Literal["annotations", "predictions"] = Field(
         default="annotations", alias="as", description="What the file's shapes become (Label Studio: both)."

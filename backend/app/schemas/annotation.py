@@ -11,11 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.labels.geometry import GeometryChangeCode, GeometryProblem
 from app.labels.topology import TopologyRule
 from app.models.annotation import RegionSource, RevisionAction
+from app.schemas.base import RequestModel
 
 
-class RegionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegionIn(RequestModel):
     id: uuid.UUID | None = Field(
         default=None, description="Client-chosen UUID; makes a retried save a no-op."
     )
@@ -41,9 +40,7 @@ class PredictionRegionIn(RegionIn):
     )
 
 
-class AnnotationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AnnotationCreate(RequestModel):
     regions: list[RegionIn] = Field(default_factory=list)
     copy_from: uuid.UUID | None = Field(
         default=None,
@@ -52,16 +49,12 @@ class AnnotationCreate(BaseModel):
     )
 
 
-class AnnotationSave(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AnnotationSave(RequestModel):
     version: int | None = Field(default=None, description="The version this save is based on (or If-Match).")
     regions: list[RegionIn]
 
 
-class RestoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RestoreRequest(RequestModel):
     version: int = Field(ge=1, description="The earlier version to bring back (as a new version).")
     based_on_version: int | None = Field(default=None, description="The current version (or If-Match).")
 

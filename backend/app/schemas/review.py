@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.observation import TaskState
 from app.models.review import AssignmentState
+from app.schemas.base import RequestModel
 
 
 class AssignmentRead(BaseModel):
@@ -51,47 +52,35 @@ class NextTaskRead(BaseModel):
     resumed: bool = False
 
 
-class AssignRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssignRequest(RequestModel):
     user_id: uuid.UUID
 
 
-class ReleaseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReleaseRequest(RequestModel):
     user_id: uuid.UUID | None = Field(default=None, description="Admins: whose assignment; default yours.")
 
 
-class CommentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CommentCreate(RequestModel):
     body: str = Field(max_length=10_000)
     parent_id: uuid.UUID | None = None
     region_id: uuid.UUID | None = None
     point: tuple[float, float] | None = Field(default=None, description="Pixel [column, row] to pin it to.")
 
 
-class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApproveRequest(RequestModel):
     annotation_id: uuid.UUID | None = Field(
         default=None,
         description="The annotation that becomes the task's ground truth; needed when it has several.",
     )
 
 
-class RejectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RejectRequest(RequestModel):
     comment: str = Field(max_length=10_000, description="Required: what the annotator should fix.")
     region_id: uuid.UUID | None = None
     point: tuple[float, float] | None = None
 
 
-class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResolveRequest(RequestModel):
     resolved: bool = True
 
 

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CeleryDep, OffsetQuery, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read, labeling_config_read, observation_read, project_read, site_read
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
@@ -167,7 +167,7 @@ def list_observations(
     session: SessionDep,
     site_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> ObservationList:
     project = projects_service.get_project_or_raise(session, project_id)
     rows, total = repo.list_observations(session, project_id, site_id=site_id, limit=limit, offset=offset)
