@@ -15,6 +15,7 @@ from starlette.routing import Route
 from app.api.access import AccessCache, get_access
 from app.api.input_guard import InputGuardMiddleware
 from app.api.middleware import RequestContextMiddleware
+from app.api.openapi import install_openapi
 from app.api.permissions import missing_rules
 from app.api.routes import annotations as annotation_routes
 from app.api.routes import (
@@ -121,6 +122,7 @@ def create_app(
         raise RuntimeError(
             "Every route needs a permission rule (app/api/permissions.py): " + "; ".join(problems)
         )
+    install_openapi(app)
 
     if (FRONTEND_DIST / "index.html").is_file():
         app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")

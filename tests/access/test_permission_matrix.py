@@ -80,7 +80,7 @@ def fill(path: str, world: World) -> str:
         "model_version_id": world.model_version.id, "dataset_id": world.dataset.id,
         "grid": "pixel", "z": 0, "x": 0, "y": 0, "fmt": "png",
     }  # fmt: skip
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m[1]]), path)
 
 
 def outcome(response: Any) -> str:

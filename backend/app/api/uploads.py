@@ -13,6 +13,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.core.errors import InvalidInputError, PayloadTooLargeError
+from app.core.input_rules import excerpt, text_problem
 from app.services.ingest import StagedFile
 
 
@@ -104,7 +105,12 @@ class _Receiver:
             staged = StagedFile(self._filename, self._path, self._size, self._hash.hexdigest())
             self.result.files.setdefault(self._name, []).append(staged)
         else:
-            self.result.fields[self._name] = self._text.decode("utf-8", "replace")
+            text = self._text.decode("utf-8", "replace")
+            reason = text_problem(self._name) or text_problem(text)
+            if reason is not None:
+                name = excerpt(self._name)
+                raise BadUploadError(f"Form field {name!r} {reason}", field=name)
+            self.result.fields[self._name] = text
 
     def close(self) -> None:
         if self._handle is not None:

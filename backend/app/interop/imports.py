@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
 from app.core.errors import InvalidInputError
+from app.core.input_rules import problem as input_problem
 from app.interop.labeling_config import LabelingConfig
 from app.models.annotation import Annotation, Prediction
 from app.models.project import Project
@@ -172,6 +173,18 @@ class ImportProblem:
 
 class ImportRejectedError(InvalidInputError):
     code = "import_rejected"
+
+
+def load_json_document(path: Path, what: str) -> Any:
+    """An import file's JSON, refused (nothing stored) unless it meets app.core.input_rules: no NUL or
+    other control characters in any string, bounded nesting, finite numbers."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise reject([ImportProblem(f"the file is not JSON: {exc}")], what) from exc
+    if (found := input_problem(doc)) is not None:
+        raise reject([ImportProblem(found.describe("the file"))], what)
+    return doc
 
 
 def reject(problems: list[ImportProblem], what: str) -> ImportRejectedError:

@@ -158,7 +158,7 @@ def create_export_job(
 
 
 @router.get(
-    "/api/jobs/{job_id}/file",
+    "/api/jobs/{job_id:uuid}/file",
     summary="Download the file a finished export job wrote",
     response_class=StreamingResponse,
 )

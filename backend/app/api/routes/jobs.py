@@ -53,13 +53,15 @@ def list_project_jobs(
     return JobList(items=[job_read(r) for r in rows], total=total)
 
 
-@router.get("/api/jobs/{job_id}", response_model=JobRead, summary="A job's state, progress, error and result")
+@router.get(
+    "/api/jobs/{job_id:uuid}", response_model=JobRead, summary="A job's state, progress, error and result"
+)
 def read_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
     return job_read(jobs_service.get_job_or_raise(session, job_id))
 
 
 @router.post(
-    "/api/jobs/{job_id}/cancel",
+    "/api/jobs/{job_id:uuid}/cancel",
     response_model=JobRead,
     summary="Cancel a job: a queued one never starts, a running one stops at its next check",
 )
