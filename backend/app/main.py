@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api.access import AccessCache, get_access
 from app.api.input_guard import InputGuardMiddleware
@@ -100,6 +101,9 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware, metrics=app_metrics, basemap_origin=settings.map.basemap_origin
     )
+    if settings.security.trusted_proxies:
+        # Outermost, so that everything inside sees the client's address from the trusted proxy's header.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.security.trusted_proxies)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)

@@ -54,6 +54,11 @@ class SecuritySettings(BaseModel):
     # Failed sign-ins per email (and per client address) within the window before 429.
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_window_s: int = Field(default=15 * 60, ge=1)
+    # Addresses (or networks, 10.0.0.0/8) of the reverse proxies whose X-Forwarded-For / -Proto the API
+    # believes, as a JSON list (SECURITY__TRUSTED_PROXIES='["10.0.0.5"]'). Empty: the header is ignored,
+    # so a client cannot forge its address past the per-address sign-in limit. uvicorn's own trust
+    # (127.0.0.1 by default) is always off: this setting is the only one.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # How long a tile or thumbnail read reuses an earlier permission decision (0: never).
     access_cache_s: float = Field(default=30, ge=0)
 
