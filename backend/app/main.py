@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api import staging
 from app.api.access import AccessCache, get_access
 from app.api.input_guard import InputGuardMiddleware
 from app.api.middleware import RequestContextMiddleware
@@ -74,6 +75,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        staging.sweep(staging.staging_root(settings.storage.data_dir), settings.storage.staging_max_idle_s)
         yield
         engine.dispose()
 

@@ -241,3 +241,33 @@ def test_lax_coercions_are_refused(
     response = client.request(method, fill(url, world), json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
+def test_get_on_the_probe_route_is_a_405_not_a_job_id(client: TestClient) -> None:
+    response = client.get("/api/jobs/probe")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_the_openapi_document_names_the_error_body_on_every_error_answer(app: FastAPI) -> None:
+    spec = app.openapi()
+    assert "HTTPValidationError" not in json.dumps(spec)
+    assert set(spec["components"]["schemas"]["Error"]["required"]) == {"detail", "code"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"422", "503"} <= set(responses), f"{method} {path}"
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert "$ref" in schema, f"{method} {path} {status}"
+
+
+def test_a_refused_request_answers_with_the_documented_error_body(client: TestClient) -> None:
+    from app.schemas.errors import ErrorRead
+
+    for response in (
+        client.get("/api/jobs/00000000-0000-0000-0000-000000000000"),
+        client.post("/api/projects"),
+    ):
+        ErrorRead.model_validate(response.json())

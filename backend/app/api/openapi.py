@@ -70,8 +70,8 @@ def _write_errors(app: FastAPI, document: dict[str, Any]) -> None:
             responses: dict[str, Any] = operation["responses"]
             for status in error_statuses(path, method, RULES[info.name].caller):
                 responses.setdefault(str(status), {"description": _DESCRIPTIONS[status]})
-            for status, response in responses.items():
-                if int(status) >= 400:
+            for code, response in responses.items():
+                if int(code) >= 400:
                     _error_body(response)
 
 

@@ -32,9 +32,10 @@ class ReceivedUpload:
 
 
 class _Receiver:
-    def __init__(self, staging: Path, max_file_bytes: int, max_files: int) -> None:
+    def __init__(self, staging: Path, max_file_bytes: int, max_files: int, size_setting: str) -> None:
         self.staging = staging
         self.max_file_bytes = max_file_bytes
+        self.size_setting = size_setting
         self.max_files = max_files
         self.result = ReceivedUpload()
         self._headers: dict[bytes, bytes] = {}
@@ -93,7 +94,8 @@ class _Receiver:
         if self._size > self.max_file_bytes:
             raise UploadTooLargeError(
                 f"{self._filename} is larger than the limit of {self.max_file_bytes:,} bytes per file "
-                "(LIMITS__MAX_UPLOAD_BYTES)."
+                f"({self.size_setting}).",
+                setting=self.size_setting,
             )
         self._hash.update(chunk)
         self._handle.write(chunk)
@@ -118,14 +120,18 @@ class _Receiver:
 
 
 async def receive_multipart(
-    request: Request, staging: Path, max_file_bytes: int, max_files: int
+    request: Request,
+    staging: Path,
+    max_file_bytes: int,
+    max_files: int,
+    size_setting: str = "LIMITS__MAX_UPLOAD_BYTES",
 ) -> ReceivedUpload:
     """Parse a multipart/form-data body into ``staging``; the caller removes ``staging`` afterwards."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise BadUploadError("Send the images as multipart/form-data (e.g. curl -F files=@scene.tif ...).")
-    receiver = _Receiver(staging, max_file_bytes, max_files)
+    receiver = _Receiver(staging, max_file_bytes, max_files, size_setting)
     parser = MultipartParser(
         boundary,
         callbacks={

@@ -42,6 +42,9 @@ class StorageSettings(BaseModel):
     s3_region: str = "us-east-1"
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
+    # An upload's staging folder in which nothing was written for this long is abandoned (its API process
+    # was killed) and swept, at start-up and with each new upload.
+    staging_max_idle_s: float = Field(default=3600, gt=0)
 
 
 class SecuritySettings(BaseModel):

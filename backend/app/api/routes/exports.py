@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import uuid
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -17,6 +15,7 @@ from pydantic import ValidationError
 from app.api.access import AccessDep
 from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read
+from app.api.staging import new_staging
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError
 from app.interop.exports import ExportOptions, export_filename, load_formats
@@ -257,11 +256,11 @@ async def import_labels(
     options: ImportOptionsDep,
     format: ImportFormatQuery = "label-studio",
 ) -> dict[str, object]:
-    staging_root = settings.storage.data_dir / "staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    staging = new_staging(settings.storage.data_dir, settings.storage.staging_max_idle_s)
     try:
-        received = await receive_multipart(request, staging, settings.limits.max_import_bytes, 1)
+        received = await receive_multipart(
+            request, staging, settings.limits.max_import_bytes, 1, "LIMITS__MAX_IMPORT_BYTES"
+        )
         files = received.files.get("file", [])
         if not files:
             raise BadUploadError(
