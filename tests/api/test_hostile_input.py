@@ -246,7 +246,7 @@ def test_lax_coercions_are_refused(
 def test_get_on_the_probe_route_is_a_405_not_a_job_id(client: TestClient) -> None:
     response = client.get("/api/jobs/probe")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "POST" and response.json()["code"] == "method_not_allowed"
 
 
 def test_the_openapi_document_names_the_error_body_on_every_error_answer(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette import status
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.input_rules import excerpt
 
@@ -96,6 +97,12 @@ def status_for(error: MineLabelError) -> int:
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
+_HTTP_CODES = {
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_413_CONTENT_TOO_LARGE: "payload_too_large",
+}
+
 # An error echoes at most this much of any input: a 10 MB label must not come back as a 10 MB error.
 MAX_MESSAGE_CHARS = 2000
 MAX_LISTED_ISSUES = 50
@@ -130,7 +137,15 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return await handle(request, error)
 
+    async def handle_http(_: Request, exc: Exception) -> JSONResponse:
+        # Routing's own answers (no such path, wrong method, body too large) in the same body as the rest.
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        content = {"detail": _short(str(exc.detail)), "code": code}
+        return JSONResponse(status_code=exc.status_code, content=content, headers=exc.headers)
+
     app.add_exception_handler(MineLabelError, handle)
+    app.add_exception_handler(StarletteHTTPException, handle_http)
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(OperationalError, handle_database_down)
     app.add_exception_handler(InterfaceError, handle_database_down)
