@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import staging
 from app.api.access import AccessCache, get_access
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.input_guard import InputGuardMiddleware
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi import install_openapi
@@ -100,6 +101,7 @@ def create_app(
 
     install_error_handlers(app)
     app.add_middleware(InputGuardMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits=settings.limits)
     app.add_middleware(
         RequestContextMiddleware, metrics=app_metrics, basemap_origin=settings.map.basemap_origin
     )

@@ -22,7 +22,7 @@ _DESCRIPTIONS = {
     401: "Not signed in (no or an expired session or token).",
     403: "Signed in, but this role may not do this (or a browser change without its CSRF token).",
     404: "No such resource, or not in a project you belong to.",
-    413: "The request body is larger than this route accepts.",
+    413: "The request body is larger than this route accepts; `setting` names the limit.",
     422: "The request is invalid: `request_invalid` lists the fields; other codes say what is wrong.",
     503: "The database or another service cannot be reached; retry after `Retry-After` seconds.",
 }

@@ -76,7 +76,8 @@ class _Receiver:
             if self._count > self.max_files:
                 raise UploadTooLargeError(
                     f"More than {self.max_files} files in one upload (LIMITS__MAX_FILES_PER_UPLOAD); "
-                    "send them in several requests or use `minelabel import-images`."
+                    "send them in several requests or use `minelabel import-images`.",
+                    setting="LIMITS__MAX_FILES_PER_UPLOAD",
                 )
             # Staged under a number, never under the sender's name.
             self._path = self.staging / f"{self._count:06d}.upload"

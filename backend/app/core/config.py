@@ -143,6 +143,13 @@ class LimitSettings(BaseModel):
     max_image_pixels: int = Field(default=40_000 * 40_000, ge=1, description="Width x height.")
     max_image_bands: int = Field(default=13, ge=1)
     max_polygon_vertices: int = Field(default=100_000, ge=3)
+    # All regions of one annotation together: the whole state travels in every save and in a 409, so
+    # its size bounds how long one request can hold a worker (a 2-million-vertex save took 25 s).
+    max_annotation_vertices: int = Field(default=200_000, ge=3)
+    # Request bodies, checked before parsing (app.api.body_limit): saves and region edits carry geometry
+    # (200,000 vertices are about 5 MB of JSON); every other JSON body is a name, a setting or a config.
+    max_annotation_body_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    max_body_bytes: int = Field(default=1024**2, ge=1024)
     max_import_bytes: int = Field(
         default=50 * 1024**2, ge=1, description="A Label Studio or GIS file to import."
     )

@@ -77,6 +77,21 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     code = "database_unavailable"
 
 
+class BodyTooLargeError(StarletteHTTPException):
+    """A request body over its route's limit (app.api.body_limit). An HTTPException, not a domain error,
+    because it is raised while FastAPI reads the body, where only HTTPExceptions pass through unchanged."""
+
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=(
+                f"The request body is over {limit:,} bytes, the limit for this route ({setting}); "
+                "send less in one request."
+            ),
+        )
+        self.setting = setting
+
+
 STATUS_BY_ERROR: dict[type[MineLabelError], int] = {
     NotAuthenticatedError: status.HTTP_401_UNAUTHORIZED,
     ForbiddenError: status.HTTP_403_FORBIDDEN,
@@ -142,6 +157,8 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         content = {"detail": _short(str(exc.detail)), "code": code}
+        if isinstance(exc, BodyTooLargeError):
+            content |= {"code": "body_too_large", "setting": exc.setting}
         return JSONResponse(status_code=exc.status_code, content=content, headers=exc.headers)
 
     app.add_exception_handler(MineLabelError, handle)

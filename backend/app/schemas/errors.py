@@ -30,3 +30,8 @@ class ErrorRead(BaseModel):
         description="Machine-readable: request_invalid, not_found, forbidden, not_authenticated, conflict, "
         "too_many_requests, payload_too_large, database_unavailable, ... (specific ones end in the general)."
     )
+    setting: str | None = Field(
+        default=None,
+        description="For an answer from a limit (413, some 422s): the setting that sets it, e.g. "
+        "LIMITS__MAX_BODY_BYTES.",
+    )

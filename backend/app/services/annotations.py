@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.core.config import LimitSettings
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.interop.labeling_config import parse_labeling_config
-from app.labels.geometry import GeometryChangeCode, check_region_geometry, pixel_to_wgs84
+from app.labels.geometry import GeometryChangeCode, check_region_geometry, count_vertices, pixel_to_wgs84
 from app.labels.regions import RegionRef, check_label
 from app.labels.topology import TopologyRule, TopologyWarning, topology_warning
 from app.models.annotation import Annotation, Region, RegionSource, Revision, RevisionAction
@@ -40,6 +40,10 @@ class VersionConflictError(ConflictError):
 
 class RegionIdTakenError(ConflictError):
     code = "region_id_taken"
+
+
+class AnnotationTooLargeError(InvalidInputError):
+    code = "annotation_too_large"
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ def _apply(
     action: RevisionAction = RevisionAction.UPDATE,
     commit: bool = True,
 ) -> SaveResult:
+    check_total_vertices(inputs, limits)
     project = session.get(Project, observation.project_id)
     assert project is not None
     classes = parse_labeling_config(project.labeling_config).class_names
@@ -324,6 +329,21 @@ def _apply(
         return result
     result.warnings = topology_warnings(session, annotation.id, classes)
     return result
+
+
+def check_total_vertices(inputs: list[RegionInput], limits: LimitSettings) -> None:
+    """Refuse an annotation whose regions together pass LIMITS__MAX_ANNOTATION_VERTICES, before any of them
+    is checked: every save and every 409 carries the whole state, so its size bounds a request's cost."""
+    total = sum(count_vertices(item.geometry) for item in inputs)
+    if total > limits.max_annotation_vertices:
+        raise AnnotationTooLargeError(
+            f"The annotation's regions have {total:,} vertices together, more than the limit of "
+            f"{limits.max_annotation_vertices:,} (LIMITS__MAX_ANNOTATION_VERTICES); simplify them or "
+            "split the work over fewer, smaller regions.",
+            setting="LIMITS__MAX_ANNOTATION_VERTICES",
+            vertices=total,
+            limit=limits.max_annotation_vertices,
+        )
 
 
 def region_ref(number: int, item: RegionInput) -> RegionRef:

@@ -1981,6 +1981,12 @@ export interface components {
              * @description A message; for request_invalid, the list of fields the request got wrong.
              */
             detail: string | components["schemas"]["ValidationIssue"][];
+            /**
+             * Setting
+             * @description For an answer from a limit (413, some 422s): the setting that sets it, e.g. LIMITS__MAX_BODY_BYTES.
+             * @default null
+             */
+            setting: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -4298,7 +4304,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4375,7 +4381,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4463,7 +4469,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4546,7 +4552,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4720,7 +4726,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4792,7 +4798,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4843,7 +4849,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignedInRead"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4959,7 +4965,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5035,7 +5041,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5109,7 +5115,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5189,7 +5195,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5584,7 +5590,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -5727,7 +5733,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6065,7 +6071,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6206,7 +6212,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6295,7 +6301,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6517,7 +6523,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6733,7 +6739,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6818,7 +6824,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6982,7 +6988,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7196,7 +7202,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7276,7 +7282,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7419,7 +7425,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7499,7 +7505,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7579,7 +7585,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7655,7 +7661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7731,7 +7737,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7807,7 +7813,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8045,7 +8051,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8161,7 +8167,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8308,7 +8314,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8598,7 +8604,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8789,7 +8795,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -8972,7 +8978,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9262,7 +9268,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9410,7 +9416,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9485,7 +9491,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9628,7 +9634,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -9789,7 +9795,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10007,7 +10013,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10090,7 +10096,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10170,7 +10176,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10393,7 +10399,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10482,7 +10488,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10646,7 +10652,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10725,7 +10731,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -10982,7 +10988,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -11062,7 +11068,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The request body is larger than this route accepts. */
+            /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
                     [name: string]: unknown;
