@@ -19,18 +19,36 @@ from app.schemas.errors import ErrorRead
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 _DESCRIPTIONS = {
+    400: "The body could not be read as what the route takes (e.g. not JSON, or not UTF-8).",
     401: "Not signed in (no or an expired session or token).",
     403: "Signed in, but this role may not do this (or a browser change without its CSRF token).",
     404: "No such resource, or not in a project you belong to.",
+    409: "The change conflicts with the resource's state (a stale version, a task in another state, a "
+    "taken id, a file not ready yet); the body says which.",
     413: "The request body is larger than this route accepts; `setting` names the limit.",
+    429: "Too many attempts; wait `Retry-After` seconds.",
     422: "The request is invalid: `request_invalid` lists the fields; other codes say what is wrong.",
     503: "The database or another service cannot be reached; retry after `Retry-After` seconds.",
 }
 
 
-def error_statuses(path: str, method: str, caller: Caller) -> list[int]:
+# What a route answers beyond the rules below, by route name (the handler's function name): an anonymous
+# route's own refusals, and reads of files a job has not finished writing.
+ROUTE_STATUSES: dict[str, list[int]] = {
+    "sign_in": [401, 429],
+    "sign_up": [403, 409],
+    "download_job_file": [409],
+    "download_dataset": [409],
+    "download_checkpoint": [409],
+    "download_onnx": [409],
+}
+
+
+def error_statuses(path: str, method: str, caller: Caller, *, has_body: bool = False) -> list[int]:
     """The error statuses a route can answer, whatever it declares itself."""
     statuses = [422, 503]
+    if has_body:
+        statuses.append(400)
     if caller != Caller.ANYONE:
         statuses.append(401)
     if caller in (Caller.SITE_ADMIN, Caller.MEMBER) or (caller != Caller.ANYONE and method in _CHANGES):
@@ -39,6 +57,8 @@ def error_statuses(path: str, method: str, caller: Caller) -> list[int]:
         statuses.append(404)
     if method in _CHANGES:
         statuses.append(413)
+        if caller != Caller.ANYONE:
+            statuses.append(409)
     return sorted(statuses)
 
 
@@ -68,7 +88,13 @@ def _write_errors(app: FastAPI, document: dict[str, Any]) -> None:
         for method in info.methods - {"HEAD"}:
             operation = document["paths"][path][method.lower()]
             responses: dict[str, Any] = operation["responses"]
-            for status in error_statuses(path, method, RULES[info.name].caller):
+            caller = RULES[info.name].caller
+            has_body = "requestBody" in operation
+            statuses = {
+                *error_statuses(path, method, caller, has_body=has_body),
+                *ROUTE_STATUSES.get(info.name, []),
+            }
+            for status in sorted(statuses):
                 responses.setdefault(str(status), {"description": _DESCRIPTIONS[status]})
             for code, response in responses.items():
                 if int(code) >= 400:

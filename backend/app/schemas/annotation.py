@@ -12,6 +12,7 @@ from app.labels.geometry import GeometryChangeCode, GeometryProblem
 from app.labels.topology import TopologyRule
 from app.models.annotation import RegionSource, RevisionAction
 from app.schemas.base import RequestModel
+from app.schemas.errors import ErrorRead
 
 
 class RegionIn(RequestModel):
@@ -120,13 +121,12 @@ class TopologyWarningRead(BaseModel):
     message: str = Field(description="For people; clients act on `code` and `region_id`.")
 
 
-class RegionErrorRead(BaseModel):
-    """The body of a refused region (422, or 409 for a taken id): which region, and for geometry why."""
+class RegionErrorRead(ErrorRead):
+    """The body of a refused region (422, or 409 for a taken id): which region, and for geometry why. The
+    Error body, so a request that does not match the schema (``request_invalid``) fits it too."""
 
-    detail: str = Field(description="For people: names the region and says how to fix it.")
-    code: str = Field(
-        description="region_geometry_invalid, unknown_label, region_id_taken, invalid_input ..."
-    )
+    model_config = ConfigDict(title="RegionErrorRead")
+
     region_id: uuid.UUID | None = Field(default=None, description="The region's id, where it has one.")
     region_index: int | None = Field(
         default=None,

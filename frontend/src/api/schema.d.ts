@@ -1726,10 +1726,7 @@ export interface components {
              * Point
              * @description Pixel [column, row] to pin it to.
              */
-            point?: [
-                number,
-                number
-            ] | null;
+            point?: number[] | null;
             /** Region Id */
             region_id?: string | null;
         };
@@ -1759,10 +1756,7 @@ export interface components {
             /** Parent Id */
             parent_id: string | null;
             /** Point */
-            point: [
-                number,
-                number
-            ] | null;
+            point: number[] | null;
             /** Region Id */
             region_id: string | null;
             /** Resolved At */
@@ -3010,19 +3004,20 @@ export interface components {
         };
         /**
          * RegionErrorRead
-         * @description The body of a refused region (422, or 409 for a taken id): which region, and for geometry why.
+         * @description The body of a refused region (422, or 409 for a taken id): which region, and for geometry why. The
+         *     Error body, so a request that does not match the schema (``request_invalid``) fits it too.
          */
         RegionErrorRead: {
             /**
              * Code
-             * @description region_geometry_invalid, unknown_label, region_id_taken, invalid_input ...
+             * @description Machine-readable: request_invalid, not_found, forbidden, not_authenticated, conflict, too_many_requests, payload_too_large, database_unavailable, ... (specific ones end in the general).
              */
             code: string;
             /**
              * Detail
-             * @description For people: names the region and says how to fix it.
+             * @description A message; for request_invalid, the list of fields the request got wrong.
              */
-            detail: string;
+            detail: string | components["schemas"]["ValidationIssue"][];
             /** @description Why the geometry was refused (region_geometry_invalid only). */
             reason?: components["schemas"]["GeometryProblem"] | null;
             /**
@@ -3035,6 +3030,13 @@ export interface components {
              * @description Its 0-based position in the request's `regions`; null for single-region routes.
              */
             region_index?: number | null;
+            /**
+             * Setting
+             * @description For an answer from a limit (413, some 422s): the setting that sets it, e.g. LIMITS__MAX_BODY_BYTES.
+             */
+            setting?: string | null;
+        } & {
+            [key: string]: unknown;
         };
         /** RegionFeature */
         RegionFeature: {
@@ -3167,10 +3169,7 @@ export interface components {
              */
             comment: string;
             /** Point */
-            point?: [
-                number,
-                number
-            ] | null;
+            point?: number[] | null;
             /** Region Id */
             region_id?: string | null;
         };
@@ -4268,6 +4267,15 @@ export interface operations {
                     "application/json": components["schemas"]["AnnotationRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -4381,6 +4389,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -4442,6 +4459,15 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -4462,6 +4488,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4525,6 +4560,15 @@ export interface operations {
                     "application/json": components["schemas"]["AnnotationRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -4545,6 +4589,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4717,6 +4770,15 @@ export interface operations {
                     "application/json": components["schemas"]["SignedInRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Wrong email or password. */
             401: {
                 headers: {
@@ -4798,6 +4860,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -4847,6 +4918,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SignedInRead"];
+                };
+            };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
@@ -4947,6 +5045,15 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -4958,6 +5065,15 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5041,6 +5157,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -5115,6 +5240,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -5168,6 +5302,15 @@ export interface operations {
                     "application/json": components["schemas"]["CommentRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -5188,6 +5331,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5329,6 +5481,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5572,6 +5733,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -5583,6 +5753,15 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5733,6 +5912,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -5800,6 +5988,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5939,6 +6136,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -5997,6 +6203,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6064,6 +6279,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6212,6 +6436,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -6263,6 +6496,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ObservationPatchResult"];
+                };
+            };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not signed in (no or an expired session or token). */
@@ -6496,6 +6738,15 @@ export interface operations {
                     "application/json": components["schemas"]["AnnotationRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -6516,6 +6767,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6712,6 +6972,15 @@ export interface operations {
                     "application/json": components["schemas"]["CommentRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -6732,6 +7001,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6797,6 +7075,15 @@ export interface operations {
                     "application/json": components["schemas"]["PredictionRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -6817,6 +7104,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6950,6 +7246,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SamAnswer"];
+                };
+            };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not signed in (no or an expired session or token). */
@@ -7175,6 +7480,15 @@ export interface operations {
                     "application/json": components["schemas"]["TaskRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -7195,6 +7509,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7255,6 +7578,15 @@ export interface operations {
                     "application/json": components["schemas"]["TaskRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -7275,6 +7607,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7425,6 +7766,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -7478,6 +7828,15 @@ export interface operations {
                     "application/json": components["schemas"]["TaskRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -7498,6 +7857,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7558,6 +7926,15 @@ export interface operations {
                     "application/json": components["schemas"]["TaskRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -7578,6 +7955,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7661,6 +8047,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -7737,6 +8132,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -7806,6 +8210,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8051,6 +8464,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -8149,6 +8571,15 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -8160,6 +8591,15 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8287,6 +8727,15 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -8307,6 +8756,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8568,6 +9026,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -8795,6 +9262,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -8971,6 +9447,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9241,6 +9726,15 @@ export interface operations {
                     "application/json": components["schemas"]["LabelingConfigRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -9261,6 +9755,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9389,6 +9892,15 @@ export interface operations {
                     "application/json": components["schemas"]["MemberRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -9409,6 +9921,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9484,6 +10005,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9634,6 +10164,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -9757,6 +10296,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not signed in (no or an expired session or token). */
@@ -9986,6 +10534,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -10006,6 +10563,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10069,6 +10635,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -10089,6 +10664,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10149,6 +10733,15 @@ export interface operations {
                     "application/json": components["schemas"]["JobRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -10169,6 +10762,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10399,6 +11001,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The request body is larger than this route accepts; `setting` names the limit. */
             413: {
                 headers: {
@@ -10450,6 +11061,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description Not signed in (no or an expired session or token). */
@@ -10616,6 +11236,15 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -10724,6 +11353,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10970,6 +11608,15 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -10981,6 +11628,15 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11041,6 +11697,15 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
+            /** @description The body could not be read as what the route takes (e.g. not JSON, or not UTF-8). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Not signed in (no or an expired session or token). */
             401: {
                 headers: {
@@ -11061,6 +11726,15 @@ export interface operations {
             };
             /** @description No such resource, or not in a project you belong to. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
