@@ -10,7 +10,8 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.routing import Route
+from starlette.routing import Match, Mount, Route
+from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.api import staging
@@ -56,6 +57,17 @@ FRONTEND_DIST = REPO_ROOT / "frontend" / "dist"
 _FRONTEND_MISSING = """<!doctype html><title>MineLabel</title>
 <p>The browser client has not been built. Run <code>make run</code> (or <code>make frontend</code>).
 The API is at <a href="/docs">/docs</a>.</p>"""
+
+
+class FrontendMount(Mount):
+    """The built browser client at /, except under /api/: a path there that no route takes fully must get
+    the router's own answer (a JSON 404, or 405 with Allow where another method would match), not the
+    static files' 404."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("path", "").startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def create_app(
@@ -133,7 +145,9 @@ def create_app(
     install_openapi(app)
 
     if (FRONTEND_DIST / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")
+        app.router.routes.append(
+            FrontendMount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")
+        )
     else:
         # A plain Starlette route, not an API route: it needs no permission rule (nor any access check).
         app.router.routes.append(

@@ -126,12 +126,13 @@ async def receive_multipart(
     max_file_bytes: int,
     max_files: int,
     size_setting: str = "LIMITS__MAX_UPLOAD_BYTES",
+    how: str = "the images as multipart/form-data (e.g. curl -F files=@scene.tif ...)",
 ) -> ReceivedUpload:
     """Parse a multipart/form-data body into ``staging``; the caller removes ``staging`` afterwards."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise BadUploadError("Send the images as multipart/form-data (e.g. curl -F files=@scene.tif ...).")
+        raise BadUploadError(f"Send {how}.")
     receiver = _Receiver(staging, max_file_bytes, max_files, size_setting)
     parser = MultipartParser(
         boundary,

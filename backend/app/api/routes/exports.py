@@ -259,7 +259,12 @@ async def import_labels(
     staging = new_staging(settings.storage.data_dir, settings.storage.staging_max_idle_s)
     try:
         received = await receive_multipart(
-            request, staging, settings.limits.max_import_bytes, 1, "LIMITS__MAX_IMPORT_BYTES"
+            request,
+            staging,
+            settings.limits.max_import_bytes,
+            1,
+            "LIMITS__MAX_IMPORT_BYTES",
+            how="the file as multipart/form-data (e.g. curl -F file=@export.json ...)",
         )
         files = received.files.get("file", [])
         if not files:
