@@ -11,12 +11,24 @@ from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.imagery.storage import Storage
 from app.services.rate_limit import SignInLimiter
 from app.services.tiles import TileCache
+
+
+def _json_boolean(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("must be true or false.")
+    return value
+
+
+# A boolean query parameter as JSON spells it: pydantic alone would also take 0/1, yes/no and on/off,
+# so `?repair=0` would quietly mean false (the same strictness as request bodies, app.schemas.base).
+QueryBool = Annotated[bool, BeforeValidator(_json_boolean)]
 
 
 async def get_settings_dep(request: Request) -> Settings:

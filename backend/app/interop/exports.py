@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -99,6 +100,9 @@ class ExportContext:
     storage: Storage
     tiles: TileSettings
     total_tasks: int = 0
+    # Where writers put temporary files: the job attempt's scratch folder or the API's staging, both swept
+    # when a killed process leaves them (None: the system's temporary folder, which nothing sweeps).
+    scratch: Path | None = None
     on_progress: Callable[[int], None] | None = None  # called with the number of tasks done
 
     def progress(self, done: int) -> None:

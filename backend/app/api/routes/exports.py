@@ -13,9 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CeleryDep, QueryBool, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read
-from app.api.staging import new_staging
+from app.api.staging import new_staging, staging_root
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError
 from app.interop.exports import ExportOptions, export_filename, load_formats
@@ -46,13 +46,13 @@ def selection_from_query(
     state: Annotated[
         list[TaskState] | None, Query(description="Task states to export (default: approved).")
     ] = None,
-    all_states: Annotated[bool, Query(description="Every state (overrides `state`).")] = False,
+    all_states: Annotated[QueryBool, Query(description="Every state (overrides `state`).")] = False,
     site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
     date_from: date | None = None,
     date_to: date | None = None,
     label: Annotated[list[str] | None, Query(description="Only these classes.")] = None,
     annotator: Annotated[list[uuid.UUID] | None, Query(description="Only these annotators' work.")] = None,
-    predictions: Annotated[bool, Query(description="Include predictions.")] = True,
+    predictions: Annotated[QueryBool, Query(description="Include predictions.")] = True,
     annotations: Annotated[
         AnnotationChoice,
         Query(
@@ -77,7 +77,7 @@ def options_from_query(
     image_url: Annotated[str | None, Query(description="Label Studio: image reference template.")] = None,
     completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
     chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
-    chip_images: bool = True,
+    chip_images: QueryBool = True,
 ) -> ExportOptions:
     fields: dict[str, object] = {
         "completed_by": completed_by,
@@ -115,8 +115,11 @@ def export_labels(
     tasks it holds, `X-Export-Notes` what is known before the first byte (that no task matched); the full
     report (e.g. holes dropped for Label Studio) comes with an export job, and in the file where the format
     has room for it (GeoJSON, COCO: `minelabel_report`; masks: report.json)."""
+    # A writer's temporary files go under staging, which is swept by age after a killed process.
+    scratch = staging_root(settings.storage.data_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
     ctx, fmt = export_service.prepare(
-        session, project_id, format, selection, options, storage, settings.tiles
+        session, project_id, format, selection, options, storage, settings.tiles, scratch=scratch
     )
     # The request's session stays open until the response is sent (FastAPI closes dependencies with yield
     # after the response), so the stream reads through it.

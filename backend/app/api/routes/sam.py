@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CeleryDep, QueryBool, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read
 from app.core.errors import ConflictError, NotFoundError
 from app.models.observation import Observation, ObservationStatus
@@ -188,7 +188,7 @@ def sam_embed_project(
     settings: SettingsDep,
     celery: CeleryDep,
     access: AccessDep,
-    force: Annotated[bool, Query(description="Encode current ones again too.")] = False,
+    force: Annotated[QueryBool, Query(description="Encode current ones again too.")] = False,
 ) -> JobRead:
     ids = _select(session, project_id, body)
     return job_read(
