@@ -90,6 +90,9 @@ def _write_errors(app: FastAPI, document: dict[str, Any]) -> None:
             responses: dict[str, Any] = operation["responses"]
             caller = RULES[info.name].caller
             has_body = "requestBody" in operation
+            # A body that names other resources by id (a project, a parent comment) can point at none.
+            if has_body and _names_ids(operation["requestBody"], schemas):
+                responses.setdefault("404", {"description": _DESCRIPTIONS[404]})
             statuses = {
                 *error_statuses(path, method, caller, has_body=has_body),
                 *ROUTE_STATUSES.get(info.name, []),
@@ -99,6 +102,22 @@ def _write_errors(app: FastAPI, document: dict[str, Any]) -> None:
             for code, response in responses.items():
                 if int(code) >= 400:
                     _error_body(response)
+
+
+def _names_ids(schema: Any, schemas: dict[str, Any], depth: int = 0) -> bool:
+    """Whether a part of the document has a string of format uuid anywhere inside (refs followed)."""
+    if depth > 12:
+        return False
+    if isinstance(schema, dict):
+        if schema.get("format") == "uuid":
+            return True
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            return _names_ids(schemas.get(ref.rsplit("/", 1)[1]), schemas, depth + 1)
+        return any(_names_ids(child, schemas, depth + 1) for child in schema.values())
+    if isinstance(schema, list):
+        return any(_names_ids(child, schemas, depth + 1) for child in schema)
+    return False
 
 
 def _error_body(response: dict[str, Any]) -> None:

@@ -5760,6 +5760,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description No such resource, or not in a project you belong to. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The change conflicts with the resource's state (a stale version, a task in another state, a taken id, a file not ready yet); the body says which. */
             409: {
                 headers: {
