@@ -448,6 +448,7 @@ def serve(
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers,
+        proxy_headers=False,  # the app trusts SECURITY__TRUSTED_PROXIES only (app.main)
     )
 
 

@@ -10,10 +10,16 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.routing import Route
+from starlette.routing import Match, Mount, Route
+from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app.api import staging
 from app.api.access import AccessCache, get_access
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.input_guard import InputGuardMiddleware
 from app.api.middleware import RequestContextMiddleware
+from app.api.openapi import install_openapi
 from app.api.permissions import missing_rules
 from app.api.routes import annotations as annotation_routes
 from app.api.routes import (
@@ -54,6 +60,17 @@ _FRONTEND_MISSING = """<!doctype html><title>MineLabel</title>
 The API is at <a href="/docs">/docs</a>.</p>"""
 
 
+class FrontendMount(Mount):
+    """The built browser client at /, except under /api/: a path there that no route takes fully must get
+    the router's own answer (a JSON 404, or 405 with Allow where another method would match), not the
+    static files' 404."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("path", "").startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def create_app(
     settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
 ) -> FastAPI:
@@ -72,6 +89,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        staging.sweep(staging.staging_root(settings.storage.data_dir), settings.storage.staging_max_idle_s)
         yield
         engine.dispose()
 
@@ -96,9 +114,14 @@ def create_app(
     )
 
     install_error_handlers(app)
+    app.add_middleware(InputGuardMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits=settings.limits)
     app.add_middleware(
         RequestContextMiddleware, metrics=app_metrics, basemap_origin=settings.map.basemap_origin
     )
+    if settings.security.trusted_proxies:
+        # Outermost, so that everything inside sees the client's address from the trusted proxy's header.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.security.trusted_proxies)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)
@@ -123,9 +146,12 @@ def create_app(
         raise RuntimeError(
             "Every route needs a permission rule (app/api/permissions.py): " + "; ".join(problems)
         )
+    install_openapi(app)
 
     if (FRONTEND_DIST / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")
+        app.router.routes.append(
+            FrontendMount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="frontend")
+        )
     else:
         # A plain Starlette route, not an API route: it needs no permission rule (nor any access check).
         app.router.routes.append(

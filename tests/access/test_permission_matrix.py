@@ -29,6 +29,7 @@ NEEDS_IMAGE = {"tile", "thumbnail"}
 
 def owner_in_world(path: str) -> str | None:
     """Who made the resource the path points at, in the world of tests.world."""
+    path = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # converters left off: {job_id:uuid} is {job_id}
     if "{region_id}" in path or "{annotation_id}" in path:
         return "annotator"
     if "{comment_id}" in path:
@@ -80,7 +81,7 @@ def fill(path: str, world: World) -> str:
         "model_version_id": world.model_version.id, "dataset_id": world.dataset.id,
         "site_id": world.task.site_id, "grid": "pixel", "z": 0, "x": 0, "y": 0, "fmt": "png",
     }  # fmt: skip
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m[1]]), path)
 
 
 def outcome(response: Any) -> str:

@@ -13,7 +13,7 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.permissions import RULES, Caller, Cond, Rule
 from app.core.errors import ForbiddenError, InvalidInputError, NotAuthenticatedError, NotFoundError
+from app.core.input_rules import excerpt
 from app.models.access import AuthSession, ProjectRole
 from app.models.user import User
 from app.services import auth as auth_service
@@ -100,14 +101,16 @@ def _not_found(kind: str, value: object) -> NotFoundError:
     return error
 
 
-def resolve_target(session: Session, path_params: dict[str, str]) -> Target | None:
+def resolve_target(session: Session, path_params: dict[str, Any]) -> Target | None:
     for param, kind, sql in _TARGETS:
         if param not in path_params:
             continue
+        # A str, or already a UUID where the route's path has the :uuid converter (/api/jobs/{job_id:uuid}).
+        given = str(path_params[param])
         try:
-            target_id = uuid.UUID(path_params[param])
+            target_id = uuid.UUID(given)
         except ValueError as exc:
-            raise InvalidInputError(f"{param} must be a UUID, not {path_params[param]!r}.") from exc
+            raise InvalidInputError(f"{param} must be a UUID, not {excerpt(given)!r}.") from exc
         row = session.execute(text(sql), {"id": target_id}).one_or_none()
         if row is None:
             raise _not_found(kind, target_id)

@@ -10,13 +10,25 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.imagery.storage import Storage
 from app.services.rate_limit import SignInLimiter
 from app.services.tiles import TileCache, TileSourceCache
+
+
+def _json_boolean(value: object) -> object:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise ValueError("must be true or false.")
+    return value
+
+
+# A boolean query parameter as JSON spells it: pydantic alone would also take 0/1, yes/no and on/off,
+# so `?repair=0` would quietly mean false (the same strictness as request bodies, app.schemas.base).
+QueryBool = Annotated[bool, BeforeValidator(_json_boolean)]
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -67,3 +79,9 @@ async def get_sign_in_limiter(request: Request) -> SignInLimiter:
 
 
 SignInLimiterDep = Annotated[SignInLimiter, Depends(get_sign_in_limiter)]
+
+
+# Paging of every list: bounded, so that an offset past bigint (or a negative limit) is a 422 naming the
+# parameter rather than a database error. A million rows in is further than any screen pages.
+MAX_OFFSET = 1_000_000
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (at most 1,000,000).")]

@@ -24,6 +24,7 @@ not a member of the project gets 404, as if the resource did not exist.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -242,6 +243,11 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
     return found
 
 
+def _path_params(path: str) -> set[str]:
+    """The parameter names of a route path, converters left off ({job_id:uuid} is job_id)."""
+    return {part.split(":", 1)[0] for part in re.findall(r"\{([^}]+)\}", path)}
+
+
 def missing_rules(app: FastAPI) -> list[str]:
     """Routes with no rule, and rules naming no route (a renamed handler)."""
     routes = api_routes(app)
@@ -251,7 +257,7 @@ def missing_rules(app: FastAPI) -> list[str]:
         for info in routes
         if info.name in RULES
         and RULES[info.name].caller == Caller.MEMBER
-        and not any("{" + param + "}" in info.path for param in PROJECT_SCOPED_PARAMS)
+        and not any(param in _path_params(info.path) for param in PROJECT_SCOPED_PARAMS)
     )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     unruled = sorted(set(names) - RULES.keys())

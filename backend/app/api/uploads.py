@@ -13,6 +13,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.core.errors import InvalidInputError, PayloadTooLargeError
+from app.core.input_rules import excerpt, text_problem
 from app.services.ingest import StagedFile
 
 
@@ -31,9 +32,10 @@ class ReceivedUpload:
 
 
 class _Receiver:
-    def __init__(self, staging: Path, max_file_bytes: int, max_files: int) -> None:
+    def __init__(self, staging: Path, max_file_bytes: int, max_files: int, size_setting: str) -> None:
         self.staging = staging
         self.max_file_bytes = max_file_bytes
+        self.size_setting = size_setting
         self.max_files = max_files
         self.result = ReceivedUpload()
         self._headers: dict[bytes, bytes] = {}
@@ -74,7 +76,8 @@ class _Receiver:
             if self._count > self.max_files:
                 raise UploadTooLargeError(
                     f"More than {self.max_files} files in one upload (LIMITS__MAX_FILES_PER_UPLOAD); "
-                    "send them in several requests or use `minelabel import-images`."
+                    "send them in several requests or use `minelabel import-images`.",
+                    setting="LIMITS__MAX_FILES_PER_UPLOAD",
                 )
             # Staged under a number, never under the sender's name.
             self._path = self.staging / f"{self._count:06d}.upload"
@@ -92,7 +95,8 @@ class _Receiver:
         if self._size > self.max_file_bytes:
             raise UploadTooLargeError(
                 f"{self._filename} is larger than the limit of {self.max_file_bytes:,} bytes per file "
-                "(LIMITS__MAX_UPLOAD_BYTES)."
+                f"({self.size_setting}).",
+                setting=self.size_setting,
             )
         self._hash.update(chunk)
         self._handle.write(chunk)
@@ -104,7 +108,12 @@ class _Receiver:
             staged = StagedFile(self._filename, self._path, self._size, self._hash.hexdigest())
             self.result.files.setdefault(self._name, []).append(staged)
         else:
-            self.result.fields[self._name] = self._text.decode("utf-8", "replace")
+            text = self._text.decode("utf-8", "replace")
+            reason = text_problem(self._name) or text_problem(text)
+            if reason is not None:
+                name = excerpt(self._name)
+                raise BadUploadError(f"Form field {name!r} {reason}", field=name)
+            self.result.fields[self._name] = text
 
     def close(self) -> None:
         if self._handle is not None:
@@ -112,14 +121,19 @@ class _Receiver:
 
 
 async def receive_multipart(
-    request: Request, staging: Path, max_file_bytes: int, max_files: int
+    request: Request,
+    staging: Path,
+    max_file_bytes: int,
+    max_files: int,
+    size_setting: str = "LIMITS__MAX_UPLOAD_BYTES",
+    how: str = "the images as multipart/form-data (e.g. curl -F files=@scene.tif ...)",
 ) -> ReceivedUpload:
     """Parse a multipart/form-data body into ``staging``; the caller removes ``staging`` afterwards."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise BadUploadError("Send the images as multipart/form-data (e.g. curl -F files=@scene.tif ...).")
-    receiver = _Receiver(staging, max_file_bytes, max_files)
+        raise BadUploadError(f"Send {how}.")
+    receiver = _Receiver(staging, max_file_bytes, max_files, size_setting)
     parser = MultipartParser(
         boundary,
         callbacks={

@@ -42,6 +42,9 @@ class StorageSettings(BaseModel):
     s3_region: str = "us-east-1"
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
+    # An upload's staging folder in which nothing was written for this long is abandoned (its API process
+    # was killed) and swept, at start-up and with each new upload.
+    staging_max_idle_s: float = Field(default=3600, gt=0)
 
 
 class SecuritySettings(BaseModel):
@@ -54,6 +57,11 @@ class SecuritySettings(BaseModel):
     # Failed sign-ins per email (and per client address) within the window before 429.
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_window_s: int = Field(default=15 * 60, ge=1)
+    # Addresses (or networks, 10.0.0.0/8) of the reverse proxies whose X-Forwarded-For / -Proto the API
+    # believes, as a JSON list (SECURITY__TRUSTED_PROXIES='["10.0.0.5"]'). Empty: the header is ignored,
+    # so a client cannot forge its address past the per-address sign-in limit. uvicorn's own trust
+    # (127.0.0.1 by default) is always off: this setting is the only one.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # How long a tile or thumbnail read reuses an earlier permission decision (0: never).
     access_cache_s: float = Field(default=30, ge=0)
 
@@ -135,6 +143,13 @@ class LimitSettings(BaseModel):
     max_image_pixels: int = Field(default=40_000 * 40_000, ge=1, description="Width x height.")
     max_image_bands: int = Field(default=13, ge=1)
     max_polygon_vertices: int = Field(default=100_000, ge=3)
+    # All regions of one annotation together: the whole state travels in every save and in a 409, so
+    # its size bounds how long one request can hold a worker (a 2-million-vertex save took 25 s).
+    max_annotation_vertices: int = Field(default=200_000, ge=3)
+    # Request bodies, checked before parsing (app.api.body_limit): saves and region edits carry geometry
+    # (200,000 vertices are about 5 MB of JSON); every other JSON body is a name, a setting or a config.
+    max_annotation_body_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    max_body_bytes: int = Field(default=1024**2, ge=1024)
     max_import_bytes: int = Field(
         default=50 * 1024**2, ge=1, description="A Label Studio or GIS file to import."
     )

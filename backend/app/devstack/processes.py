@@ -59,4 +59,5 @@ def api_command(settings: Settings) -> list[str]:
         "--port",
         str(settings.api_port),
         "--no-access-log",
+        "--no-proxy-headers",  # the app trusts SECURITY__TRUSTED_PROXIES only (app.main)
     ]

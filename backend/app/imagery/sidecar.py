@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from app.core.errors import InvalidInputError
+from app.core.input_rules import problem as input_problem
 from app.imagery.georef import (
     MAX_EXTENT_M,
     Georeference,
@@ -91,6 +92,8 @@ def parse_sidecar(content: bytes, name: str) -> dict[str, SidecarEntry]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SidecarError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
+        except RecursionError as exc:  # Python's parser recurses per level: a hostile depth ends here
+            raise SidecarError(f"{name}: nested deeper than a sidecar (a list of objects) can be.") from exc
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise SidecarError(f"{name}: expected a JSON list of objects, one per image.")
         rows = data
@@ -99,6 +102,9 @@ def parse_sidecar(content: bytes, name: str) -> dict[str, SidecarEntry]:
     entries: dict[str, SidecarEntry] = {}
     for number, row in enumerate(rows, start=1):
         where = f"{name}, entry {number}"
+        if (found := input_problem(row, max_depth=2)) is not None:
+            field = found.where.split(".", 1)[0] or None
+            raise SidecarError(f"{where}: {found.describe('')}", field=field)
         try:
             entry = _entry(row, where)
         except GeoreferenceError as exc:

@@ -104,7 +104,7 @@ def inspect_image(path: Path, display_name: str, limits: LimitSettings) -> Raste
         raise
     except (RasterioError, ValueError) as exc:
         raise ImageRejectedError(
-            f"{display_name}: the file is damaged or truncated and cannot be read ({_short(exc)})."
+            f"{display_name}: the file is damaged or truncated and cannot be read ({_short(exc, path)})."
         ) from exc
     return facts
 
@@ -155,6 +155,10 @@ def _read_everything(src: rasterio.io.DatasetReader, name: str) -> None:
         src.read(window=window)
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: Exception, path: Path | None = None) -> str:
+    """GDAL's first line, without the server's paths (it names the staged file, not the sender's)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if path is not None:
+        text = text.replace(f"{path}:", "").replace(str(path), path.name)
+        text = text.replace(f"{path.name}: ", "", 1) if text.startswith(f"{path.name}: ") else text
     return text[:200]

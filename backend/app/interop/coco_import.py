@@ -42,6 +42,7 @@ from app.interop.imports import (
     ImportProblem,
     ImportReport,
     imported_before,
+    load_json_document,
     register,
     reject,
 )
@@ -412,10 +413,7 @@ def _key(ctx: ImportContext, image: _Image) -> str:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise reject([ImportProblem(f"the file is not JSON: {exc}")], WHAT) from exc
+    doc = load_json_document(path, WHAT)
     guess = sniff_json(doc)
     if guess != "coco":
         message = looks_like(guess, "coco") or (

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy.orm import Session
 
 from app.core.config import TileSettings
@@ -21,12 +22,11 @@ from app.imagery.storage import Storage
 from app.interop.labeling_config import LabelingConfig
 from app.interop.selection import Selection
 from app.models.project import Project
+from app.schemas.base import RequestModel
 
 
-class ExportOptions(BaseModel):
+class ExportOptions(RequestModel):
     """Options of the formats; each format reads those that concern it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     image_url: str = Field(
         default="/data/local-files/?d={site}/{filename}",
@@ -100,6 +100,9 @@ class ExportContext:
     storage: Storage
     tiles: TileSettings
     total_tasks: int = 0
+    # Where writers put temporary files: the job attempt's scratch folder or the API's staging, both swept
+    # when a killed process leaves them (None: the system's temporary folder, which nothing sweeps).
+    scratch: Path | None = None
     on_progress: Callable[[int], None] | None = None  # called with the number of tasks done
 
     def progress(self, done: int) -> None:

@@ -39,7 +39,7 @@ def _columns(features: list[Feature]) -> list[np.ndarray[Any, Any]]:
 
 
 def write(ctx: ExportContext, report: ExportReport) -> Iterator[bytes]:
-    with tempfile.TemporaryDirectory(prefix="minelabel-gpkg-") as folder:
+    with tempfile.TemporaryDirectory(prefix="minelabel-gpkg-", dir=ctx.scratch) as folder:
         path = Path(folder) / "export.gpkg"
         created = False
         for features in feature_batches(ctx, report, WKB_GEOMETRY):

@@ -53,7 +53,8 @@ class Layer:
 
     def __init__(self, path: Path, fmt: str, what: str, report: ImportReport) -> None:
         driver, _, extension = DRIVERS[fmt]
-        with tempfile.TemporaryDirectory(prefix="minelabel-gis-") as folder:
+        # Beside the staged upload, so that a killed process leaves nothing the staging sweep misses.
+        with tempfile.TemporaryDirectory(prefix="minelabel-gis-", dir=path.parent) as folder:
             # GDAL wants the format's extension (the upload is staged under a number): a link gives it.
             named = Path(folder) / f"upload.{extension}"
             named.symlink_to(path.resolve())

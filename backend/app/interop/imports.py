@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
 from app.core.errors import InvalidInputError
+from app.core.input_rules import problem as input_problem
 from app.interop.labeling_config import LabelingConfig
 from app.models.annotation import Annotation, Prediction
 from app.models.project import Project
+from app.schemas.base import RequestModel
 
 MAX_LISTED_PROBLEMS = 200
 
@@ -31,8 +33,8 @@ Outside = Literal["skip", "clip", "fail"]
 UnknownClasses = Literal["fail", "skip"]
 
 
-class ImportOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class ImportOptions(RequestModel):
+    model_config = ConfigDict(populate_by_name=True)
 
     as_: Literal["annotations", "predictions"] = Field(
         default="annotations", alias="as", description="What the file's shapes become (Label Studio: both)."
@@ -171,6 +173,18 @@ class ImportProblem:
 
 class ImportRejectedError(InvalidInputError):
     code = "import_rejected"
+
+
+def load_json_document(path: Path, what: str) -> Any:
+    """An import file's JSON, refused (nothing stored) unless it meets app.core.input_rules: no NUL or
+    other control characters in any string, bounded nesting, finite numbers."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise reject([ImportProblem(f"the file is not JSON: {exc}")], what) from exc
+    if (found := input_problem(doc)) is not None:
+        raise reject([ImportProblem(found.describe("the file"))], what)
+    return doc
 
 
 def reject(problems: list[ImportProblem], what: str) -> ImportRejectedError:

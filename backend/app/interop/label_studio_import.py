@@ -31,6 +31,7 @@ from app.interop.imports import (
     ImportProblem,
     ImportReport,
     imported_before,
+    load_json_document,
     register,
     reject,
 )
@@ -345,10 +346,7 @@ def _imported_user(ctx: ImportContext) -> User:
 
 def import_label_studio(ctx: ImportContext, path: Path) -> ImportReport:
     report = ImportReport(format="label-studio")
-    try:
-        tasks = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise reject([ImportProblem(f"the file is not JSON: {exc}")], "Label Studio file") from exc
+    tasks = load_json_document(path, "Label Studio file")
     if (wrong := looks_like(sniff_json(tasks), "label-studio")) is not None:
         raise reject([ImportProblem(wrong)], "Label Studio file")
     if isinstance(tasks, dict):

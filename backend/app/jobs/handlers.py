@@ -147,6 +147,7 @@ def export(ctx: JobContext[ExportParams]) -> ExportResult:
         storage,
         settings.tiles,
         on_progress=progress,
+        scratch=ctx.scratch,
     )
     filename = export_filename(export_ctx.project, fmt)
     local = ctx.scratch / filename

@@ -156,6 +156,24 @@ def _refuse(region: RegionRef, reason: GeometryProblem, message: str) -> RegionG
     return RegionGeometryError(message, reason=reason, region=region)
 
 
+def count_vertices(geojson: Any) -> int:
+    """How many positions a GeoJSON Polygon or MultiPolygon lists, without checking them (a malformed one
+    counts what it has; check_region_geometry refuses it later). Cheap, for limits over many regions."""
+    if not isinstance(geojson, dict):
+        return 0
+    coordinates = geojson.get("coordinates")
+    polygons = [coordinates] if geojson.get("type") == "Polygon" else coordinates
+    if not isinstance(polygons, list | tuple):
+        return 0
+    return sum(
+        len(ring)
+        for rings in polygons
+        if isinstance(rings, list | tuple)
+        for ring in rings
+        if isinstance(ring, list | tuple)
+    )
+
+
 def _parse(geojson: Any, region: RegionRef) -> list[list[list[tuple[float, float]]]]:
     """Polygons as lists of rings of (x, y), from a GeoJSON Polygon or MultiPolygon."""
     name = region.name

@@ -8,11 +8,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.access import ProjectRole
+from app.schemas.base import RequestModel
 
 
-class SignInRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SignInRequest(RequestModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
 
@@ -48,25 +47,19 @@ class SignedInRead(MeRead):
     expires_at: datetime
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(RequestModel):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1000)
     is_admin: bool = False
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdate(RequestModel):
     is_active: bool | None = None
     is_admin: bool | None = None
     password: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
-class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TokenCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200, description="What the token is for.")
 
 
@@ -85,9 +78,7 @@ class TokenCreated(TokenRead):
     key: str = Field(description="Shown once: send it as 'Authorization: Token <key>'.")
 
 
-class MemberSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberSet(RequestModel):
     role: ProjectRole
 
 

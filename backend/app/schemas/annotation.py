@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.labels.geometry import GeometryChangeCode, GeometryProblem
 from app.labels.topology import TopologyRule
 from app.models.annotation import RegionSource, RevisionAction
+from app.schemas.base import RequestModel
+from app.schemas.errors import ErrorRead
 
 
-class RegionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RegionIn(RequestModel):
     id: uuid.UUID | None = Field(
         default=None, description="Client-chosen UUID; makes a retried save a no-op."
     )
@@ -47,9 +47,7 @@ class PredictionRegionIn(RegionIn):
     )
 
 
-class AnnotationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AnnotationCreate(RequestModel):
     regions: list[RegionIn] = Field(default_factory=list)
     copy_from: uuid.UUID | None = Field(
         default=None,
@@ -58,9 +56,7 @@ class AnnotationCreate(BaseModel):
     )
 
 
-class AnnotationSave(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AnnotationSave(RequestModel):
     version: int | None = Field(default=None, description="The version this save is based on (or If-Match).")
     regions: list[RegionIn]
 
@@ -71,10 +67,8 @@ class RegionChangeIn(RegionIn):
     id: uuid.UUID = Field(description="The region's id (client-chosen UUID for a new region).")
 
 
-class AnnotationChanges(BaseModel):
+class AnnotationChanges(RequestModel):
     """What changed since the version the client last had confirmed (the autosave's body)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     version: int | None = Field(default=None, description="The version this save is based on (or If-Match).")
     regions: list[RegionChangeIn] = Field(
@@ -83,9 +77,7 @@ class AnnotationChanges(BaseModel):
     deleted: list[uuid.UUID] = Field(default_factory=list, description="Ids of regions deleted.")
 
 
-class RestoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RestoreRequest(RequestModel):
     version: int = Field(ge=1, description="The earlier version to bring back (as a new version).")
     based_on_version: int | None = Field(default=None, description="The current version (or If-Match).")
 
@@ -156,13 +148,12 @@ class TopologyWarningRead(BaseModel):
     message: str = Field(description="For people; clients act on `code` and `region_id`.")
 
 
-class RegionErrorRead(BaseModel):
-    """The body of a refused region (422, or 409 for a taken id): which region, and for geometry why."""
+class RegionErrorRead(ErrorRead):
+    """The body of a refused region (422, or 409 for a taken id): which region, and for geometry why. The
+    Error body, so a request that does not match the schema (``request_invalid``) fits it too."""
 
-    detail: str = Field(description="For people: names the region and says how to fix it.")
-    code: str = Field(
-        description="region_geometry_invalid, unknown_label, region_id_taken, invalid_input ..."
-    )
+    model_config = ConfigDict(title="RegionErrorRead")
+
     region_id: uuid.UUID | None = Field(default=None, description="The region's id, where it has one.")
     region_index: int | None = Field(
         default=None,

@@ -10,12 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.observation import AcquiredSource, GeorefSource, ObservationStatus
 from app.models.project import DisplayPreset
+from app.schemas.base import RequestModel
 from app.schemas.job import JobRead
 
 
-class ProjectCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProjectCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
     display_preset: DisplayPreset = DisplayPreset.TRUE_COLOR
@@ -37,18 +36,14 @@ class LabelingConfigRead(BaseModel):
     classes: list[LabelClassRead]
 
 
-class LabelingConfigUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LabelingConfigUpdate(RequestModel):
     config: str = Field(min_length=1, description="Label Studio labeling config (XML).")
 
 
 NextTaskOrder = Literal["series", "uncertainty"]
 
 
-class ProjectUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProjectUpdate(RequestModel):
     description: str | None = Field(default=None, max_length=10_000)
     display_preset: DisplayPreset | None = None
     annotators_per_task: int | None = Field(
@@ -170,11 +165,9 @@ class ObservationRead(BaseModel):
     created_at: datetime
 
 
-class GeoreferenceUpdate(BaseModel):
+class GeoreferenceUpdate(RequestModel):
     """Where the image lies, given one way: a ``bbox`` (with ``crs``, default EPSG:4326), a centre with an
     extent (north up in the local UTM zone), or a ``transform`` or ``world_file`` with its ``crs``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     bbox: list[float] | None = Field(
         default=None, min_length=4, max_length=4, description="west, south, east, north in `crs`."
@@ -205,10 +198,8 @@ class GeoreferenceUpdate(BaseModel):
     )
 
 
-class ObservationUpdate(BaseModel):
+class ObservationUpdate(RequestModel):
     """A correction after upload; fields left out stay as they are."""
-
-    model_config = ConfigDict(extra="forbid")
 
     georeference: GeoreferenceUpdate | None = Field(
         default=None,

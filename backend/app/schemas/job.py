@@ -17,6 +17,7 @@ from app.interop.exports import ExportOptions
 from app.interop.selection import AnnotationChoice, Selection
 from app.models.job import JobKind, JobQueue, JobState
 from app.models.observation import TaskState
+from app.schemas.base import RequestModel
 from app.schemas.job_base import JobParams, JobResult
 from app.schemas.ml import (
     DatasetParams,
@@ -119,10 +120,10 @@ class GeoreferenceResult(JobResult):
 # --- export --------------------------------------------------------------------------------------
 
 
-class SelectionParams(BaseModel):
+class SelectionParams(RequestModel):
     """Which tasks and regions an export takes (app.interop.selection.Selection, as JSON)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     states: list[TaskState] = Field(default_factory=lambda: [TaskState.APPROVED])
     site_ids: list[uuid.UUID] = Field(default_factory=list)

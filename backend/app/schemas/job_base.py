@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from app.schemas.base import RequestModel
 
-class JobParams(BaseModel):
+
+class JobParams(RequestModel):
     """Base of every kind's parameters: strict, so a misspelt field is an error, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
 
 class JobResult(BaseModel):

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models.ml import DatasetState, ModelState
+from app.schemas.base import RequestModel
 from app.schemas.job_base import JobParams, JobResult
 
 Split = Literal["train", "val", "test"]
@@ -18,10 +19,10 @@ Split = Literal["train", "val", "test"]
 # --- datasets --------------------------------------------------------------------------------------
 
 
-class TrainOptions(BaseModel):
+class TrainOptions(RequestModel):
     """How to train a model (defaults fit a GPU; tests and CPUs ask for less)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     epochs: int = Field(default=20, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=512)
@@ -205,18 +206,14 @@ class PredictResult(JobResult):
 # --- requests --------------------------------------------------------------------------------------
 
 
-class TrainNowRequest(BaseModel):
+class TrainNowRequest(RequestModel):
     """Freeze a dataset of the approved tasks now and train on it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dataset: DatasetParams = DatasetParams()
     options: TrainOptions = TrainOptions()
 
 
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PredictRequest(RequestModel):
     model_version_id: uuid.UUID | None = Field(default=None, description="Default: the project's champion.")
     observation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100_000)
     site_id: uuid.UUID | None = None

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from app.models.observation import TaskState
 from app.models.review import AssignmentState
+from app.schemas.base import RequestModel
+
+# A pixel [column, row]. Documented as an array of exactly two numbers rather than as pydantic's
+# ``prefixItems`` tuple, which generated clients and OpenAPI tooling (schemathesis among them) misread.
+Point = Annotated[
+    tuple[float, float],
+    WithJsonSchema({"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}),
+]
 
 
 class AssignmentRead(BaseModel):
@@ -51,47 +59,35 @@ class NextTaskRead(BaseModel):
     resumed: bool = False
 
 
-class AssignRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssignRequest(RequestModel):
     user_id: uuid.UUID
 
 
-class ReleaseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReleaseRequest(RequestModel):
     user_id: uuid.UUID | None = Field(default=None, description="Admins: whose assignment; default yours.")
 
 
-class CommentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CommentCreate(RequestModel):
     body: str = Field(max_length=10_000)
     parent_id: uuid.UUID | None = None
     region_id: uuid.UUID | None = None
-    point: tuple[float, float] | None = Field(default=None, description="Pixel [column, row] to pin it to.")
+    point: Point | None = Field(default=None, description="Pixel [column, row] to pin it to.")
 
 
-class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApproveRequest(RequestModel):
     annotation_id: uuid.UUID | None = Field(
         default=None,
         description="The annotation that becomes the task's ground truth; needed when it has several.",
     )
 
 
-class RejectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RejectRequest(RequestModel):
     comment: str = Field(max_length=10_000, description="Required: what the annotator should fix.")
     region_id: uuid.UUID | None = None
-    point: tuple[float, float] | None = None
+    point: Point | None = None
 
 
-class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResolveRequest(RequestModel):
     resolved: bool = True
 
 
@@ -100,7 +96,7 @@ class CommentRead(BaseModel):
     observation_id: uuid.UUID
     parent_id: uuid.UUID | None
     region_id: uuid.UUID | None
-    point: tuple[float, float] | None
+    point: Point | None
     author_id: uuid.UUID | None
     author_email: str | None
     body: str

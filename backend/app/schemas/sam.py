@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from app.ml.sam_windows import Window, WindowKind
+from app.schemas.base import RequestModel
 from app.schemas.job_base import JobParams, JobResult
 
 MANIFEST_VERSION = 1
@@ -72,17 +73,13 @@ class SamStatus(BaseModel):
 # --- prompts ---------------------------------------------------------------------------------------
 
 
-class SamPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SamPoint(RequestModel):
     x: float = Field(description="Column, in the image's pixels.")
     y: float = Field(description="Row, in the image's pixels.")
     positive: bool = Field(default=True, description="False: a point that is not part of the object.")
 
 
-class SamPrompt(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SamPrompt(RequestModel):
     points: list[SamPoint] = Field(default_factory=list, max_length=64)
     box: tuple[float, float, float, float] | None = Field(
         default=None, description="x0, y0, x1, y1 in the image's pixels."

@@ -30,6 +30,7 @@ from app.services.annotations import (
     RegionInput,
     VersionConflictError,
     _revision,
+    check_total_vertices,
     get_annotation_or_raise,
     live_regions,
     region_ancestors,
@@ -92,6 +93,12 @@ def change_annotation(
     outlines = False  # an Outline was added, changed or deleted
     outline_delta = 0  # live Outlines now minus before
     changed = False
+    kept = session.scalar(
+        select(func.coalesce(func.sum(func.ST_NPoints(Region.geom)), 0)).where(
+            Region.annotation_id == annotation.id, Region.deleted_at.is_(None), Region.id.not_in(ids)
+        )
+    )
+    check_total_vertices(list(regions), limits, kept=int(kept or 0))
     ancestors = region_ancestors(session, observation, regions)
     for number, item in enumerate(regions, start=1):
         was = touched.get(item.id) if item.id else None

@@ -26,6 +26,7 @@ from app.labels.geometry import (
     GeometryChange,
     GeometryChangeCode,
     check_region_geometry,
+    count_vertices,
     pixel_to_wgs84,
 )
 from app.labels.regions import RegionRef, check_label
@@ -48,6 +49,10 @@ class VersionConflictError(ConflictError):
 
 class RegionIdTakenError(ConflictError):
     code = "region_id_taken"
+
+
+class AnnotationTooLargeError(InvalidInputError):
+    code = "annotation_too_large"
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,7 @@ def _apply(
     action: RevisionAction = RevisionAction.UPDATE,
     commit: bool = True,
 ) -> SaveResult:
+    check_total_vertices(inputs, limits)
     project = session.get(Project, observation.project_id)
     assert project is not None
     classes = parse_labeling_config(project.labeling_config).class_names
@@ -448,6 +454,22 @@ def store_region(
 
 def _changes(region: Region, changes: Sequence[GeometryChange]) -> list[RegionChange]:
     return [RegionChange(region.id, c.code, c.message) for c in changes]
+
+
+def check_total_vertices(inputs: list[RegionInput], limits: LimitSettings, kept: int = 0) -> None:
+    """Refuse an annotation whose regions together pass LIMITS__MAX_ANNOTATION_VERTICES, before any of them
+    is checked: opening a task carries the whole state, so its size bounds a request's cost. ``kept``: the
+    vertices of the stored regions a save of changes leaves as they are."""
+    total = kept + sum(count_vertices(item.geometry) for item in inputs)
+    if total > limits.max_annotation_vertices:
+        raise AnnotationTooLargeError(
+            f"The annotation's regions have {total:,} vertices together, more than the limit of "
+            f"{limits.max_annotation_vertices:,} (LIMITS__MAX_ANNOTATION_VERTICES); simplify them or "
+            "split the work over fewer, smaller regions.",
+            setting="LIMITS__MAX_ANNOTATION_VERTICES",
+            vertices=total,
+            limit=limits.max_annotation_vertices,
+        )
 
 
 def region_ref(number: int, item: RegionInput) -> RegionRef:

@@ -60,7 +60,7 @@ def sign_in(
         limiter.record_failure(email, client_ip)
         # One message for every case, so that the answer does not tell which emails have accounts.
         raise NotAuthenticatedError("Wrong email or password (or the account is deactivated).")
-    limiter.clear(email)
+    limiter.clear(email, client_ip)
     return open_session(session, user, security)
 
 

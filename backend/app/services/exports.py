@@ -32,8 +32,13 @@ def prepare(
     storage: Storage,
     tiles: TileSettings,
     on_progress: Callable[[int], None] | None = None,
+    scratch: Path | None = None,
 ) -> tuple[ExportContext, ExportFormat]:
-    """Check everything that can be checked before the first byte is written."""
+    """Check everything that can be checked before the first byte is written.
+
+    Args:
+        scratch: where the format's writer may put temporary files (a folder something sweeps).
+    """
     fmt = get_format(format_name)
     project = get_project_or_raise(session, project_id)
     config = parse_labeling_config(project.labeling_config)
@@ -41,7 +46,7 @@ def prepare(
     ctx = ExportContext(
         session=session, project=project, config=config, selection=selection, options=options,
         storage=storage, tiles=tiles, total_tasks=count_tasks(session, project.id, selection),
-        on_progress=on_progress,
+        on_progress=on_progress, scratch=scratch,
     )  # fmt: skip
     return ctx, fmt
 

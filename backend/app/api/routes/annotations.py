@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.access import AccessDep, sees_only_own
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import QueryBool, SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.api.leases import renew_lease_on_edit
 from app.api.presenters import region_feature
@@ -46,8 +46,8 @@ from app.services import annotations as service
 
 router = APIRouter(tags=["annotations"])
 
-RepairQuery = Annotated[bool, Query(description="Repair self-intersections with PostGIS ST_MakeValid.")]
-ClipQuery = Annotated[bool, Query(description="Cut regions to the image instead of refusing them.")]
+RepairQuery = Annotated[QueryBool, Query(description="Repair self-intersections with PostGIS ST_MakeValid.")]
+ClipQuery = Annotated[QueryBool, Query(description="Cut regions to the image instead of refusing them.")]
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Makes a retried request a no-op.")]
 IfMatch = Annotated[str | None, Header(description="The annotation version the change is based on.")]
 _VERSION = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')

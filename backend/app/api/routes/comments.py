@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.access import AccessDep
-from app.api.deps import SessionDep
+from app.api.deps import QueryBool, SessionDep
 from app.models.review import ReviewComment
 from app.models.user import User
 from app.schemas.review import CommentCreate, CommentRead, ResolveRequest, ThreadRead
@@ -49,7 +49,7 @@ def comment_read(comment: ReviewComment, emails: dict[uuid.UUID, str]) -> Commen
     summary="The task's comment threads, oldest first",
 )
 def list_comments(
-    observation_id: uuid.UUID, session: SessionDep, include_resolved: bool = True
+    observation_id: uuid.UUID, session: SessionDep, include_resolved: QueryBool = True
 ) -> list[ThreadRead]:
     threads = service.threads(session, observation_id, include_resolved=include_resolved)
     emails = _emails(session, {c.author_id for t in threads for c in [t.comment, *t.replies]})

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import uuid
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -15,8 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CeleryDep, QueryBool, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read
+from app.api.staging import new_staging, staging_root
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError
 from app.interop.exports import ExportOptions, export_filename, load_formats
@@ -47,13 +46,13 @@ def selection_from_query(
     state: Annotated[
         list[TaskState] | None, Query(description="Task states to export (default: approved).")
     ] = None,
-    all_states: Annotated[bool, Query(description="Every state (overrides `state`).")] = False,
+    all_states: Annotated[QueryBool, Query(description="Every state (overrides `state`).")] = False,
     site_id: Annotated[list[uuid.UUID] | None, Query()] = None,
     date_from: date | None = None,
     date_to: date | None = None,
     label: Annotated[list[str] | None, Query(description="Only these classes.")] = None,
     annotator: Annotated[list[uuid.UUID] | None, Query(description="Only these annotators' work.")] = None,
-    predictions: Annotated[bool, Query(description="Include predictions.")] = True,
+    predictions: Annotated[QueryBool, Query(description="Include predictions.")] = True,
     annotations: Annotated[
         AnnotationChoice,
         Query(
@@ -78,7 +77,7 @@ def options_from_query(
     image_url: Annotated[str | None, Query(description="Label Studio: image reference template.")] = None,
     completed_by: Annotated[str, Query(pattern="^(omit|email)$")] = "omit",
     chip_size: Annotated[int | None, Query(ge=32, le=4096)] = None,
-    chip_images: bool = True,
+    chip_images: QueryBool = True,
 ) -> ExportOptions:
     fields: dict[str, object] = {
         "completed_by": completed_by,
@@ -116,8 +115,11 @@ def export_labels(
     tasks it holds, `X-Export-Notes` what is known before the first byte (that no task matched); the full
     report (e.g. holes dropped for Label Studio) comes with an export job, and in the file where the format
     has room for it (GeoJSON, COCO: `minelabel_report`; masks: report.json)."""
+    # A writer's temporary files go under staging, which is swept by age after a killed process.
+    scratch = staging_root(settings.storage.data_dir)
+    scratch.mkdir(parents=True, exist_ok=True)
     ctx, fmt = export_service.prepare(
-        session, project_id, format, selection, options, storage, settings.tiles
+        session, project_id, format, selection, options, storage, settings.tiles, scratch=scratch
     )
     # The request's session stays open until the response is sent (FastAPI closes dependencies with yield
     # after the response), so the stream reads through it.
@@ -158,7 +160,7 @@ def create_export_job(
 
 
 @router.get(
-    "/api/jobs/{job_id}/file",
+    "/api/jobs/{job_id:uuid}/file",
     summary="Download the file a finished export job wrote",
     response_class=StreamingResponse,
 )
@@ -257,11 +259,16 @@ async def import_labels(
     options: ImportOptionsDep,
     format: ImportFormatQuery = "label-studio",
 ) -> dict[str, object]:
-    staging_root = settings.storage.data_dir / "staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    staging = new_staging(settings.storage.data_dir, settings.storage.staging_max_idle_s)
     try:
-        received = await receive_multipart(request, staging, settings.limits.max_import_bytes, 1)
+        received = await receive_multipart(
+            request,
+            staging,
+            settings.limits.max_import_bytes,
+            1,
+            "LIMITS__MAX_IMPORT_BYTES",
+            how="the file as multipart/form-data (e.g. curl -F file=@export.json ...)",
+        )
         files = received.files.get("file", [])
         if not files:
             raise BadUploadError(

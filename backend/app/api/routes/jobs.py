@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep
+from app.api.deps import CeleryDep, OffsetQuery, SessionDep, SettingsDep
 from app.api.presenters import job_read
 from app.models.job import JobKind, JobState
 from app.repositories import jobs as jobs_repo
@@ -22,7 +22,6 @@ StatesQuery = Annotated[
     list[JobState], Query(description="Only jobs in these states (repeat the parameter).")
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=500)]
-OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 @router.get("/api/jobs", response_model=JobList, summary="List every job, newest first (site admins)")
@@ -54,13 +53,15 @@ def list_project_jobs(
     return JobList(items=[job_read(r) for r in rows], total=total)
 
 
-@router.get("/api/jobs/{job_id}", response_model=JobRead, summary="A job's state, progress, error and result")
+@router.get(
+    "/api/jobs/{job_id:uuid}", response_model=JobRead, summary="A job's state, progress, error and result"
+)
 def read_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
     return job_read(jobs_service.get_job_or_raise(session, job_id))
 
 
 @router.post(
-    "/api/jobs/{job_id}/cancel",
+    "/api/jobs/{job_id:uuid}/cancel",
     response_model=JobRead,
     summary="Cancel a job: a queued one never starts, a running one stops at its next check",
 )

@@ -171,15 +171,17 @@ async def tile(
     observation_id: uuid.UUID,
     grid: TileGrid,
     z: Annotated[int, Path(ge=0, le=30)],
-    x: Annotated[int, Path(ge=0)],
-    y: Annotated[int, Path(ge=0)],
+    x: Annotated[int, Path(ge=0, le=2**30)],
+    y: Annotated[int, Path(ge=0, le=2**30)],
     fmt: TileFormat,
     request: Request,
     storage: StorageDep,
     cache: TileCacheDep,
     sources: TileSourcesDep,
     settings: SettingsDep,
-    v: Annotated[int, Query(ge=0, description="The site's render version (from the tile URL template).")] = 0,
+    v: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="The site's render version (from the tile URL template).")
+    ] = 0,
     preset: Annotated[
         DisplayPreset | None,
         Query(

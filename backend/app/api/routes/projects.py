@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -13,8 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CeleryDep, OffsetQuery, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read, labeling_config_read, observation_read, project_read, site_read
+from app.api.staging import new_staging
 from app.api.uploads import BadUploadError, receive_multipart
 from app.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from app.imagery.auxiliary import auxiliary_kind
@@ -167,7 +166,7 @@ def list_observations(
     session: SessionDep,
     site_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> ObservationList:
     project = projects_service.get_project_or_raise(session, project_id)
     rows, total = repo.list_observations(session, project_id, site_id=site_id, limit=limit, offset=offset)
@@ -201,9 +200,7 @@ async def upload_images(
     when others in the same request are rejected; the response lists each rejected file and why.
     Conversion to Cloud-Optimized GeoTIFF runs in the returned job."""
     project = await run_in_threadpool(projects_service.get_project_or_raise, session, project_id)
-    staging_root = settings.storage.data_dir / "staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    staging = new_staging(settings.storage.data_dir, settings.storage.staging_max_idle_s)
     try:
         received = await receive_multipart(
             request, staging, settings.limits.max_upload_bytes, settings.limits.max_files_per_upload

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.api.access import AccessDep, sees_only_own
 from app.api.deps import SessionDep, SettingsDep
@@ -29,6 +29,7 @@ from app.models.observation import Observation, TaskState
 from app.repositories.ground_truth import task_annotations
 from app.repositories.labels import class_stats, regions_in_viewport
 from app.schemas.annotation import PredictionRegionIn, RegionAdd, RegionFeature, RegionIn
+from app.schemas.base import RequestModel
 from app.services import annotations as service
 from app.services.predictions import create_prediction, delete_prediction
 
@@ -194,9 +195,7 @@ def label_stats(
     return [ClassStat(**row._mapping) for row in rows]
 
 
-class PredictionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PredictionCreate(RequestModel):
     model_version: str = Field(min_length=1, max_length=200)
     score: float | None = Field(default=None, ge=0, le=1)
     regions: list[PredictionRegionIn]

@@ -8,14 +8,15 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep, StorageDep
+from app.api.deps import CeleryDep, QueryBool, SessionDep, SettingsDep, StorageDep
 from app.api.presenters import job_read
 from app.core.errors import ConflictError, NotFoundError
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import Project, Site
+from app.schemas.base import RequestModel
 from app.schemas.job import JobRead
 from app.schemas.sam import (
     EmbeddingManifest,
@@ -148,10 +149,8 @@ def sam_embeddings(
     )
 
 
-class SamSelection(BaseModel):
+class SamSelection(RequestModel):
     """Which observations of the project: given ids, a site, a date range; by default every ready one."""
-
-    model_config = ConfigDict(extra="forbid")
 
     observation_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100_000)
     site_id: uuid.UUID | None = None
@@ -189,7 +188,7 @@ def sam_embed_project(
     settings: SettingsDep,
     celery: CeleryDep,
     access: AccessDep,
-    force: Annotated[bool, Query(description="Encode current ones again too.")] = False,
+    force: Annotated[QueryBool, Query(description="Encode current ones again too.")] = False,
 ) -> JobRead:
     ids = _select(session, project_id, body)
     return job_read(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from app.api.access import AccessDep
-from app.api.deps import CeleryDep, SessionDep, SettingsDep
+from app.api.deps import CeleryDep, OffsetQuery, SessionDep, SettingsDep
 from app.core.errors import ForbiddenError, InvalidInputError, ServiceUnavailableError
 from app.models.observation import Observation, TaskState
 from app.models.project import Site
@@ -94,7 +94,7 @@ def list_tasks(
         Query(description="'uncertainty': what the champion model is least sure of first."),
     ] = "series",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> TaskList:
     if acquired_from and acquired_to and acquired_from > acquired_to:
         raise InvalidInputError(f"acquired_from {acquired_from} is after acquired_to {acquired_to}.")
@@ -135,7 +135,7 @@ def review_queue(
     project_id: uuid.UUID,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> TaskList:
     rows, total = tasks_repo.list_tasks(
         session,
