@@ -16,6 +16,15 @@ from app.schemas.change import Change, ChangeCrs, ChangeOverview, Include, Linea
 from app.services import change as service
 from app.services import projects as projects_service
 
+# What the file routes answer, for the OpenAPI document (their body is not JSON).
+_CSV = {200: {"content": {"text/csv": {}}, "description": "CSV with a header row."}}
+_CHANGE_FILES = {
+    200: {
+        "content": {"application/geo+json": {}, "application/geopackage+sqlite3": {}},
+        "description": "GeoJSON (fmt=geojson) or GeoPackage (fmt=gpkg).",
+    }
+}
+
 router = APIRouter(prefix="/api/projects/{project_id}/sites/{site_id}", tags=["change"])
 overview_router = APIRouter(prefix="/api/projects/{project_id}", tags=["change"])
 
@@ -53,7 +62,12 @@ def site_timeline(
     return _timeline(project_id, site_id, session, access, include)
 
 
-@router.get("/timeline.csv", summary="A site's timeline as CSV (one row per date, series and class)")
+@router.get(
+    "/timeline.csv",
+    response_class=Response,
+    responses=_CSV,
+    summary="A site's timeline as CSV (one row per date, series and class)",
+)
 def site_timeline_csv(
     project_id: uuid.UUID,
     site_id: uuid.UUID,
@@ -113,7 +127,12 @@ def site_change(
     return _change(project_id, site_id, session, access, include, before, after, crs)
 
 
-@router.get("/change.{fmt}", summary="The change polygons between two dates as GeoJSON or GeoPackage")
+@router.get(
+    "/change.{fmt}",
+    response_class=Response,
+    responses=_CHANGE_FILES,
+    summary="The change polygons between two dates as GeoJSON or GeoPackage",
+)
 def site_change_file(
     project_id: uuid.UUID,
     site_id: uuid.UUID,
@@ -220,7 +239,12 @@ def change_overview(
     return _overview(project_id, session, access, include, label, date_from, date_to, order)
 
 
-@overview_router.get("/change-overview.csv", summary="The change overview as CSV (one row per site, ranked)")
+@overview_router.get(
+    "/change-overview.csv",
+    response_class=Response,
+    responses=_CSV,
+    summary="The change overview as CSV (one row per site, ranked)",
+)
 def change_overview_csv(
     project_id: uuid.UUID,
     session: SessionDep,
