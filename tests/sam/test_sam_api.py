@@ -328,7 +328,7 @@ def test_the_cli_backfills_embeddings_with_a_progress_bar(
     assert "nothing to encode: every selected image has current embeddings" in current.stderr
     again = run()  # all of them again (after a new checkpoint, say)
     assert again.returncode == 0, again.stderr
-    assert "queued sam_embed job" in again.stderr and "1 image(s) encoded, 0 skipped" in again.stderr
+    assert "queued sam_embed job" in again.stderr and "done: encoded 1, skipped 0" in again.stderr
     unknown = run("--site", "atlantis")
     assert unknown.returncode == 1 and "has no site named 'atlantis'" in unknown.stderr
     prelabel = subprocess.run(
