@@ -633,6 +633,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/observations/{observation_id}/sam/embeddings/{window_index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One window's embedding as raw float16 (256 x 64 x 64, little-endian, C order), for the browser
+         * @description The bytes of the window the manifest names, without the .npy header, so that the browser hands them
+         *     to the decoder as they are; an ETag of the stored set lets the browser keep them (a 304 afterwards).
+         */
+        get: operations["sam_embedding_window_api_observations__observation_id__sam_embeddings__window_index__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/observations/{observation_id}/task": {
         parameters: {
             query?: never;
@@ -1957,8 +1978,18 @@ export interface components {
             /** @description The sam_embed job computing them, when one is queued or running. */
             job: components["schemas"]["JobRead"] | null;
             manifest: components["schemas"]["EmbeddingManifest"] | null;
+            /**
+             * Min Area Px
+             * @description SAM__MIN_AREA_PX: what a browser decoding them drops.
+             */
+            min_area_px: number;
             /** Reason */
             reason: string | null;
+            /**
+             * Simplify Px
+             * @description SAM__SIMPLIFY_PX: the simplification a browser starts with.
+             */
+            simplify_px: number;
             /**
              * State
              * @enum {string}
@@ -3467,7 +3498,7 @@ export interface components {
              * @default ground_truth
              * @enum {string}
              */
-            annotations: "ground_truth" | "all";
+            annotations: "ground_truth" | "all" | "none";
             /** Annotator Ids */
             annotator_ids?: string[];
             /** Classes */
@@ -3481,6 +3512,8 @@ export interface components {
              * @default true
              */
             include_predictions: boolean;
+            /** Model Version */
+            model_version?: string | null;
             /** Site Ids */
             site_ids?: string[];
             /** States */
@@ -5510,6 +5543,45 @@ export interface operations {
             };
         };
     };
+    sam_embedding_window_api_observations__observation_id__sam_embeddings__window_index__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+                window_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description No such window. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     read_task_api_observations__observation_id__task_get: {
         parameters: {
             query?: never;
@@ -6230,8 +6302,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
@@ -6282,8 +6356,10 @@ export interface operations {
                 annotator?: string[] | null;
                 /** @description Include predictions. */
                 predictions?: boolean;
-                /** @description ground_truth: one annotation per task (its ground truth once approved); all. */
-                annotations?: "ground_truth" | "all";
+                /** @description ground_truth: one annotation per task (its ground truth once approved); all; none: predictions only. */
+                annotations?: "ground_truth" | "all" | "none";
+                /** @description Only this model version's predictions (e.g. unet-v3). */
+                model_version?: string | null;
                 /** @description Label Studio: image reference template. */
                 image_url?: string | null;
                 completed_by?: string;
