@@ -23,7 +23,7 @@ from shapely.ops import unary_union
 from app.core.config import SamSettings, Settings
 from app.imagery.storage import observation_prefix
 from app.main import create_app
-from tests.e2e.actions import annotation_of, html_attr, map_centre, sign_in
+from tests.e2e.actions import annotation_of, html_attr, map_centre, start_labeling
 from tests.e2e.conftest import (
     ConsoleErrors,
     E2EAccounts,
@@ -31,7 +31,6 @@ from tests.e2e.conftest import (
     Shot,
     open_page,
     serve,
-    wait_for_view,
 )
 from tests.jobs import wait_for_job
 
@@ -72,12 +71,6 @@ def embedded(sam_api: httpx.Client, client: TestClient, project: E2EProject) -> 
     job = sam_api.post(f"/api/projects/{project.project_id}/sam/embed", json={})
     assert job.status_code == 202, job.text
     wait_for_job(client, job.json()["id"], 300)
-
-
-def open_task(page: Page, project: E2EProject, observation_id: str) -> None:
-    page.goto(f"/#/projects/{project.project_id}/label/{observation_id}")
-    wait_for_view(page, "labeling")
-    html_attr(page, "map-ready", observation_id)
 
 
 def arm(page: Page, decoder: str) -> None:
@@ -138,8 +131,7 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     page = sam_page
     first = e2e_project.observation_ids[0]
     embedded(sam_api, committing_client, e2e_project)
-    sign_in(page, e2e_accounts.annotator)
-    open_task(page, e2e_project, first)
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
     arm(page, "browser")
     expect(page.locator(".sam-panel")).to_be_visible()
 
@@ -217,8 +209,7 @@ def test_without_webassembly_sam_decodes_on_the_server_and_says_so(
     first = e2e_project.observation_ids[0]
     embedded(sam_api, committing_client, e2e_project)
     page.add_init_script("delete window.WebAssembly")
-    sign_in(page, e2e_accounts.annotator)
-    open_task(page, e2e_project, first)
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
     arm(page, "server")
     expect(
         page.locator(".toast, [role=status]").filter(has_text="SAM decodes on the server")
@@ -248,8 +239,7 @@ def test_embeddings_still_being_computed_show_progress_then_sam_works(
     try:
         prefix = observation_prefix(uuid.UUID(e2e_project.project_id), uuid.UUID(first))
         committing_app.state.storage.delete_prefix(f"{prefix}/sam")
-        sign_in(page, e2e_accounts.annotator)
-        open_task(page, e2e_project, first)
+        start_labeling(page, e2e_accounts.annotator, e2e_project, first)
         page.keyboard.press("s")
         html_attr(page, "sam", "waiting", timeout=60_000)
         expect(page.locator("[data-testid=sam-status]")).to_contain_text("computing this image's embeddings")
