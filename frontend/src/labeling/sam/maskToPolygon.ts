@@ -50,9 +50,11 @@ export function maskToPolygons(
   }
   let wanted = sizes.map((size, label) => label > 0 && size >= options.minAreaPx);
   if (options.largestOnly) {
+    // The server keeps the largest after simplifying: those close to the largest are traced and compared.
     let best = 0;
     for (let label = 1; label < sizes.length; label++) if (wanted[label] && sizes[label]! > (sizes[best] ?? 0)) best = label;
-    wanted = sizes.map((_, label) => label === best && best > 0);
+    const floor = (sizes[best] ?? 0) * 0.8;
+    wanted = sizes.map((size, label) => best > 0 && wanted[label] === true && size >= floor);
   }
   const rings = new Map<number, Ring[]>();
   const visited = new Uint8Array((width + 1) * (height + 1));
@@ -68,6 +70,15 @@ export function maskToPolygons(
       default: return inside(x - 1, y - 1, label) && !inside(x, y - 1, label);
     }
   };
+  // Corners where two pixels touch only diagonally: outlines pass them twice (one group) or touch there (two).
+  const on = (x: number, y: number): boolean => x >= 0 && y >= 0 && x < width && y < height && mask[y * width + x] !== 0;
+  const diagonal = (x: number, y: number): boolean => {
+    const nw = on(x - 1, y - 1);
+    const se = on(x, y);
+    return nw === se && on(x, y - 1) !== nw && on(x - 1, y) !== nw;
+  };
+  const pinches = new Set<number>();
+  const pinched = new Set<Ring>();
   for (let i = 0; i < mask.length; i++) {
     const label = labels[i]!;
     if (!label || !wanted[label]) continue;
@@ -96,7 +107,13 @@ export function maskToPolygons(
           break;
         }
       }
-      if (next !== d) ring.push([x + options.offset[0], y + options.offset[1]]);
+      if (next !== d) {
+        ring.push([x + options.offset[0], y + options.offset[1]]);
+        if (diagonal(x, y)) {
+          pinches.add(vertexKey(ring[ring.length - 1]!));
+          pinched.add(ring);
+        }
+      }
       d = next;
       if (x === sx && y === sy && d === 2) break;
     }
@@ -105,57 +122,280 @@ export function maskToPolygons(
     list.push(ring);
     rings.set(label, list);
   }
-  const polygons: MaskPolygon[] = [];
-  for (const [, list] of [...rings.entries()].sort((a, b) => a[0] - b[0])) {
-    // Walked with the inside on the left: the outline has a negative signed area on screen, holes positive.
-    const outer = list.find((ring) => signedArea(ring) < 0);
-    if (!outer) continue;
-    const holes = list.filter((ring) => ring !== outer);
-    const simplified = [outer, ...holes].map((ring) => simplifyRing(ring, options.simplifyPx));
-    const geometry: PolygonGeoJson = { type: "Polygon", coordinates: simplified };
-    polygons.push({ geometry, areaPx: Math.abs(signedArea(simplified[0]!)) - simplified.slice(1).reduce((s, r) => s + Math.abs(signedArea(r)), 0) });
+  // A group whose pixels touch diagonally across a background corner is outlined through that corner twice;
+  // GEOS (and so the API, which refuses invalid polygons) calls such a ring self-intersecting. Split there,
+  // as GDAL does: the outline and a hole (or two holes) that touch at the corner.
+  const loops = new Map<number, Ring[]>();
+  for (const [label, list] of rings) loops.set(label, list.flatMap((ring) => (pinched.has(ring) ? splitAtPinches(ring) : [ring])));
+  const parts: { outer: Ring; holes: Ring[] }[] = [];
+  for (const [, list] of [...loops.entries()].sort((a, b) => a[0] - b[0])) {
+    // Walked with the inside on the left: outlines have a negative signed area on screen, holes positive.
+    const outers = list.filter((ring) => signedArea(ring) < 0);
+    const holes = list.filter((ring) => signedArea(ring) > 0);
+    for (const outer of outers) {
+      const mine = outers.length === 1 ? holes : holes.filter((hole) => inRing(edgeMidpoint(hole), outer));
+      parts.push({ outer, holes: mine });
+    }
   }
-  return polygons;
+  const polygons = parts.map((part) => [part.outer, ...part.holes]);
+  const area = (polygon: Ring[]): number =>
+    Math.abs(signedArea(polygon[0]!)) - polygon.slice(1).reduce((sum, ring) => sum + Math.abs(signedArea(ring)), 0);
+  const result = (polygon: Ring[]): MaskPolygon => ({ geometry: { type: "Polygon", coordinates: polygon }, areaPx: area(polygon) });
+  if (!options.largestOnly) return simplifyValid(polygons, options.simplifyPx, pinches).map(result);
+  // Each on its own (only one is kept), the largest after simplification, as on the server.
+  const simplified = polygons.map((polygon) => result(simplifyValid([polygon], options.simplifyPx, pinches)[0]!));
+  return simplified.length ? [simplified.reduce((a, b) => (b.areaPx > a.areaPx ? b : a))] : [];
+}
+
+/** A vertex as a number, for sets and maps (pixel corners: whole numbers well below 2^20). */
+const vertexKey = (p: number[]): number => p[0]! * 1048576 + p[1]!;
+
+/** A closed ring that passes a vertex more than once, as simple closed loops (cut off as they close). */
+function splitAtPinches(ring: Ring): Ring[] {
+  const loops: Ring[] = [];
+  const path: Ring = [];
+  const at = new Map<number, number>();
+  for (const vertex of ring.slice(0, -1)) {
+    const key = vertexKey(vertex);
+    const first = at.get(key);
+    if (first !== undefined) {
+      const loop = path.splice(first);
+      for (const gone of loop) at.delete(vertexKey(gone));
+      loops.push([...loop, [...loop[0]!]]);
+    }
+    at.set(key, path.length);
+    path.push(vertex);
+  }
+  if (path.length) loops.push([...path, [...path[0]!]]);
+  return loops;
+}
+
+function edgeMidpoint(ring: Ring): [number, number] {
+  return [(ring[0]![0]! + ring[1]![0]!) / 2, (ring[0]![1]! + ring[1]![1]!) / 2];
+}
+
+/** Even-odd test (the point is never on the ring: it is the middle of another ring's edge). */
+function inRing([px, py]: [number, number], ring: Ring): boolean {
+  let inside = false;
+  for (let i = 0, j = ring.length - 2; i < ring.length - 1; j = i++) {
+    const [xi = 0, yi = 0] = ring[i]!;
+    const [xj = 0, yj = 0] = ring[j]!;
+    if (yi > py !== yj > py && px < ((xj - xi) * (py - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/** A segment of a ring: an original pixel edge run, or a shortcut simplification put in its place. */
+interface Segment {
+  ring: number;
+  /** Index of its first vertex in the ring (-1: a shortcut). */
+  index: number;
+  a: number[];
+  b: number[];
+  alive: boolean;
+}
+
+/** Things in square cells, to find those near a box without looking at all of them. */
+class Grid<T> {
+  private readonly cells = new Map<number, T[]>();
+
+  constructor(private readonly size: number) {}
+
+  private *keys(box: Box): Generator<number> {
+    const [x0, y0, x1, y1] = box.map((v) => Math.floor(v / this.size)) as Box;
+    for (let x = x0; x <= x1; x++) for (let y = y0; y <= y1; y++) yield x * 1048576 + y;
+  }
+
+  add(item: T, box: Box): void {
+    for (const key of this.keys(box)) {
+      const cell = this.cells.get(key);
+      if (cell) cell.push(item);
+      else this.cells.set(key, [item]);
+    }
+  }
+
+  *near(box: Box): Generator<T> {
+    for (const key of this.keys(box)) yield* this.cells.get(key) ?? [];
+  }
+}
+
+const segmentBox = (a: number[], b: number[]): Box => [Math.min(a[0]!, b[0]!), Math.min(a[1]!, b[1]!), Math.max(a[0]!, b[0]!), Math.max(a[1]!, b[1]!)];
+const same = (p: number[], q: number[]): boolean => p[0] === q[0] && p[1] === q[1];
+
+/** Whether pq and rs, which share the endpoint v, lie on top of each other from there. */
+function overlapAt(v: number[], p: number[], q: number[], r: number[], s: number[]): boolean {
+  const u = same(p, v) ? q : p;
+  const w = same(r, v) ? s : r;
+  return orient(v, u, w) === 0 && (u[0]! - v[0]!) * (w[0]! - v[0]!) + (u[1]! - v[1]!) * (w[1]! - v[1]!) > 0;
+}
+
+/**
+ * The rings simplified as GEOS's topology-preserving simplifier does on the server (Douglas-Peucker, where a
+ * shortcut that would cross or touch another edge, or jump over a vertex of another ring, is split further
+ * instead), so that the result is as valid as the traced outlines were: rings meet only at the pinch
+ * vertices where they met before.
+ */
+function simplifyValid(polygons: Ring[][], tolerance: number, pinches: Set<number>): Ring[][] {
+  if (tolerance <= 0) return polygons;
+  const rings = polygons.flat();
+  const size = Math.max(8, tolerance * 4);
+  const segments = new Grid<Segment>(size);
+  const vertices = new Grid<{ ring: number; p: number[] }>(size);
+  const own: Segment[][] = rings.map((ring, r) => {
+    const list: Segment[] = [];
+    for (let i = 0; i + 1 < ring.length; i++) {
+      const segment = { ring: r, index: i, a: ring[i]!, b: ring[i + 1]!, alive: true };
+      list.push(segment);
+      segments.add(segment, segmentBox(segment.a, segment.b));
+      vertices.add({ ring: r, p: ring[i]! }, [ring[i]![0]!, ring[i]![1]!, ring[i]![0]!, ring[i]![1]!]);
+    }
+    return list;
+  });
+
+  /** Whether the shortcut ring[a] -> ring[b] keeps the rings valid. */
+  const shortcutOk = (r: number, a: number, b: number): boolean => {
+    const ring = rings[r]!;
+    const [p, q] = [ring[a]!, ring[b]!];
+    for (const other of segments.near(segmentBox(p, q))) {
+      if (!other.alive || (other.ring === r && other.index >= a && other.index < b)) continue;
+      if (!meet(p, q, other.a, other.b)) continue;
+      const shared = [p, q].find((v) => same(v, other.a) || same(v, other.b));
+      if (!shared || overlapAt(shared, p, q, other.a, other.b)) return false;
+      // Its own neighbours meet it at its ends; other rings only where they touched before.
+      if (other.ring !== r && !pinches.has(vertexKey(shared))) return false;
+    }
+    const section = ring.slice(a, b + 1);
+    const region = [...section, section[0]!];
+    const inSection = new Set(section.map(vertexKey));
+    for (const { ring: o, p: v } of vertices.near(bounds(section))) {
+      if (o === r || inSection.has(vertexKey(v))) continue;
+      if (inRing([v[0]!, v[1]!], region)) return false;
+    }
+    return true;
+  };
+
+  const simplified = rings.map((ring, r) => {
+    const n = ring.length - 1; // ring[n] repeats ring[0]
+    if (n < 4) return ring;
+    const keep = new Uint8Array(n + 1).fill(1);
+    let left = n + 1;
+    const added: Segment[] = [];
+    const flatten = (a: number, b: number): void => {
+      for (let i = a + 1; i < b; i++) keep[i] = 0;
+      left -= b - a - 1;
+      for (let i = a; i < b; i++) own[r]![i]!.alive = false;
+      const segment = { ring: r, index: -1, a: ring[a]!, b: ring[b]!, alive: true };
+      added.push(segment);
+      segments.add(segment, segmentBox(segment.a, segment.b));
+    };
+    // A closed ring's two ends are one point: split it at the vertex farthest from it first.
+    let far = 1;
+    for (let i = 1; i < n; i++) if (Math.hypot(ring[i]![0]! - ring[0]![0]!, ring[i]![1]! - ring[0]![1]!) > Math.hypot(ring[far]![0]! - ring[0]![0]!, ring[far]![1]! - ring[0]![1]!)) far = i;
+    const stack: [number, number][] = [[far, n], [0, far]];
+    while (stack.length) {
+      const [a, b] = stack.pop()!;
+      if (b - a < 2) continue;
+      let worst = a + 1;
+      let worstDistance = -1;
+      for (let i = a + 1; i < b; i++) {
+        const distance = segmentDistance(ring[i]!, ring[a]!, ring[b]!);
+        if (distance > worstDistance) (worst = i), (worstDistance = distance);
+      }
+      // A ring keeps at least four vertices (three distinct), as on the server.
+      if (worstDistance <= tolerance && left - (b - a - 1) >= 4 && shortcutOk(r, a, b)) flatten(a, b);
+      else stack.push([worst, b], [a, worst]);
+    }
+    const result = ring.filter((_, i) => keep[i]);
+    if (result.length === ring.length) return ring;
+    if (result.length < 4 || Math.sign(signedArea(result)) !== Math.sign(signedArea(ring))) {
+      // Back to the traced ring (the others have been checked against its edges as they were).
+      for (const segment of added) segment.alive = false;
+      for (const segment of own[r]!) segment.alive = true;
+      return ring;
+    }
+    return result;
+  });
+  // Two rings that share a pinch vertex must still only touch there, not pass through each other.
+  const arounds = simplified.map((ring) => pinched(ring, pinches));
+  const byPinch = new Map<number, number[]>();
+  arounds.forEach((around, r) => {
+    for (const key of around.keys()) byPinch.set(key, [...(byPinch.get(key) ?? []), r]);
+  });
+  for (const [key, list] of byPinch) {
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        if (crossAtVertex(arounds[list[i]!]!.get(key)!, arounds[list[j]!]!.get(key)!)) return polygons;
+      }
+    }
+  }
+  let at = 0;
+  return polygons.map((polygon) => polygon.map(() => simplified[at++]!));
+}
+
+function overlaps(a: Box, b: Box): boolean {
+  return a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
+}
+
+function within(inner: Box, outer: Box): boolean {
+  return inner[0] >= outer[0] && inner[1] >= outer[1] && inner[2] <= outer[2] && inner[3] <= outer[3];
+}
+
+type Box = [number, number, number, number];
+
+function bounds(ring: Ring): Box {
+  const box: Box = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const [x = 0, y = 0] of ring) {
+    box[0] = Math.min(box[0], x);
+    box[1] = Math.min(box[1], y);
+    box[2] = Math.max(box[2], x);
+    box[3] = Math.max(box[3], y);
+  }
+  return box;
+}
+
+const orient = (a: number[], b: number[], c: number[]): number =>
+  Math.sign((b[0]! - a[0]!) * (c[1]! - a[1]!) - (b[1]! - a[1]!) * (c[0]! - a[0]!));
+
+function onSegment(a: number[], b: number[], p: number[]): boolean {
+  return Math.min(a[0]!, b[0]!) <= p[0]! && p[0]! <= Math.max(a[0]!, b[0]!) && Math.min(a[1]!, b[1]!) <= p[1]! && p[1]! <= Math.max(a[1]!, b[1]!);
+}
+
+/** Whether segments ab and cd meet at all (crossing, touching or overlapping). */
+function meet(a: number[], b: number[], c: number[], d: number[]): boolean {
+  const o1 = orient(a, b, c);
+  const o2 = orient(a, b, d);
+  const o3 = orient(c, d, a);
+  const o4 = orient(c, d, b);
+  if (o1 !== o2 && o3 !== o4) return true;
+  return (o1 === 0 && onSegment(a, b, c)) || (o2 === 0 && onSegment(a, b, d)) || (o3 === 0 && onSegment(c, d, a)) || (o4 === 0 && onSegment(c, d, b));
+}
+
+type Around = Map<number, [number[], number[], number[]]>;
+
+/** A ring's pinch vertices, each with the vertices before and after it. */
+function pinched(ring: Ring, pinches: Set<number>): Around {
+  const found: Around = new Map();
+  const n = ring.length - 1;
+  for (let i = 0; i < n; i++) {
+    const key = vertexKey(ring[i]!);
+    if (pinches.has(key)) found.set(key, [ring[(i + n - 1) % n]!, ring[i]!, ring[i + 1]!]);
+  }
+  return found;
+}
+
+/** Whether two rings pass through each other at a vertex they share (their edges around it interleave). */
+function crossAtVertex([prevA, v, nextA]: [number[], number[], number[]], [prevB, , nextB]: [number[], number[], number[]]): boolean {
+  const angle = (p: number[]): number => Math.atan2(p[1]! - v[1]!, p[0]! - v[0]!);
+  const [from, to] = [angle(prevA), angle(nextA)];
+  // b's two edges must both lie in the same one of the two sectors that a's edges make at v.
+  const inSector = (t: number): boolean => (from < to ? t > from && t < to : t > from || t < to);
+  return inSector(angle(prevB)) !== inSector(angle(nextB));
 }
 
 export function signedArea(ring: Ring): number {
   let sum = 0;
   for (let i = 0; i + 1 < ring.length; i++) sum += ring[i]![0]! * ring[i + 1]![1]! - ring[i + 1]![0]! * ring[i]![1]!;
   return sum / 2;
-}
-
-/** Douglas-Peucker on a closed ring (its first vertex kept); the ring as it was when the result would be
- * degenerate (fewer than four vertices, or turned inside out). */
-export function simplifyRing(ring: Ring, tolerance: number): Ring {
-  if (tolerance <= 0 || ring.length <= 4) return ring;
-  const keep = new Uint8Array(ring.length);
-  keep[0] = 1;
-  keep[ring.length - 1] = 1;
-  // A closed ring's two ends are one point: split it at the vertex farthest from it first.
-  let far = 1;
-  let farDistance = -1;
-  for (let i = 1; i < ring.length - 1; i++) {
-    const distance = Math.hypot(ring[i]![0]! - ring[0]![0]!, ring[i]![1]! - ring[0]![1]!);
-    if (distance > farDistance) (far = i), (farDistance = distance);
-  }
-  keep[far] = 1;
-  const stack: [number, number][] = [[0, far], [far, ring.length - 1]];
-  while (stack.length) {
-    const [a, b] = stack.pop()!;
-    let worst = -1;
-    let worstDistance = tolerance;
-    for (let i = a + 1; i < b; i++) {
-      const distance = segmentDistance(ring[i]!, ring[a]!, ring[b]!);
-      if (distance > worstDistance) (worst = i), (worstDistance = distance);
-    }
-    if (worst >= 0) {
-      keep[worst] = 1;
-      stack.push([a, worst], [worst, b]);
-    }
-  }
-  const result = ring.filter((_, i) => keep[i]);
-  if (result.length < 4 || Math.sign(signedArea(result)) !== Math.sign(signedArea(ring))) return ring;
-  return result;
 }
 
 function segmentDistance(p: number[], a: number[], b: number[]): number {
