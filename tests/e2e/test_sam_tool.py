@@ -1,6 +1,8 @@
-"""The SAM tool in Chromium with the tiny random-weight SAM: hover previews, a click's polygon decoded in the
-browser matches the server's for the same prompt, a negative point and a box change the mask, Enter saves it
-through the autosave (in the API, found again after a reload), Esc clears the prompts; without WebAssembly
+"""The SAM tool in Chromium with the tiny random-weight SAM: hover previews (also on top of placed prompts), a
+click's polygon decoded in the browser matches the server's for the same prompt and is a valid polygon, a
+negative point and a Shift+drag box change the mask, a plain drag pans, Enter saves it through the autosave
+(in the API, found again after a reload), a double-click places one point and keeps its mask, Esc clears the
+prompts; without WebAssembly
 the tool decodes on the server and says so; an image whose embeddings are still being computed shows the
 job's progress, then works once it is done."""
 
@@ -19,6 +21,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 from shapely.geometry import shape
 from shapely.ops import unary_union
+from shapely.validation import explain_validity
 
 from app.core.config import SamSettings, Settings
 from app.imagery.storage import observation_prefix
@@ -115,6 +118,14 @@ def server_polygons(client: httpx.Client, observation_id: str, request: dict[str
     return unary_union([shape(p["geometry"]) for p in answer.json()["polygons"]])
 
 
+def browser_shape(result: dict[str, Any]) -> Any:
+    """The browser's polygons as one shape; each must be valid (the API refuses invalid ones)."""
+    polygons = [shape(p) for p in result["polygons"]]
+    assert polygons, "SAM found nothing"
+    assert all(p.is_valid for p in polygons), [explain_validity(p) for p in polygons]
+    return unary_union(polygons)
+
+
 def iou(a: Any, b: Any) -> float:
     union = a.union(b).area
     return 1.0 if union == 0 else float(a.intersection(b).area / union)
@@ -144,10 +155,13 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     # A click: the browser's polygon is the server's for the same prompt.
     page.mouse.click(cx - 40, cy - 30)
     clicked = settled(page, 1)
-    browser_shape = unary_union([shape(p) for p in clicked["polygons"]])
-    assert not browser_shape.is_empty
-    assert iou(browser_shape, server_polygons(sam_api, first, clicked["request"])) >= 0.99
+    assert iou(browser_shape(clicked), server_polygons(sam_api, first, clicked["request"])) >= 0.99
     assert clicked["timing"] is not None  # decoded in the browser
+
+    # Hovering elsewhere previews the placed point plus the hovered one; the placed prompts stay as they were.
+    page.mouse.move(cx + 10, cy + 40, steps=3)
+    expect(page.locator("[data-testid=sam-status]")).to_have_attribute("data-preview", _json_with_points(2))
+    assert last_result(page)["request"] == clicked["request"]
 
     # A negative point changes the mask.
     page.keyboard.down("Alt")
@@ -156,13 +170,7 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     negative = settled(page, 2)
     assert negative["request"]["points"][1]["positive"] is False
     assert negative["polygons"] != clicked["polygons"]
-    assert (
-        iou(
-            unary_union([shape(p) for p in negative["polygons"]]),
-            server_polygons(sam_api, first, negative["request"]),
-        )
-        >= 0.99
-    )
+    assert iou(browser_shape(negative), server_polygons(sam_api, first, negative["request"])) >= 0.99
     shot(page, "sam-02-points")
 
     # Esc clears the prompts; the tool stays armed.
@@ -170,15 +178,35 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     html_attr(page, "sam-prompts", "0")
     html_attr(page, "mode", "sam")
 
-    # A box.
+    # A plain drag pans the map (no prompt): the same screen spot is then another image pixel.
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 90, cy + 70, steps=8)
+    page.mouse.up()
+    html_attr(page, "sam-prompts", "0")
+    page.mouse.click(cx - 40, cy - 30)
+    panned = settled(page, 1)["request"]["points"][0]
+    before = clicked["request"]["points"][0]
+    assert abs(panned["x"] - before["x"]) > 5 and abs(panned["y"] - before["y"]) > 5
+    page.keyboard.press("Escape")
+    page.mouse.move(cx + 90, cy + 70)
+    page.mouse.down()
+    page.mouse.move(cx, cy, steps=8)
+    page.mouse.up()
+    html_attr(page, "sam-prompts", "0")
+
+    # A box: Shift+drag.
     page.mouse.move(cx - 80, cy - 70)
+    page.keyboard.down("Shift")
     page.mouse.down()
     page.mouse.move(cx + 60, cy + 50, steps=6)
     page.mouse.up()
+    page.keyboard.up("Shift")
     html_attr(page, "sam-prompts", "1")
     expect(page.locator("[data-testid=sam-status]")).to_have_attribute("data-result", _box_result())
     boxed = last_result(page)
-    assert boxed["request"]["box"] is not None and boxed["polygons"]
+    assert boxed["request"]["box"] is not None
+    assert iou(browser_shape(boxed), server_polygons(sam_api, first, boxed["request"])) >= 0.99
 
     # Enter: a region of the current class, saved by the autosave; found again after a reload.
     page.keyboard.press("Enter")
@@ -192,6 +220,15 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     html_attr(page, "map-ready", first)
     html_attr(page, "regions", "1")
     shot(page, "sam-03-saved-region")
+
+    # A double-click places one point (not two) and keeps its mask as a second region.
+    arm(page, "browser")
+    page.mouse.move(cx + 50, cy - 50, steps=3)
+    page.mouse.dblclick(cx + 50, cy - 50)
+    html_attr(page, "regions", "2")
+    assert len(last_result(page)["request"]["points"]) == 1
+    html_attr(page, "save-state", "saved")
+    assert len(annotation_of(committing_client, first)["regions"]) == 2
 
 
 def _box_result() -> Any:

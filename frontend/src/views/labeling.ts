@@ -20,6 +20,7 @@ import { isArea, toMapGeometry } from "../labeling/geometry";
 import { bindKeys } from "../labeling/keyboard";
 import { CommentTool } from "../labeling/tools/comment";
 import { SamTool } from "../labeling/tools/sam";
+import { SamBatch } from "../labeling/prelabel";
 import { SidePanel } from "../labeling/panels";
 import { createPixelMap, imageExtent } from "../labeling/pixelMap";
 import { Predictions } from "../labeling/predictions";
@@ -38,7 +39,7 @@ import "./labeling.css";
 const HEARTBEAT_MS = 4 * 60_000;
 const TEST_HOOKS = [
   "mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe",
-  "annotation", "annotations", "overlay", "agreement", "readOnly", "sam", "samDecoder", "samPreview", "samPrompts",
+  "annotation", "annotations", "overlay", "agreement", "readOnly", "sam", "samDecoder", "samPreview", "samPrompts", "ghosts",
 ];
 
 /** What the panel says about each topology rule (the panel already shows which region). */
@@ -140,7 +141,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   conflicts = new ConflictResolver(map, editor, saver, renderSaveState);
   const comments = new Comments(map, observation.id, editor);
   editor.register(new CommentTool(editor.host, () => comments));
-  predictions = new Predictions(map, project, observation, editor, role === "admin");
+  predictions = new Predictions(map, project, observation, editor, role === "admin", series.previous);
   const swipe = new Swipe(map, observation);
   // Review of a task with several annotations: all of them, one on the map to edit, the others dashed.
   const several = review && !data.groundTruth && data.annotations.length > 1 && data.annotationId !== null;
@@ -269,6 +270,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   applyAccess();
 
   let closed = false;
+  let samBatch: SamBatch | null = null;
   const unbindKeys = bindKeys(wb, () => panel?.renderPalette());
   // Keeps the task reserved while the view is open (edits renew the lease too).
   const heartbeat = window.setInterval(() => {
@@ -301,6 +303,11 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     editor.register(sam);
     mapArea.append(sam.panel);
     bars?.renderModeBar();
+    // SAM's batch jobs on this image: project admins (the backend's permission table).
+    if (role === "admin") {
+      samBatch = new SamBatch(project, observation, series.previous, () => predictions?.load() ?? Promise.resolve());
+      predictions?.setBatch(samBatch.element);
+    }
   });
 
   // Annotators read the comments of their own tasks only (the permission table); others see a note.
@@ -319,6 +326,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     closed = true;
     unbindKeys();
     editor.dispose();
+    samBatch?.dispose();
     window.clearInterval(heartbeat);
     saver.dispose();
     wb.annotations?.dispose();

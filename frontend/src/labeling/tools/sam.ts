@@ -1,7 +1,10 @@
-// SAM (S): while it is armed the mask under the pointer is previewed live (hovering is a positive point);
-// a click adds a positive point, Alt+click a negative one, a drag draws a box, and the preview follows every
-// prompt; Enter (or a double-click) makes the mask a region of the current class, saved like a drawn polygon;
-// Esc clears the prompts and the tool stays armed; Backspace takes the last prompt back. Decoded in the
+// SAM (S): while it is armed the mask under the pointer is previewed live (hovering is one more positive
+// point on top of the placed prompts: the preview is what a click there would give, and the placed prompts'
+// mask, what Enter keeps, is outlined apart); a click adds a positive point, Alt+click a negative one,
+// Shift+drag draws a box (a plain drag pans the map, as in the other tools), and the preview follows every
+// prompt; Enter (or a double-click, which places one point there) makes the mask a region of the current
+// class, saved like a drawn polygon; Esc clears the prompts and the tool stays armed; Backspace takes the last
+// prompt back. Decoded in the
 // browser (sam/decoders.ts) or, where it cannot, on the server, saying so; while the image's embeddings are
 // still being computed, the job's progress shows instead.
 import Feature from "ol/Feature";
@@ -39,27 +42,38 @@ const previewStyle = new Style({
 });
 const pointStyle = (positive: boolean): Style =>
   new Style({ image: new Circle({ radius: 5, fill: new Fill({ color: positive ? "#1db954" : "#e53935" }), stroke: new Stroke({ color: "#fff", width: 1.5 }) }) });
+const keptStyle = new Style({ stroke: new Stroke({ color: "#ffffff", width: 2.5 }) });
 const boxStyle = new Style({ stroke: new Stroke({ color: "#ffeb3b", width: 1.5, lineDash: [6, 4] }) });
 
-/** Double-clicks finish (instead of zooming); the rest is OpenLayers' down/drag/up handling. */
+/** Clicks place points and double-clicks finish (OpenLayers tells a click from a drag, which pans); a
+ * Shift+drag (a box) goes through down/drag/up. */
 class SamPointer extends PointerInteraction {
-  onDouble: () => void = () => undefined;
+  onClick: (event: MapBrowserEvent) => void = () => undefined;
+  onDouble: (event: MapBrowserEvent) => void = () => undefined;
 
   override handleEvent(event: MapBrowserEvent): boolean {
+    if (event.type === "click") {
+      this.onClick(event);
+      return false;
+    }
     if (event.type === "dblclick") {
-      this.onDouble();
+      this.onDouble(event);
       return false;
     }
     return super.handleEvent(event);
   }
 }
 
+/** A double-click's second click comes this close (screen pixels, and OpenLayers' 250 ms) to its first. */
+const DOUBLE_PX = 6;
+const DOUBLE_MS = 250;
+
 export class SamTool implements Tool {
   readonly id = "sam";
   readonly label = "SAM";
   readonly key = "S";
   readonly keys = ["s"];
-  readonly help = "Segment Anything: hover to preview, click + / Alt+click −, drag a box; Enter keeps it, Esc clears";
+  readonly help = "Segment Anything: hover to preview, click + / Alt+click −, Shift+drag a box (drag pans); Enter or double-click keeps it, Esc clears";
   readonly edits = true;
   readonly panel: HTMLElement;
   private readonly source = new VectorSource<Feature>();
@@ -82,6 +96,8 @@ export class SamTool implements Tool {
   private hover: SamPoint | null = null;
   private downAt: [number, number] | null = null;
   private dragFrom: [number, number] | null = null;
+  /** The last click's screen position (a double-click's second click adds no second point). */
+  private lastClick: { at: [number, number]; time: number } | null = null;
   /** The result of the placed prompts (what Enter keeps), and of what is shown. */
   private result: SamResult | null = null;
   private shown: SamResult | null = null;
@@ -99,7 +115,8 @@ export class SamTool implements Tool {
     private readonly userId: string,
   ) {
     this.choices = this.loadChoices();
-    this.pointer.onDouble = () => this.finish();
+    this.pointer.onClick = (event) => this.click(event);
+    this.pointer.onDouble = (event) => this.double(event);
     const detail = h("input", {
       type: "range", min: 0, max: 10, step: 0.5, value: String(this.choices.simplifyPx), "data-testid": "sam-detail",
       "aria-label": "Detail: simplification in pixels",
@@ -260,8 +277,9 @@ export class SamTool implements Tool {
     return { x, y, positive: true };
   }
 
+  /** Only a Shift+drag is the tool's (a box); other drags pan the map and clicks come through `click`. */
   private down(event: MapBrowserEvent): boolean {
-    if (this.state !== "ready") return false;
+    if (this.state !== "ready" || !(event.originalEvent as PointerEvent).shiftKey) return false;
     this.downAt = [event.pixel[0] ?? 0, event.pixel[1] ?? 0];
     this.dragFrom = pointToPixel(event.coordinate);
     return true;
@@ -283,12 +301,39 @@ export class SamTool implements Tool {
     const dragged = this.box !== null && this.downAt !== null && this.dragged(event);
     this.downAt = null;
     this.dragFrom = null;
-    if (!dragged) {
-      const point = this.pixel(event);
-      if (point) this.points.push({ ...point, positive: !event.originalEvent.altKey });
-    } else if (this.box && (this.box[2] - this.box[0] < 1 || this.box[3] - this.box[1] < 1)) this.box = null;
+    // A Shift+click without a drag is a click (OpenLayers still sends it to `click`).
+    if (!dragged) return false;
+    if (this.box && (this.box[2] - this.box[0] < 1 || this.box[3] - this.box[1] < 1)) this.box = null;
     this.changed();
     return false;
+  }
+
+  private click(event: MapBrowserEvent): void {
+    if (this.state !== "ready") return;
+    const at: [number, number] = [event.pixel[0] ?? 0, event.pixel[1] ?? 0];
+    const time = event.originalEvent.timeStamp;
+    const last = this.lastClick;
+    this.lastClick = { at, time };
+    // The second click of a double-click: its point is there already (the dblclick that follows finishes).
+    if (last && time - last.time < DOUBLE_MS && Math.hypot(at[0] - last.at[0], at[1] - last.at[1]) < DOUBLE_PX) return;
+    const point = this.pixel(event);
+    if (!point) return;
+    this.points.push({ ...point, positive: !event.originalEvent.altKey });
+    this.changed();
+  }
+
+  /** A double-click: its point (placed by its first click) and finish. */
+  private double(event: MapBrowserEvent): void {
+    this.lastClick = null;
+    if (this.state !== "ready") return;
+    if (!this.prompted) {
+      const point = this.pixel(event);
+      if (point) {
+        this.points.push(point);
+        this.changed();
+      }
+    }
+    this.finish();
   }
 
   private dragged(event: MapBrowserEvent): boolean {
@@ -299,8 +344,7 @@ export class SamTool implements Tool {
   private move(event: MapBrowserEvent): void {
     if (this.state !== "ready" || this.downAt) return;
     this.hover = this.pixel(event);
-    // Hovering previews only until the first prompt is placed; then the preview is the prompts' mask.
-    if (!this.prompted) this.request();
+    this.request();
   }
 
   private get prompted(): boolean {
@@ -317,11 +361,15 @@ export class SamTool implements Tool {
     this.request();
   }
 
-  /** What to decode now: the placed prompts, or the point under the pointer before there are any. */
-  private currentRequest(): SamRequest | null {
-    const points = this.prompted ? this.points : this.hover ? [this.hover] : [];
+  /** What to decode now: the placed prompts while their mask is not known, else them with the point under
+   * the pointer (the preview); null when there is nothing (more) to decode. */
+  private currentRequest(): { request: SamRequest; forPrompts: boolean } | null {
+    const forPrompts = this.prompted && this.resultVersion !== this.version;
+    const points = forPrompts ? this.points : this.hover ? [...this.points, this.hover] : this.points;
+    if (!forPrompts && !this.hover) return null;
     if (!points.some((p) => p.positive) && !this.box) return null;
-    return { points: [...points], box: this.box, simplifyPx: this.choices.simplifyPx, minAreaPx: this.minAreaPx, largestOnly: this.choices.largestOnly };
+    const request = { points: [...points], box: this.box, simplifyPx: this.choices.simplifyPx, minAreaPx: this.minAreaPx, largestOnly: this.choices.largestOnly };
+    return { request, forPrompts };
   }
 
   /** Decodes the latest request; one at a time, and only the newest of those asked for meanwhile. */
@@ -331,27 +379,32 @@ export class SamTool implements Tool {
       this.again = true;
       return;
     }
-    const request = this.currentRequest();
-    if (!request) {
-      this.shown = null;
+    const next = this.currentRequest();
+    if (!next) {
+      if (!this.hover || !this.prompted) this.shown = this.prompted ? this.result : null;
       this.draw();
       this.settle();
       return;
     }
+    const { request, forPrompts } = next;
     const decoder = this.decoder;
     const version = this.version;
-    const forPrompts = this.prompted;
     this.busy = true;
     decoder
       .decode(request)
       .then((result) => {
         if (decoder !== this.decoder) return;
-        if (forPrompts && version === this.version) {
+        if (version !== this.version) return; // the prompts changed meanwhile: asked again below
+        if (forPrompts) {
           this.result = result;
           this.resultVersion = version;
+          // With the pointer over the image, the preview (prompts + hover) is decoded next.
+          if (this.hover) this.again = true;
         }
         this.shown = result;
-        this.status.dataset["result"] = JSON.stringify({ request, polygons: result.polygons, score: result.score, timing: result.timing });
+        // Test hooks: the placed prompts' answer, and the hover preview's.
+        const shown = JSON.stringify({ request, polygons: result.polygons, score: result.score, timing: result.timing });
+        this.status.dataset[forPrompts ? "result" : "preview"] = shown;
         this.draw();
       })
       .catch((error: unknown) => this.decodeFailed(error))
@@ -393,6 +446,13 @@ export class SamTool implements Tool {
     for (const polygon of this.shown?.polygons ?? []) {
       const feature = new Feature({ geometry: toMapGeometry(polygon) });
       feature.setStyle(previewStyle);
+      features.push(feature);
+    }
+    // What Enter keeps, outlined apart while the preview shows one more (hovered) point.
+    const kept = this.prompted && this.result && this.result !== this.shown ? this.result.polygons : [];
+    for (const polygon of kept) {
+      const feature = new Feature({ geometry: toMapGeometry(polygon) });
+      feature.setStyle(keptStyle);
       features.push(feature);
     }
     for (const point of this.points) {
