@@ -12,6 +12,8 @@ export interface MaskPolygon {
 // Directions on the pixel-corner grid, y down: east, south, west, north (clockwise on screen).
 const DX = [1, 0, -1, 0];
 const DY = [0, 1, 0, -1];
+// Turns tried at each corner, left first (a constant: the tracer runs once per outline edge).
+const TURNS = [3, 0, 1];
 
 /**
  * The polygons of the 4-connected groups of `mask` (1 = in), largest first when `largestOnly`.
@@ -100,8 +102,8 @@ export function maskToPolygons(
       // Left first: around a corner where two pixels touch diagonally, the outline keeps to its own pixel
       // (4-connectivity: diagonal neighbours are apart).
       let next = d;
-      for (const turn of [3, 0, 1]) {
-        const candidate = (d + turn) % 4;
+      for (let t = 0; t < 3; t++) {
+        const candidate = (d + TURNS[t]!) % 4;
         if (boundary(x, y, candidate, label)) {
           next = candidate;
           break;
@@ -170,6 +172,19 @@ function splitAtPinches(ring: Ring): Ring[] {
   return loops;
 }
 
+/** Even-odd test against ring[a..b] closed by the shortcut from ring[b] back to ring[a] (no copy made). */
+function inSection(px: number, py: number, ring: Ring, a: number, b: number): boolean {
+  let inside = false;
+  for (let i = a, j = b; i <= b; j = i++) {
+    const xi = ring[i]![0]!;
+    const yi = ring[i]![1]!;
+    const xj = ring[j]![0]!;
+    const yj = ring[j]![1]!;
+    if (yi > py !== yj > py && px < ((xj - xi) * (py - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
 function edgeMidpoint(ring: Ring): [number, number] {
   return [(ring[0]![0]! + ring[1]![0]!) / 2, (ring[0]![1]! + ring[1]![1]!) / 2];
 }
@@ -195,31 +210,41 @@ interface Segment {
   alive: boolean;
 }
 
-/** Things in square cells, to find those near a box without looking at all of them. */
+/** Things in square cells, to find those near a box without looking at all of them (plain loops, no
+ * generators: the simplifier asks this once per shortcut it tries, tens of thousands of times a mask). */
 class Grid<T> {
   private readonly cells = new Map<number, T[]>();
 
   constructor(private readonly size: number) {}
 
-  private *keys(box: Box): Generator<number> {
-    const [x0, y0, x1, y1] = box.map((v) => Math.floor(v / this.size)) as Box;
-    for (let x = x0; x <= x1; x++) for (let y = y0; y <= y1; y++) yield x * 1048576 + y;
-  }
-
-  add(item: T, box: Box): void {
-    for (const key of this.keys(box)) {
-      const cell = this.cells.get(key);
-      if (cell) cell.push(item);
-      else this.cells.set(key, [item]);
+  add(item: T, x0: number, y0: number, x1: number, y1: number): void {
+    const s = this.size;
+    for (let x = Math.floor(x0 / s); x <= Math.floor(x1 / s); x++) {
+      for (let y = Math.floor(y0 / s); y <= Math.floor(y1 / s); y++) {
+        const key = x * 1048576 + y;
+        const cell = this.cells.get(key);
+        if (cell) cell.push(item);
+        else this.cells.set(key, [item]);
+      }
     }
   }
 
-  *near(box: Box): Generator<T> {
-    for (const key of this.keys(box)) yield* this.cells.get(key) ?? [];
+  /** Calls `visit` for each thing in a cell the box touches (some more than once) until it returns false. */
+  each(x0: number, y0: number, x1: number, y1: number, visit: (item: T) => boolean): boolean {
+    const s = this.size;
+    for (let x = Math.floor(x0 / s); x <= Math.floor(x1 / s); x++) {
+      for (let y = Math.floor(y0 / s); y <= Math.floor(y1 / s); y++) {
+        const cell = this.cells.get(x * 1048576 + y);
+        if (!cell) continue;
+        for (let i = 0; i < cell.length; i++) if (!visit(cell[i]!)) return false;
+      }
+    }
+    return true;
   }
 }
 
-const segmentBox = (a: number[], b: number[]): Box => [Math.min(a[0]!, b[0]!), Math.min(a[1]!, b[1]!), Math.max(a[0]!, b[0]!), Math.max(a[1]!, b[1]!)];
+const addSegment = (grid: Grid<Segment>, segment: Segment): void =>
+  grid.add(segment, Math.min(segment.a[0]!, segment.b[0]!), Math.min(segment.a[1]!, segment.b[1]!), Math.max(segment.a[0]!, segment.b[0]!), Math.max(segment.a[1]!, segment.b[1]!));
 const same = (p: number[], q: number[]): boolean => p[0] === q[0] && p[1] === q[1];
 
 /** Whether pq and rs, which share the endpoint v, lie on top of each other from there. */
@@ -246,8 +271,8 @@ function simplifyValid(polygons: Ring[][], tolerance: number, pinches: Set<numbe
     for (let i = 0; i + 1 < ring.length; i++) {
       const segment = { ring: r, index: i, a: ring[i]!, b: ring[i + 1]!, alive: true };
       list.push(segment);
-      segments.add(segment, segmentBox(segment.a, segment.b));
-      vertices.add({ ring: r, p: ring[i]! }, [ring[i]![0]!, ring[i]![1]!, ring[i]![0]!, ring[i]![1]!]);
+      addSegment(segments, segment);
+      vertices.add({ ring: r, p: ring[i]! }, ring[i]![0]!, ring[i]![1]!, ring[i]![0]!, ring[i]![1]!);
     }
     return list;
   });
@@ -255,23 +280,32 @@ function simplifyValid(polygons: Ring[][], tolerance: number, pinches: Set<numbe
   /** Whether the shortcut ring[a] -> ring[b] keeps the rings valid. */
   const shortcutOk = (r: number, a: number, b: number): boolean => {
     const ring = rings[r]!;
-    const [p, q] = [ring[a]!, ring[b]!];
-    for (const other of segments.near(segmentBox(p, q))) {
-      if (!other.alive || (other.ring === r && other.index >= a && other.index < b)) continue;
-      if (!meet(p, q, other.a, other.b)) continue;
-      const shared = [p, q].find((v) => same(v, other.a) || same(v, other.b));
+    const p = ring[a]!;
+    const q = ring[b]!;
+    const edgesOk = segments.each(Math.min(p[0]!, q[0]!), Math.min(p[1]!, q[1]!), Math.max(p[0]!, q[0]!), Math.max(p[1]!, q[1]!), (other) => {
+      if (!other.alive || (other.ring === r && other.index >= a && other.index < b)) return true;
+      if (!meet(p, q, other.a, other.b)) return true;
+      const shared = same(p, other.a) || same(p, other.b) ? p : same(q, other.a) || same(q, other.b) ? q : null;
       if (!shared || overlapAt(shared, p, q, other.a, other.b)) return false;
       // Its own neighbours meet it at its ends; other rings only where they touched before.
-      if (other.ring !== r && !pinches.has(vertexKey(shared))) return false;
+      return other.ring === r || pinches.has(vertexKey(shared));
+    });
+    if (!edgesOk) return false;
+    // No vertex of another ring may end up on the other side: only those in the section's box are looked at.
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity; // prettier-ignore
+    for (let i = a; i <= b; i++) {
+      const v = ring[i]!;
+      if (v[0]! < x0) x0 = v[0]!;
+      if (v[0]! > x1) x1 = v[0]!;
+      if (v[1]! < y0) y0 = v[1]!;
+      if (v[1]! > y1) y1 = v[1]!;
     }
-    const section = ring.slice(a, b + 1);
-    const region = [...section, section[0]!];
-    const inSection = new Set(section.map(vertexKey));
-    for (const { ring: o, p: v } of vertices.near(bounds(section))) {
-      if (o === r || inSection.has(vertexKey(v))) continue;
-      if (inRing([v[0]!, v[1]!], region)) return false;
-    }
-    return true;
+    return vertices.each(x0, y0, x1, y1, ({ ring: o, p: v }) => {
+      if (o === r || v[0]! < x0 || v[0]! > x1 || v[1]! < y0 || v[1]! > y1) return true;
+      // A vertex the section shares with another ring (a pinch) is on it, not across it.
+      if (pinches.has(vertexKey(v))) for (let i = a; i <= b; i++) if (same(ring[i]!, v)) return true;
+      return !inSection(v[0]!, v[1]!, ring, a, b);
+    });
   };
 
   const simplified = rings.map((ring, r) => {
@@ -286,7 +320,7 @@ function simplifyValid(polygons: Ring[][], tolerance: number, pinches: Set<numbe
       for (let i = a; i < b; i++) own[r]![i]!.alive = false;
       const segment = { ring: r, index: -1, a: ring[a]!, b: ring[b]!, alive: true };
       added.push(segment);
-      segments.add(segment, segmentBox(segment.a, segment.b));
+      addSegment(segments, segment);
     };
     // A closed ring's two ends are one point: split it at the vertex farthest from it first.
     let far = 1;
@@ -330,27 +364,6 @@ function simplifyValid(polygons: Ring[][], tolerance: number, pinches: Set<numbe
   }
   let at = 0;
   return polygons.map((polygon) => polygon.map(() => simplified[at++]!));
-}
-
-function overlaps(a: Box, b: Box): boolean {
-  return a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
-}
-
-function within(inner: Box, outer: Box): boolean {
-  return inner[0] >= outer[0] && inner[1] >= outer[1] && inner[2] <= outer[2] && inner[3] <= outer[3];
-}
-
-type Box = [number, number, number, number];
-
-function bounds(ring: Ring): Box {
-  const box: Box = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const [x = 0, y = 0] of ring) {
-    box[0] = Math.min(box[0], x);
-    box[1] = Math.min(box[1], y);
-    box[2] = Math.max(box[2], x);
-    box[3] = Math.max(box[3], y);
-  }
-  return box;
 }
 
 const orient = (a: number[], b: number[], c: number[]): number =>
