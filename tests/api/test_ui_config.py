@@ -20,7 +20,7 @@ def test_anyone_reads_the_basemap_and_sign_up_setting(anonymous_client: TestClie
     }
     csp = response.headers["content-security-policy"]
     assert "img-src 'self' data: blob: https://tile.openstreetmap.org;" in csp
-    assert "script-src 'self';" in csp
+    assert "script-src 'self' 'wasm-unsafe-eval';" in csp
 
 
 def test_another_basemap_is_allowed_in_the_csp_and_none_leaves_only_self(settings: Settings) -> None:

@@ -4,12 +4,15 @@ answered with the job computing it, and a clear 503 where SAM is not set up."""
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
@@ -93,6 +96,18 @@ def test_embeddings_at_ingest_and_a_click_becomes_a_polygon(
     assert onnx.status_code == 200 and len(onnx.content) > 1_000_000  # the real decoder's size
     assert onnx.headers["etag"] == f'"{manifest["checkpoint_hash"]}"'
     assert sam_client.get("/api/sam/status").json()["ready"] is True
+
+    # A window's embedding for the browser: raw float16, the values the API decodes with, kept by the ETag.
+    window_url = f"/api/observations/{observation['id']}/sam/embeddings/1"
+    raw = sam_client.get(window_url)
+    assert raw.status_code == 200 and len(raw.content) == 256 * 64 * 64 * 2
+    storage = getattr(sam_client.app, "state").storage  # noqa: B009 (TestClient types .app as an ASGI callable)
+    stored = np.load(io.BytesIO(storage.get_bytes(manifest["windows"][1]["key"])), allow_pickle=False)
+    assert np.array_equal(np.frombuffer(raw.content, dtype="<f2").reshape(256, 64, 64), stored)
+    again = sam_client.get(window_url, headers={"If-None-Match": raw.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    missing = sam_client.get(f"/api/observations/{observation['id']}/sam/embeddings/99")
+    assert missing.status_code == 404 and missing.json()["code"] == "sam_window_not_found"
 
     answer = sam_client.post(
         f"/api/observations/{observation['id']}/sam",
@@ -328,6 +343,8 @@ def test_the_cli_backfills_embeddings_with_a_progress_bar(
     assert "nothing to encode: every selected image has current embeddings" in current.stderr
     again = run()  # all of them again (after a new checkpoint, say)
     assert again.returncode == 0, again.stderr
+    # The job's result, printed once it ends (the worker's last progress message shows only when a poll
+    # happens to fall between it and the end: a one-image job is often done within one poll).
     assert "queued sam_embed job" in again.stderr and "done: encoded 1, skipped 0" in again.stderr
     unknown = run("--site", "atlantis")
     assert unknown.returncode == 1 and "has no site named 'atlantis'" in unknown.stderr
@@ -340,7 +357,9 @@ def test_the_cli_backfills_embeddings_with_a_progress_bar(
         check=False,
     )
     assert prelabel.returncode == 0, prelabel.stderr
-    assert "queued sam_prelabel job" in prelabel.stderr and "done: observations 1" in prelabel.stderr
+    assert "queued sam_prelabel job" in prelabel.stderr and re.search(
+        r"done: .*\bobservations 1\b", prelabel.stderr
+    )
     nothing = subprocess.run(
         [minelabel, "sam-carry-forward", project, "--no-wait"],
         env=worker_env,

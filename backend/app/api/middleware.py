@@ -19,11 +19,14 @@ REQUEST_ID_HEADER = "x-request-id"
 
 # Sent with every answer. The policy lets the page run only its own scripts (no inline script, so text from
 # a file name or a comment that reaches the page as markup still cannot run), and no one may frame it.
-# Images may also come from the configured basemap's origin (MAP__BASEMAP_URL).
+# Images may also come from the configured basemap's origin (MAP__BASEMAP_URL). 'wasm-unsafe-eval' lets the
+# page compile WebAssembly (SAM's decoder in the browser, onnxruntime-web) and nothing more: eval() and
+# inline script stay forbidden.
 def security_headers(basemap_origin: str | None = None) -> list[tuple[bytes, bytes]]:
     img_src = "'self' data: blob:" + (f" {basemap_origin}" if basemap_origin else "")
     policy = (
-        f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src {img_src}; "
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+        f"style-src 'self' 'unsafe-inline'; img-src {img_src}; "
         "connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'"
     )
     return [

@@ -184,6 +184,7 @@ RULES: dict[str, Rule] = {
     "sam_decoder_file": SIGNED_IN,  # the model, no data
     "sam_prompt": EVERY_MEMBER,  # decodes; stores nothing
     "sam_embeddings": EVERY_MEMBER,
+    "sam_embedding_window": EVERY_MEMBER,  # the image, as SAM sees it
     "sam_embed_project": PROJECT_ADMIN,
     "sam_prelabel_project": PROJECT_ADMIN,
     "sam_carry_forward_project": PROJECT_ADMIN,

@@ -95,3 +95,10 @@ def load_embedding(storage: Storage, key: str) -> np.ndarray:
     """A stored embedding as float32 (1, 256, 64, 64), as the decoder takes it."""
     array = np.load(io.BytesIO(storage.get_bytes(key)), allow_pickle=False)
     return np.ascontiguousarray(array.astype(np.float32)[None])
+
+
+def raw_float16(npy: bytes) -> bytes:
+    """A stored embedding's values as little-endian float16 in C order, without the .npy header (what the
+    browser's decoder takes)."""
+    array = np.load(io.BytesIO(npy), allow_pickle=False)
+    return np.ascontiguousarray(array, dtype="<f2").tobytes()

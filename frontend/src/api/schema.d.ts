@@ -639,6 +639,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/observations/{observation_id}/sam/embeddings/{window_index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One window's embedding as raw float16 (256 x 64 x 64, little-endian, C order), for the browser
+         * @description The bytes of the window the manifest names, without the .npy header, so that the browser hands them
+         *     to the decoder as they are; an ETag of the stored set lets the browser keep them (a 304 afterwards).
+         */
+        get: operations["sam_embedding_window_api_observations__observation_id__sam_embeddings__window_index__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/observations/{observation_id}/task": {
         parameters: {
             query?: never;
@@ -2362,8 +2383,18 @@ export interface components {
             /** @description The sam_embed job computing them, when one is queued or running. */
             job: components["schemas"]["JobRead"] | null;
             manifest: components["schemas"]["EmbeddingManifest"] | null;
+            /**
+             * Min Area Px
+             * @description SAM__MIN_AREA_PX: what a browser decoding them drops.
+             */
+            min_area_px: number;
             /** Reason */
             reason: string | null;
+            /**
+             * Simplify Px
+             * @description SAM__SIMPLIFY_PX: the simplification a browser starts with.
+             */
+            simplify_px: number;
             /**
              * State
              * @enum {string}
@@ -8157,6 +8188,74 @@ export interface operations {
                 };
             };
             /** @description No such resource, or not in a project you belong to. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or another service cannot be reached; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sam_embedding_window_api_observations__observation_id__sam_embeddings__window_index__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+                window_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in (no or an expired session or token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such window. */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -1,7 +1,8 @@
 // What floats over the map: the tools (mode bar), the time series bar, the save badge and a banner.
 import { h } from "../ui/dom";
 import type { Observation } from "../api/client";
-import type { Mode } from "./editor";
+import { keymap } from "./tools/keymap";
+import type { Tool } from "./tools/tool";
 import type { SaveStatus } from "./saver";
 import { shortcutsHelp } from "./shortcuts";
 import type { Workbench } from "./workbench";
@@ -53,30 +54,26 @@ export class MapBars {
 
   renderModeBar(): void {
     const { editor } = this.wb;
-    const tool = (mode: Mode, label: string, key: string): HTMLElement => {
-      const active = editor.mode === mode;
-      const button = h(
+    const button = (tool: Tool): HTMLElement => {
+      const active = editor.mode === tool.id;
+      const element = h(
         "button",
-        { class: active ? "active" : "", "data-mode": mode, title: `${label} (${key})`, "aria-pressed": String(active) },
-        label,
-        h("kbd", {}, key),
+        { class: active ? "active" : "", "data-mode": tool.id, title: `${tool.label} (${tool.key})`, "aria-pressed": String(active) },
+        tool.label,
+        h("kbd", {}, tool.key),
       );
-      button.addEventListener("click", () => editor.setMode(mode));
-      return button;
+      element.addEventListener("click", () => editor.setMode(tool.id));
+      return element;
     };
     const undo = h("button", { disabled: !editor.history.canUndo || !editor.editable, "data-action": "undo", title: "Undo (Ctrl+Z)" }, "Undo");
     undo.addEventListener("click", () => editor.undo());
     const redo = h("button", { disabled: !editor.history.canRedo || !editor.editable, "data-action": "redo", title: "Redo (Ctrl+Shift+Z)" }, "Redo");
     redo.addEventListener("click", () => editor.redo());
     const help = h("button", { title: "Keyboard shortcuts (?)", "data-action": "help" }, "?");
-    help.addEventListener("click", () => shortcutsHelp(editor.editable ? "" : this.wb.readOnly));
+    help.addEventListener("click", () => shortcutsHelp(keymap(editor.tools), editor.editable ? "" : this.wb.readOnly));
     // Read-only (an approved task, someone else's): no drawing or editing tools at all.
-    this.modeBar.replaceChildren(
-      ...(editor.editable
-        ? [tool("select", "Select", "V"), tool("draw", "Draw", "D"), tool("hole", "Hole", "H"), tool("comment", "Comment", "M"), undo, redo]
-        : [tool("select", "Select", "V"), tool("comment", "Comment", "M")]),
-      help,
-    );
+    const tools = editor.tools.filter((tool) => editor.editable || !tool.edits).map(button);
+    this.modeBar.replaceChildren(...tools, ...(editor.editable ? [undo, redo] : []), help);
   }
 
   renderSeriesBar(): void {

@@ -1,26 +1,28 @@
-// Drawing and editing regions on the map: draw (click vertices; double-click or Enter finishes, Esc
-// cancels, Backspace removes the last vertex), holes, select, move, vertex edits, snapping to vertices
-// and edges of the other regions, and undo/redo over whole snapshots.
-import type Map from "ol/Map";
+// The regions being edited on the map: their layer, the selection (move, vertex edits), snapping to
+// vertices and edges of the other regions, undo/redo over whole snapshots, and the tools (tools/: select,
+// draw, hole, comment, SAM) of which one is armed at a time.
+import type OlMap from "ol/Map";
 import Feature from "ol/Feature";
 import VectorImageLayer from "ol/layer/VectorImage";
 import VectorSource from "ol/source/Vector";
 import Polygon from "ol/geom/Polygon";
 import MultiPolygon from "ol/geom/MultiPolygon";
 import LinearRing from "ol/geom/LinearRing";
-import Draw from "ol/interaction/Draw";
 import Modify from "ol/interaction/Modify";
 import Select from "ol/interaction/Select";
 import Snap from "ol/interaction/Snap";
 import Translate from "ol/interaction/Translate";
-import { altKeyOnly, primaryAction, singleClick } from "ol/events/condition";
+import { altKeyOnly, singleClick } from "ol/events/condition";
 import type { Coordinate } from "ol/coordinate";
 import type { Project } from "../api/client";
 import { History } from "./history";
 import { draftFromFeature, featureFromDraft, newId, type RegionDraft } from "./regions";
 import { regionStyle, selectedStyle, type LayerSettings } from "./styles";
+import { DrawTool } from "./tools/draw";
+import { SelectTool } from "./tools/select";
+import type { Mode, Tool, ToolHost } from "./tools/tool";
 
-export type Mode = "select" | "draw" | "hole" | "comment";
+export type { Mode } from "./tools/tool";
 
 export interface EditorEvents {
   /** The regions changed by the user (or by undo/redo). */
@@ -46,10 +48,14 @@ export class Editor {
   private readonly modify: Modify;
   private readonly translate: Translate;
   private readonly snap: Snap;
-  private draw: Draw | null = null;
+  private readonly registry = new Map<Mode, Tool>();
+  /** The armed tool. */
+  tool: Tool;
+  /** What the tools may do to the editor. */
+  readonly host: ToolHost;
 
   constructor(
-    private readonly map: Map,
+    private readonly map: OlMap,
     private readonly project: Project,
     private readonly settings: LayerSettings,
     regions: RegionDraft[],
@@ -87,6 +93,45 @@ export class Editor {
     map.addInteraction(this.modify);
     this.source.addFeatures(regions.map(featureFromDraft));
     this.refreshSnap();
+    this.host = this.makeHost();
+    this.tool = new SelectTool(this.host);
+    for (const tool of [this.tool, new DrawTool(this.host, "draw"), new DrawTool(this.host, "hole")]) this.register(tool);
+  }
+
+  /** Adds a tool (after the built-in ones, in mode bar order); one with the same id is replaced. */
+  register(tool: Tool): void {
+    this.registry.get(tool.id)?.dispose();
+    this.registry.set(tool.id, tool);
+  }
+
+  /** The tools, in mode bar order. */
+  get tools(): Tool[] {
+    return [...this.registry.values()];
+  }
+
+  private makeHost(): ToolHost {
+    const editor = this;
+    return {
+      map: this.map,
+      get editable() {
+        return editor.editable;
+      },
+      get currentClass() {
+        return editor.currentClass;
+      },
+      selected: () => this.selected(),
+      setInteractions: (select, edit) => {
+        this.select.setActive(select);
+        this.modify.setActive(edit && this.editable);
+        this.translate.setActive(edit && this.editable);
+      },
+      refreshSnap: () => this.refreshSnap(),
+      addPolygon: (geometry, properties) => this.addDrawn(geometry, properties),
+      cutHole: (ring) => this.cutHole(ring),
+      commit: () => this.commit(),
+      message: (text) => this.events.onMessage(text),
+      setMode: (mode) => this.setMode(mode),
+    };
   }
 
   /** Replaces the features with these regions (keeping the selection when its region still exists). */
@@ -145,34 +190,33 @@ export class Editor {
     this.editable = editable;
     this.modify.setActive(editable && this.mode === "select");
     this.translate.setActive(editable && this.mode === "select");
-    if (!editable && this.mode !== "select" && this.mode !== "comment") this.setMode("select");
+    if (!editable && this.tool.edits) this.setMode("select");
   }
 
   setMode(mode: Mode): void {
-    if ((mode === "draw" || mode === "hole") && !this.editable) {
+    const tool = this.registry.get(mode);
+    if (!tool) return;
+    if (tool.edits && !this.editable) {
       this.events.onMessage("This task cannot be edited now.");
       return;
     }
-    if (mode === "hole" && !this.selected()) {
-      this.events.onMessage("Select the polygon to cut a hole in first.");
+    const refusal = tool.refuse?.() ?? null;
+    if (refusal) {
+      this.events.onMessage(refusal);
       return;
     }
-    if (this.draw) {
-      this.map.removeInteraction(this.draw);
-      this.draw = null;
-    }
+    this.tool.deactivate();
     this.mode = mode;
-    const selecting = mode === "select";
-    this.select.setActive(selecting || mode === "hole");
-    this.modify.setActive(selecting && this.editable);
-    this.translate.setActive(selecting && this.editable);
-    if (mode === "draw" || mode === "hole") {
-      this.draw = this.makeDraw(mode);
-      this.map.addInteraction(this.draw);
-      this.refreshSnap();
-    }
+    this.tool = tool;
+    tool.activate();
     document.documentElement.dataset["mode"] = mode;
     this.events.onMode(mode);
+  }
+
+  /** The view is closing: every tool removes what it added. */
+  dispose(): void {
+    this.tool.deactivate();
+    for (const tool of this.registry.values()) tool.dispose();
   }
 
   /** Snap must come after the interactions it serves, so it is added again whenever they change. */
@@ -181,45 +225,11 @@ export class Editor {
     this.map.addInteraction(this.snap);
   }
 
-  private makeDraw(mode: "draw" | "hole"): Draw {
-    const draw = new Draw({
-      type: "Polygon",
-      condition: primaryAction,
-      stopClick: true,
-      style: undefined,
-    });
-    draw.on("drawstart", (event) => {
-      const geometry = event.feature.getGeometry();
-      const report = (): void => {
-        const ring = geometry instanceof Polygon ? (geometry.getCoordinates()[0] ?? []) : [];
-        // The sketch ring is [placed..., pointer, closing]; right after the first click it is [first, pointer].
-        const placed = ring.length <= 2 ? Math.min(ring.length, 1) : ring.length - 2;
-        document.documentElement.dataset["drawVertices"] = String(placed);
-      };
-      geometry?.on("change", report);
-      report();
-    });
-    draw.on("drawabort", () => delete document.documentElement.dataset["drawVertices"]);
-    draw.on("drawend", (event) => {
-      delete document.documentElement.dataset["drawVertices"];
-      const geometry = event.feature.getGeometry();
-      if (!(geometry instanceof Polygon)) return;
-      const ring = geometry.getCoordinates()[0] ?? [];
-      const distinct = new Set(ring.map((c) => c.join(","))).size;
-      if (distinct < 3) {
-        this.events.onMessage("A polygon needs at least three vertices.");
-        return;
-      }
-      if (mode === "hole") this.cutHole(ring);
-      else this.addDrawn(geometry);
-    });
-    return draw;
-  }
-
-  private addDrawn(geometry: Polygon): void {
+  private addDrawn(geometry: Polygon | MultiPolygon, properties: { source?: "human" | "sam"; score?: number | null } = {}): void {
     const feature = new Feature({ geometry });
     feature.setId(newId());
-    feature.setProperties({ label: this.currentClass, source: "human", score: null, accepted_from: null });
+    const { source = "human", score = null } = properties;
+    feature.setProperties({ label: this.currentClass, source, score, accepted_from: null });
     // Added after OpenLayers finishes the draw event, so the new vertices are not snapped to themselves.
     queueMicrotask(() => {
       this.source.addFeature(feature);
@@ -227,43 +237,25 @@ export class Editor {
     });
   }
 
-  private cutHole(ring: Coordinate[]): void {
+  /** Cuts the ring into the selected polygon (or the part of it holding the ring); false when it does not
+   * lie wholly inside. */
+  private cutHole(ring: Coordinate[]): boolean {
     const target = this.selected();
     const geometry = target?.getGeometry();
-    let done = false;
     if (geometry instanceof Polygon && ringInside(geometry, ring)) {
       geometry.appendLinearRing(new LinearRing(ring));
-      done = true;
-    } else if (geometry instanceof MultiPolygon) {
+      return true;
+    }
+    if (geometry instanceof MultiPolygon) {
       const parts = geometry.getPolygons();
       const part = parts.findIndex((polygon) => ringInside(polygon, ring));
       if (part >= 0) {
         parts[part]!.appendLinearRing(new LinearRing(ring));
         geometry.setCoordinates(parts.map((polygon) => polygon.getCoordinates()));
-        done = true;
+        return true;
       }
     }
-    queueMicrotask(() => {
-      if (done) this.commit();
-      else this.events.onMessage("A hole must lie wholly inside the selected polygon.");
-      this.setMode("select");
-    });
-  }
-
-  finishDrawing(): void {
-    this.draw?.finishDrawing();
-  }
-
-  abortDrawing(): boolean {
-    if (!this.draw || document.documentElement.dataset["drawVertices"] === undefined) return false;
-    this.draw.abortDrawing();
-    return true;
-  }
-
-  removeLastPoint(): boolean {
-    if (!this.draw || document.documentElement.dataset["drawVertices"] === undefined) return false;
-    this.draw.removeLastPoint();
-    return true;
+    return false;
   }
 
   deleteSelected(): void {

@@ -7,7 +7,6 @@ import { Attribution } from "ol/control";
 import { api, call, type Annotation, type Schemas, type TopologyWarning } from "../api/client";
 import { me } from "../api/session";
 import { h, markView } from "../ui/dom";
-import { askText } from "../ui/dialog";
 import { toast } from "../ui/toast";
 import { navigate, type Params, type Query } from "../router";
 import { AnnotationSwitcher } from "../labeling/annotations";
@@ -17,8 +16,11 @@ import { uiConfig } from "../api/uiConfig";
 import { Comments } from "../labeling/comments";
 import { ConflictResolver } from "../labeling/conflicts";
 import { Editor } from "../labeling/editor";
-import { isArea, pointToPixel, toMapGeometry } from "../labeling/geometry";
+import { isArea, toMapGeometry } from "../labeling/geometry";
 import { bindKeys } from "../labeling/keyboard";
+import { CommentTool } from "../labeling/tools/comment";
+import { SamTool } from "../labeling/tools/sam";
+import { SamBatch } from "../labeling/prelabel";
 import { SidePanel } from "../labeling/panels";
 import { createPixelMap, imageExtent } from "../labeling/pixelMap";
 import { Predictions } from "../labeling/predictions";
@@ -38,7 +40,8 @@ import "./labeling.css";
 const HEARTBEAT_MS = 4 * 60_000;
 const TEST_HOOKS = [
   "mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe",
-  "annotation", "annotations", "overlay", "agreement", "readOnly", "changeLayer",
+  "annotation", "annotations", "overlay", "agreement", "readOnly", "changeLayer", "sam", "samDecoder", "samPreview",
+  "samPrompts", "ghosts",
 ];
 
 /** What the panel says about each topology rule (the panel already shows which region). */
@@ -142,7 +145,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   });
   conflicts = new ConflictResolver(map, editor, saver, renderSaveState);
   const comments = new Comments(map, observation.id, editor);
-  predictions = new Predictions(map, project, observation, editor, role === "admin");
+  editor.register(new CommentTool(editor.host, () => comments));
+  predictions = new Predictions(map, project, observation, editor, role === "admin", series.previous);
   const swipe = new Swipe(map, observation);
   // `?change=ID` (from the site page) compares with that date, and shows the change at once.
   const changeLayer = new ChangeLayer(map, project, observation, query.get("change"), role !== "annotator" || project.annotators_see_others);
@@ -275,14 +279,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
 
   applyAccess();
 
-  map.on("singleclick", (event) => {
-    if (editor.mode !== "comment") return;
-    const point = pointToPixel(event.coordinate);
-    void askText("Comment on this point", "Comment").then((body) => {
-      if (body) void comments.add(body, { point });
-      editor.setMode("select");
-    });
-  });
+  let closed = false;
+  let samBatch: SamBatch | null = null;
   const unbindKeys = bindKeys(wb, () => panel?.renderPalette());
   // Keeps the task reserved while the view is open (edits renew the lease too).
   const heartbeat = window.setInterval(() => {
@@ -308,6 +306,20 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     toast(`Restored ${pending.edits} unsaved edit${pending.edits === 1 ? "" : "s"} from this browser.`);
   }
 
+  // SAM's tool, where SAM is set up (GET /api/sam/status); without it the mode bar has no SAM button.
+  void api.GET("/api/sam/status").then(({ data }) => {
+    if (!data?.ready || closed) return;
+    const sam = new SamTool(editor.host, observation, user.user.id);
+    editor.register(sam);
+    mapArea.append(sam.panel);
+    bars?.renderModeBar();
+    // SAM's batch jobs on this image: project admins (the backend's permission table).
+    if (role === "admin") {
+      samBatch = new SamBatch(project, observation, series.previous, () => predictions?.load() ?? Promise.resolve());
+      predictions?.setBatch(samBatch.element);
+    }
+  });
+
   // Annotators read the comments of their own tasks only (the permission table); others see a note.
   const commentsVisible = role !== "annotator" || mine !== undefined;
   const loadingComments = commentsVisible ? comments.load() : Promise.resolve(comments.unavailable());
@@ -322,7 +334,10 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   markView("labeling");
 
   return () => {
+    closed = true;
     unbindKeys();
+    editor.dispose();
+    samBatch?.dispose();
     window.clearInterval(heartbeat);
     saver.dispose();
     wb.annotations?.dispose();

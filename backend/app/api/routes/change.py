@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -17,8 +17,10 @@ from app.services import change as service
 from app.services import projects as projects_service
 
 # What the file routes answer, for the OpenAPI document (their body is not JSON).
-_CSV = {200: {"content": {"text/csv": {}}, "description": "CSV with a header row."}}
-_CHANGE_FILES = {
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "CSV with a header row."}
+}
+_CHANGE_FILES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"application/geo+json": {}, "application/geopackage+sqlite3": {}},
         "description": "GeoJSON (fmt=geojson) or GeoPackage (fmt=gpkg).",

@@ -3,6 +3,7 @@ observations, pre-label them and carry the previous date's labels forward."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date
 from typing import Annotated, Literal
@@ -29,7 +30,7 @@ from app.schemas.sam import (
 from app.services import sam as sam_service
 from app.services.imagery_processing import render_spec
 from app.services.sam_decoder import Decoder
-from app.services.sam_embeddings import read_decoder, read_manifest, why_stale
+from app.services.sam_embeddings import raw_float16, read_decoder, read_manifest, why_stale
 from app.services.selection import ready_observations
 
 router = APIRouter(tags=["sam"])
@@ -119,6 +120,8 @@ class EmbeddingsRead(BaseModel):
     job: JobRead | None = Field(
         description="The sam_embed job computing them, when one is queued or running."
     )
+    min_area_px: float = Field(description="SAM__MIN_AREA_PX: what a browser decoding them drops.")
+    simplify_px: float = Field(description="SAM__SIMPLIFY_PX: the simplification a browser starts with.")
 
 
 @router.get(
@@ -145,7 +148,51 @@ def sam_embeddings(
         "missing" if manifest is None else "stale" if reason else "current"
     )
     return EmbeddingsRead(
-        state=state, reason=reason, manifest=manifest, job=job_read(pending) if pending else None
+        state=state,
+        reason=reason,
+        manifest=manifest,
+        job=job_read(pending) if pending else None,
+        min_area_px=settings.sam.min_area_px,
+        simplify_px=settings.sam.simplify_px,
+    )
+
+
+class EmbeddingWindowNotFoundError(NotFoundError):
+    code = "sam_window_not_found"
+
+
+@router.get(
+    "/api/observations/{observation_id}/sam/embeddings/{window_index}",
+    response_class=Response,
+    summary="One window's embedding as raw float16 (256 x 64 x 64, little-endian, C order), for the browser",
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "No such window."}},
+)
+def sam_embedding_window(
+    observation_id: uuid.UUID,
+    window_index: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> Response:
+    """The bytes of the window the manifest names, without the .npy header, so that the browser hands them
+    to the decoder as they are; an ETag of the stored set lets the browser keep them (a 304 afterwards)."""
+    observation = _observation(session, observation_id)
+    if settings.sam.checkpoint is None:
+        raise sam_service.SamNotSetUpError(sam_service.SETUP_MESSAGE)
+    manifest = read_manifest(storage, observation)
+    window = next((w for w in manifest.windows if w.index == window_index), None) if manifest else None
+    if manifest is None or window is None:
+        raise EmbeddingWindowNotFoundError(
+            f"Observation {observation_id} has no SAM embedding window {window_index}: read the windows "
+            f"from GET /api/observations/{observation_id}/sam/embeddings (compute them first if missing)."
+        )
+    etag = f'"{hashlib.sha256(window.key.encode()).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(
+        raw_float16(storage.get_bytes(window.key)), media_type="application/octet-stream", headers=headers
     )
 
 

@@ -1,0 +1,304 @@
+"""The SAM tool in Chromium with the tiny random-weight SAM: hover previews (also on top of placed prompts), a
+click's polygon decoded in the browser matches the server's for the same prompt and is a valid polygon, a
+negative point and a Shift+drag box change the mask, a plain drag pans, Enter saves it through the autosave
+(in the API, found again after a reload), a double-click places one point and keeps its mask, Esc clears the
+prompts; without WebAssembly
+the tool decodes on the server and says so; an image whose embeddings are still being computed shows the
+job's progress, then works once it is done."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, expect
+from shapely.geometry import shape
+from shapely.ops import unary_union
+from shapely.validation import explain_validity
+
+from app.core.config import SamSettings, Settings
+from app.imagery.storage import observation_prefix
+from app.main import create_app
+from tests.e2e.actions import annotation_of, html_attr, map_centre, start_labeling
+from tests.e2e.conftest import (
+    ConsoleErrors,
+    E2EAccounts,
+    E2EProject,
+    Shot,
+    open_page,
+    serve,
+)
+from tests.jobs import wait_for_job
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def sam_server(settings: Settings, sam_checkpoint: Path | None) -> Iterator[str]:
+    """The built client on an app with SAM set up (the tiny checkpoint the session worker loads too)."""
+    if sam_checkpoint is None:
+        pytest.skip("the ml group (torch, segment-anything) is not installed: MINELABEL_SKIP_ML=1")
+    app = create_app(settings.model_copy(update={"sam": SamSettings(checkpoint=sam_checkpoint)}))
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def sam_api(sam_server: str, committed_admin_key: str) -> Iterator[httpx.Client]:
+    """A site admin's HTTP client on the SAM app (the committing app has no SAM)."""
+    with httpx.Client(
+        base_url=sam_server, headers={"Authorization": f"Token {committed_admin_key}"}, timeout=60
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def sam_page(browser: Browser, sam_server: str, console_errors: ConsoleErrors) -> Iterator[Page]:
+    opened = open_page(browser, sam_server, console_errors)
+    try:
+        yield opened
+    finally:
+        opened.context.close()
+    console_errors.check()
+
+
+def embedded(sam_api: httpx.Client, client: TestClient, project: E2EProject) -> None:
+    """The project's observations embedded (the ingest queued it; this waits for it, or does it)."""
+    job = sam_api.post(f"/api/projects/{project.project_id}/sam/embed", json={})
+    assert job.status_code == 202, job.text
+    wait_for_job(client, job.json()["id"], 300)
+
+
+def arm(page: Page, decoder: str) -> None:
+    expect(page.locator(".mode-bar [data-mode=sam]")).to_be_visible()
+    page.keyboard.press("s")
+    html_attr(page, "mode", "sam")
+    html_attr(page, "sam", "ready", timeout=90_000)
+    html_attr(page, "sam-decoder", decoder)
+
+
+def last_result(page: Page) -> dict[str, Any]:
+    raw = page.locator("[data-testid=sam-status]").get_attribute("data-result")
+    assert raw, "no SAM result yet"
+    return dict(json.loads(raw))
+
+
+def settled(page: Page, prompts: int) -> dict[str, Any]:
+    """The answer for exactly ``prompts`` placed prompts (waits until the shown result is theirs)."""
+    html_attr(page, "sam-prompts", str(prompts))
+    expect(page.locator("[data-testid=sam-status]")).to_have_attribute(
+        "data-result", _json_with_points(prompts)
+    )
+    return last_result(page)
+
+
+def _json_with_points(count: int) -> Any:
+    return re.compile(r'^\{"request":\{"points":\[' + ",".join([r"\{[^}]*\}"] * count) + r"\]")
+
+
+def server_polygons(client: httpx.Client, observation_id: str, request: dict[str, Any]) -> Any:
+    answer = client.post(
+        f"/api/observations/{observation_id}/sam",
+        json={
+            "points": request["points"],
+            "box": request["box"],
+            "simplify_px": request["simplifyPx"],
+            "min_area_px": request["minAreaPx"],
+            "largest_only": request["largestOnly"],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return unary_union([shape(p["geometry"]) for p in answer.json()["polygons"]])
+
+
+def browser_shape(result: dict[str, Any], may_be_empty: bool = False) -> Any:
+    """The browser's polygons as one shape; each must be valid (the API refuses invalid ones).
+
+    ``may_be_empty``: after a negative point the random-weight SAM may keep nothing; the comparison with the
+    server's answer (IoU 1 only when both are empty) then still says whether the browser decoded it right.
+    """
+    polygons = [shape(p) for p in result["polygons"]]
+    assert polygons or may_be_empty, "SAM found nothing"
+    assert all(p.is_valid for p in polygons), [explain_validity(p) for p in polygons]
+    return unary_union(polygons)
+
+
+def iou(a: Any, b: Any) -> float:
+    union = a.union(b).area
+    return 1.0 if union == 0 else float(a.intersection(b).area / union)
+
+
+def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
+    sam_page: Page,
+    sam_api: httpx.Client,
+    committing_client: TestClient,
+    e2e_project: E2EProject,
+    e2e_accounts: E2EAccounts,
+    shot: Shot,
+) -> None:
+    page = sam_page
+    first = e2e_project.observation_ids[0]
+    embedded(sam_api, committing_client, e2e_project)
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    arm(page, "browser")
+    expect(page.locator(".sam-panel")).to_be_visible()
+    # Compared at simplify 0 px: both sides are then the exact pixel outlines, where they must agree (two
+    # simplifiers of a noisy random-weight mask differ by more than a percent, which says nothing about SAM).
+    page.locator("[data-testid=sam-detail]").fill("0")
+    expect(page.locator(".sam-panel")).to_contain_text("0 px")
+
+    # Hovering previews the mask under the pointer.
+    cx, cy = map_centre(page)
+    page.mouse.move(cx - 40, cy - 30, steps=4)
+    expect(page.locator("html")).not_to_have_attribute("data-sam-preview", "0")
+    shot(page, "sam-01-hover-preview")
+
+    # A click: the browser's polygon is the server's for the same prompt.
+    page.mouse.click(cx - 40, cy - 30)
+    clicked = settled(page, 1)
+    assert clicked["request"]["simplifyPx"] == 0
+    assert iou(browser_shape(clicked), server_polygons(sam_api, first, clicked["request"])) >= 0.99
+    assert clicked["timing"] is not None  # decoded in the browser
+
+    # Hovering elsewhere previews the placed point plus the hovered one; the placed prompts stay as they were.
+    page.mouse.move(cx + 10, cy + 40, steps=3)
+    expect(page.locator("[data-testid=sam-status]")).to_have_attribute("data-preview", _json_with_points(2))
+    assert last_result(page)["request"] == clicked["request"]
+
+    # A negative point changes the mask.
+    page.keyboard.down("Alt")
+    page.mouse.click(cx + 30, cy + 20)
+    page.keyboard.up("Alt")
+    negative = settled(page, 2)
+    assert negative["request"]["points"][1]["positive"] is False
+    assert negative["polygons"] != clicked["polygons"]
+    server_negative = server_polygons(sam_api, first, negative["request"])
+    assert iou(browser_shape(negative, may_be_empty=True), server_negative) >= 0.99
+    shot(page, "sam-02-points")
+
+    # Esc clears the prompts; the tool stays armed.
+    page.keyboard.press("Escape")
+    html_attr(page, "sam-prompts", "0")
+    html_attr(page, "mode", "sam")
+
+    # A plain drag pans the map (no prompt): the same screen spot is then another image pixel.
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 90, cy + 70, steps=8)
+    page.mouse.up()
+    html_attr(page, "sam-prompts", "0")
+    page.mouse.click(cx - 40, cy - 30)
+    panned = settled(page, 1)["request"]["points"][0]
+    before = clicked["request"]["points"][0]
+    assert abs(panned["x"] - before["x"]) > 5 and abs(panned["y"] - before["y"]) > 5
+    page.keyboard.press("Escape")
+    page.mouse.move(cx + 90, cy + 70)
+    page.mouse.down()
+    page.mouse.move(cx, cy, steps=8)
+    page.mouse.up()
+    html_attr(page, "sam-prompts", "0")
+
+    # A box: Shift+drag.
+    page.mouse.move(cx - 80, cy - 70)
+    page.keyboard.down("Shift")
+    page.mouse.down()
+    page.mouse.move(cx + 60, cy + 50, steps=6)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    html_attr(page, "sam-prompts", "1")
+    expect(page.locator("[data-testid=sam-status]")).to_have_attribute("data-result", _box_result())
+    boxed = last_result(page)
+    assert boxed["request"]["box"] is not None
+    assert iou(browser_shape(boxed), server_polygons(sam_api, first, boxed["request"])) >= 0.99
+
+    # Enter: a region of the current class, saved by the autosave; found again after a reload.
+    page.keyboard.press("Enter")
+    html_attr(page, "regions", "1")
+    html_attr(page, "save-state", "saved")
+    html_attr(page, "mode", "sam")
+    saved = annotation_of(committing_client, first)["regions"]
+    assert len(saved) == 1 and saved[0]["properties"]["source"] == "sam"
+    assert saved[0]["properties"]["label"] == "Pit"
+    page.reload()
+    html_attr(page, "map-ready", first)
+    html_attr(page, "regions", "1")
+    shot(page, "sam-03-saved-region")
+
+    # A double-click places one point (not two) and keeps its mask as a second region.
+    arm(page, "browser")
+    page.mouse.move(cx + 50, cy - 50, steps=3)
+    page.mouse.dblclick(cx + 50, cy - 50)
+    html_attr(page, "regions", "2")
+    assert len(last_result(page)["request"]["points"]) == 1
+    html_attr(page, "save-state", "saved")
+    assert len(annotation_of(committing_client, first)["regions"]) == 2
+
+
+def _box_result() -> Any:
+    return re.compile(r'^\{"request":\{"points":\[\],"box":\[')
+
+
+def test_without_webassembly_sam_decodes_on_the_server_and_says_so(
+    sam_page: Page,
+    sam_api: httpx.Client,
+    committing_client: TestClient,
+    e2e_project: E2EProject,
+    e2e_accounts: E2EAccounts,
+) -> None:
+    page = sam_page
+    first = e2e_project.observation_ids[0]
+    embedded(sam_api, committing_client, e2e_project)
+    page.add_init_script("delete window.WebAssembly")
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    arm(page, "server")
+    expect(
+        page.locator(".toast, [role=status]").filter(has_text="SAM decodes on the server")
+    ).not_to_have_count(0)
+    cx, cy = map_centre(page)
+    page.mouse.click(cx, cy)
+    clicked = settled(page, 1)
+    assert clicked["timing"] is None and clicked["polygons"]
+
+
+def test_embeddings_still_being_computed_show_progress_then_sam_works(
+    sam_page: Page,
+    sam_api: httpx.Client,
+    committing_client: TestClient,
+    e2e_project: E2EProject,
+    e2e_accounts: E2EAccounts,
+    worker: str,
+    committing_app: Any,
+    console_errors: ConsoleErrors,
+) -> None:
+    page = sam_page
+    first = e2e_project.observation_ids[0]
+    # The server's 409 to the tool's prompt is how it learns which job computes the missing embeddings.
+    console_errors.allow("status of 409", f"/api/observations/{first}/sam]")
+    embedded(sam_api, committing_client, e2e_project)
+    celery = committing_app.state.celery
+    # The worker stops taking SAM's jobs, and the image's embeddings go: arming the tool queues a new job
+    # (through the server's answer to a prompt) and shows its progress until it is done.
+    celery.control.cancel_consumer("gpu", destination=[worker], reply=True)
+    try:
+        prefix = observation_prefix(uuid.UUID(e2e_project.project_id), uuid.UUID(first))
+        committing_app.state.storage.delete_prefix(f"{prefix}/sam")
+        start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+        page.keyboard.press("s")
+        html_attr(page, "sam", "waiting", timeout=60_000)
+        expect(page.locator("[data-testid=sam-status]")).to_contain_text("computing this image's embeddings")
+        job = sam_api.get(f"/api/observations/{first}/sam/embeddings").json()["job"]
+        assert job is not None and job["state"] == "queued"
+    finally:
+        celery.control.add_consumer("gpu", destination=[worker], reply=True)
+    wait_for_job(committing_client, job["id"], 300)
+    html_attr(page, "sam", "ready", timeout=90_000)
+    cx, cy = map_centre(page)
+    page.mouse.click(cx, cy)
+    assert settled(page, 1)["polygons"] is not None
