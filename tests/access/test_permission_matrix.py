@@ -80,6 +80,7 @@ def fill(path: str, world: World) -> str:
         "job_id": world.job.id, "token_id": world.token.id, "user_id": world.other_annotator.id,
         "model_version_id": world.model_version.id, "dataset_id": world.dataset.id,
         "site_id": world.task.site_id, "grid": "pixel", "z": 0, "x": 0, "y": 0, "fmt": "png",
+        "window_index": 0,
     }  # fmt: skip
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m[1]]), path)
 

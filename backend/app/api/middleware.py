@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.logging import request_id_var
 from app.core.metrics import Metrics
 
+_CONVERTER = re.compile(r":\w+\}")
+
 logger = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -72,8 +74,8 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             # The route template (/api/jobs/{job_id}) keeps label cardinality bounded; unmatched paths
-            # (static files, 404s) share one label.
-            template = getattr(route, "path", None) or "unmatched"
+            # (static files, 404s) share one label. Path converters ({job_id:uuid}) are not part of it.
+            template = _CONVERTER.sub("}", getattr(route, "path", None) or "unmatched")
             self.metrics.request_seconds.labels(scope["method"], template, str(status_code)).observe(elapsed)
             logger.info("%s %s %s %.1fms", scope["method"], scope["path"], status_code, elapsed * 1000)
             request_id_var.reset(token)
