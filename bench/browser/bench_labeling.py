@@ -56,9 +56,14 @@ from bench.common import (
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
 SIZE = 1000
 LABELS = ["Pit", "Infrastructure", "Outline"]
@@ -244,8 +249,9 @@ def ok(response: httpx.Response, status: int) -> Any:
     return response.json()
 
 
-def ingest(client: httpx.Client, project_id: str, files: list[tuple[str, bytes]], env: dict[str, str],
-           log: Path) -> None:  # fmt: skip
+def ingest(
+    client: httpx.Client, project_id: str, files: list[tuple[str, bytes]], env: dict[str, str], log: Path
+) -> None:
     """Upload ``files`` and let a real Celery worker (started here, stopped after) make them ready."""
     uploaded = ok(
         client.post(
@@ -257,10 +263,23 @@ def ingest(client: httpx.Client, project_id: str, files: list[tuple[str, bytes]]
     assert uploaded["rejected"] == [], uploaded
     job_id = uploaded["job"]["id"]
     command = [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app:celery_app", "worker", "-Q", "cpu",
-        "--concurrency", "1", "--loglevel", "WARNING", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h",
-        "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app:celery_app",
+        "worker",
+        "-Q",
+        "cpu",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "WARNING",
+        "-n",
+        f"bench-{uuid.uuid4().hex[:6]}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     with log.open("wb") as out:
         worker = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -296,11 +315,15 @@ def create_annotation(db_url: str, user_id: str, observation_id: str, body: list
             assert observation is not None
             inputs = [
                 service.RegionInput(
-                    id=None, label=r["label"], geometry=r["geometry"], source=RegionSource.HUMAN, score=None,
+                    id=None,
+                    label=r["label"],
+                    geometry=r["geometry"],
+                    source=RegionSource.HUMAN,
+                    score=None,
                     accepted_from=None,
                 )
                 for r in body
-            ]  # fmt: skip
+            ]
             t0 = time.perf_counter()
             created = service.create_annotation(
                 session, observation, inputs, LimitSettings(), user_id=uuid.UUID(user_id), commit=False
@@ -317,8 +340,15 @@ def create_annotation(db_url: str, user_id: str, observation_id: str, body: list
     return Task(len(body), observation_id, annotation_id, version, vertices, elapsed)
 
 
-def prepare(base: str, env: dict[str, str], db_url: str, log: Path, counts: list[int],
-            rng: np.random.Generator, accept: int) -> Prepared:  # fmt: skip
+def prepare(
+    base: str,
+    env: dict[str, str],
+    db_url: str,
+    log: Path,
+    counts: list[int],
+    rng: np.random.Generator,
+    accept: int,
+) -> Prepared:
     """A labeler (project admin) and a project with one ready image per count, through the HTTP API; on
     each image the labeler's annotation with that many regions."""
     with httpx.Client(base_url=base, headers=AUTH, timeout=120) as admin:
@@ -334,8 +364,10 @@ def prepare(base: str, env: dict[str, str], db_url: str, log: Path, counts: list
         if accept:
             images.append(("benchaccept_000.png", png(rng)))
         ingest(admin, project["id"], images, env, log)
-        print(f"ingested {len(counts)} images of {SIZE} x {SIZE} px in {time.perf_counter() - t0:.1f} s",
-              flush=True)  # fmt: skip
+        print(
+            f"ingested {len(counts)} images of {SIZE} x {SIZE} px in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         listed = ok(admin.get(f"/api/projects/{project['id']}/observations"), 200)["items"]
         by_site = {o["site_name"]: o["id"] for o in listed}
         if accept:
@@ -345,8 +377,10 @@ def prepare(base: str, env: dict[str, str], db_url: str, log: Path, counts: list
     for n in counts:
         task = create_annotation(db_url, user["id"], by_site[f"bench{n}"], regions(rng, n))
         prepared.tasks.append(task)
-        print(f"created an annotation of {n:,} regions ({task.vertices:,} vertices) in {task.create_s:.1f} s",
-              flush=True)  # fmt: skip
+        print(
+            f"created an annotation of {n:,} regions ({task.vertices:,} vertices) in {task.create_s:.1f} s",
+            flush=True,
+        )
         # Made as an import makes it, its topology warnings are not stored yet: the first open checks the
         # whole annotation once and stores them (docs/adr/2026-12-02-stored-topology-warnings.md). Timed
         # here, so that the browser's opens are those of a task someone saved before.
@@ -354,8 +388,7 @@ def prepare(base: str, env: dict[str, str], db_url: str, log: Path, counts: list
             t0 = time.perf_counter()
             ok(admin.get(f"/api/observations/{task.observation_id}/annotations"), 200)
             first = time.perf_counter() - t0
-            print(f"  its first open (the whole topology check, then stored): {first:.1f} s",
-                  flush=True)  # fmt: skip
+            print(f"  its first open (the whole topology check, then stored): {first:.1f} s", flush=True)
     if accept:
         prepared.accept = create_annotation(db_url, user["id"], by_site["benchaccept"], [])
         prepared.accept.regions = accept
@@ -569,11 +602,18 @@ def report(task: Task, result: dict[str, Any]) -> str:
 
 
 SUMMARY_COLUMNS = [
-    "regions", "open: map ready, ms (median)", "annotations GET: whole / server ms", "after the GET, ms",
-    "pan: frames in s / median / p95 / longest ms", "zoom: frames in s / median / p95 / longest ms",
-    "d -> draw mode, ms", "click -> vertex, ms (slowest)", "Enter -> saved, ms", "PUT, server ms",
+    "regions",
+    "open: map ready, ms (median)",
+    "annotations GET: whole / server ms",
+    "after the GET, ms",
+    "pan: frames in s / median / p95 / longest ms",
+    "zoom: frames in s / median / p95 / longest ms",
+    "d -> draw mode, ms",
+    "click -> vertex, ms (slowest)",
+    "Enter -> saved, ms",
+    "PUT, server ms",
     "longest task in the save, ms",
-]  # fmt: skip
+]
 
 
 def main() -> None:
@@ -597,9 +637,12 @@ def main() -> None:
         upgrade(db_url)
         bench_admin_headers(db_url)
         env = {
-            **os.environ, "DB__URL": db_url, "REDIS__URL": services.redis.url,
-            "STORAGE__DATA_DIR": str(services.root / "files"), "LOG_LEVEL": "WARNING",
-        }  # fmt: skip
+            **os.environ,
+            "DB__URL": db_url,
+            "REDIS__URL": services.redis.url,
+            "STORAGE__DATA_DIR": str(services.root / "files"),
+            "LOG_LEVEL": "WARNING",
+        }
         port = free_port()
         server = start(minelabel_server(port), env, port)
         base = f"http://127.0.0.1:{port}"

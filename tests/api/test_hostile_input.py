@@ -31,12 +31,23 @@ def world(app: FastAPI, db_session: Session, tmp_path: Path) -> World:
 
 def fill(path: str, world: World) -> str:
     values = {
-        "project_id": world.project.id, "observation_id": world.task.id, "annotation_id": world.annotation_id,
-        "region_id": world.region.id, "prediction_id": world.prediction.id, "comment_id": world.comment.id,
-        "job_id": world.job.id, "token_id": world.token.id, "user_id": world.other_annotator.id,
-        "model_version_id": world.model_version.id, "dataset_id": world.dataset.id,
-        "grid": "pixel", "z": 0, "x": 0, "y": 0, "fmt": "png",
-    }  # fmt: skip
+        "project_id": world.project.id,
+        "observation_id": world.task.id,
+        "annotation_id": world.annotation_id,
+        "region_id": world.region.id,
+        "prediction_id": world.prediction.id,
+        "comment_id": world.comment.id,
+        "job_id": world.job.id,
+        "token_id": world.token.id,
+        "user_id": world.other_annotator.id,
+        "model_version_id": world.model_version.id,
+        "dataset_id": world.dataset.id,
+        "grid": "pixel",
+        "z": 0,
+        "x": 0,
+        "y": 0,
+        "fmt": "png",
+    }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m[1]]), path)
 
 

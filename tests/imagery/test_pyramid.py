@@ -88,9 +88,15 @@ def test_stored_tiles_equal_live_rendering_at_every_zoom_and_edge(
     storage = cog_in_storage(tmp_path, width=700, height=600, count=count, dtype=dtype)
     with gdal_env(storage):
         written = write_pyramid(
-            storage, storage.raster_path(f"{PREFIX}/cog.tif"), PREFIX, spec,
-            width=700, height=600, jpeg_quality=QUALITY, max_tiles=100,
-        )  # fmt: skip
+            storage,
+            storage.raster_path(f"{PREFIX}/cog.tif"),
+            PREFIX,
+            spec,
+            width=700,
+            height=600,
+            jpeg_quality=QUALITY,
+            max_tiles=100,
+        )
     assert written == (1 + 4 + 9) * len(PYRAMID_FORMATS)
     source = source_for(spec)
     for fmt in TileFormat:
@@ -114,9 +120,15 @@ def test_pixel_tiles_are_served_from_the_store_not_rendered(tmp_path: Path) -> N
     spec = RenderSpec(indexes=(1, 2, 3), ranges=None)
     with gdal_env(storage):
         write_pyramid(
-            storage, storage.raster_path(f"{PREFIX}/cog.tif"), PREFIX, spec,
-            width=300, height=300, jpeg_quality=QUALITY, max_tiles=10,
-        )  # fmt: skip
+            storage,
+            storage.raster_path(f"{PREFIX}/cog.tif"),
+            PREFIX,
+            spec,
+            width=300,
+            height=300,
+            jpeg_quality=QUALITY,
+            max_tiles=10,
+        )
     folder = pyramid_folder(PREFIX, pyramid_digest(spec, TileFormat.PNG, QUALITY))
     storage.put_bytes(b"stored", tile_key(folder, 1, 0, 0, TileFormat.PNG))
     assert render_tile(storage, source_for(spec), request(1, 0, 0, TileFormat.PNG)) == b"stored"

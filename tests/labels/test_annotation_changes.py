@@ -212,8 +212,10 @@ def test_opening_a_task_reads_the_warnings_its_saves_stored_and_checks_once_wher
 
     def full_check() -> set[tuple[str, str, str | None]]:
         warnings = service.topology_warnings(db_session, annotation_id, ["Pit", "Infrastructure", "Outline"])
-        return {(str(w.region_id), w.code.value, str(w.other_region_id) if w.other_region_id else None)
-                for w in warnings}  # fmt: skip
+        return {
+            (str(w.region_id), w.code.value, str(w.other_region_id) if w.other_region_id else None)
+            for w in warnings
+        }
 
     assert stored() == (1, {(far["id"], "outside_outline", None)})  # the create stored its warnings
     # A save of changes rewrites the warnings of what it checked; the open reads them and they are the

@@ -136,15 +136,22 @@ def create_annotation(
     things in one transaction (imports); ``fields`` set more Annotation columns (lead_time, import_key...)."""
     ground_truth.ensure_editable(observation)
     annotation = Annotation(
-        id=uuid.uuid4(), project_id=observation.project_id, observation_id=observation.id, created_by=user_id,
+        id=uuid.uuid4(),
+        project_id=observation.project_id,
+        observation_id=observation.id,
+        created_by=user_id,
         **fields,
-    )  # fmt: skip
+    )
     session.add(annotation)
     session.flush()
-    session.add(Revision(annotation_id=annotation.id, action=RevisionAction.CREATE, annotation_version=1,
-                         user_id=user_id))  # fmt: skip
-    return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=False,
-                  commit=commit)  # fmt: skip
+    session.add(
+        Revision(
+            annotation_id=annotation.id, action=RevisionAction.CREATE, annotation_version=1, user_id=user_id
+        )
+    )
+    return _apply(
+        session, annotation, observation, regions, limits, user_id, repair, clip, bump=False, commit=commit
+    )
 
 
 def save_annotation(
@@ -165,8 +172,9 @@ def save_annotation(
     assert observation is not None
     ground_truth.ensure_editable(observation)
     check_version(session, annotation, based_on_version)
-    return _apply(session, annotation, observation, regions, limits, user_id, repair, clip, bump=True,
-                  action=action)  # fmt: skip
+    return _apply(
+        session, annotation, observation, regions, limits, user_id, repair, clip, bump=True, action=action
+    )
 
 
 class CopySourceError(InvalidInputError):
@@ -202,8 +210,14 @@ def delete_annotation(
     result = save_annotation(session, annotation_id, based_on_version, [], LimitSettings(), user_id=user_id)
     annotation = result.annotation
     annotation.deleted_at = datetime.now(UTC)
-    session.add(Revision(annotation_id=annotation.id, action=RevisionAction.DELETE,
-                         annotation_version=annotation.version, user_id=user_id))  # fmt: skip
+    session.add(
+        Revision(
+            annotation_id=annotation.id,
+            action=RevisionAction.DELETE,
+            annotation_version=annotation.version,
+            user_id=user_id,
+        )
+    )
     session.commit()
 
 
@@ -398,10 +412,15 @@ def store_region(
     ref = region_ref(number, item)
     check_label(item.label, ref, classes)
     checked = check_region_geometry(
-        item.geometry, region=ref, width=observation.width, height=observation.height,
-        max_vertices=limits.max_polygon_vertices, repair=repair, clip=clip,
+        item.geometry,
+        region=ref,
+        width=observation.width,
+        height=observation.height,
+        max_vertices=limits.max_polygon_vertices,
+        repair=repair,
+        clip=clip,
         make_valid=postgis_make_valid(session),
-    )  # fmt: skip
+    )
     region = existing.get(item.id) if item.id else None
     if region is None and item.id is not None and not complete:
         region = session.get(Region, item.id)
@@ -411,9 +430,12 @@ def store_region(
             )
     if region is None:
         region = Region(
-            id=item.id or uuid.uuid4(), project_id=annotation.project_id, observation_id=observation.id,
-            annotation_id=annotation.id, version=1,
-        )  # fmt: skip
+            id=item.id or uuid.uuid4(),
+            project_id=annotation.project_id,
+            observation_id=observation.id,
+            annotation_id=annotation.id,
+            version=1,
+        )
         fill_region(session, region, item, checked.geometry, observation)
         region.ancestor_id = ancestor_id  # set once, when the region is made (docs/adr/*region-lineage*)
         session.add(region)
@@ -506,9 +528,14 @@ def _revision(
     user_id: uuid.UUID | None,
 ) -> Revision:
     return Revision(
-        annotation_id=annotation.id, region_id=region.id, action=action, annotation_version=version,
-        before=before, after=after, user_id=user_id,
-    )  # fmt: skip
+        annotation_id=annotation.id,
+        region_id=region.id,
+        action=action,
+        annotation_version=version,
+        before=before,
+        after=after,
+        user_id=user_id,
+    )
 
 
 # Each Pit and Infrastructure is checked only against the regions whose boxes touch it, found through the
@@ -590,9 +617,16 @@ class RegionNotFoundError(NotFoundError):
 
 def _as_input(region: Region) -> RegionInput:
     data = snapshot(region)
-    return RegionInput(id=region.id, label=data["label"], geometry=data["geometry"], source=region.source,
-                       score=region.score, accepted_from=region.accepted_from,
-                       carried_from=region.carried_from, ancestor_id=region.ancestor_id)  # fmt: skip
+    return RegionInput(
+        id=region.id,
+        label=data["label"],
+        geometry=data["geometry"],
+        source=region.source,
+        score=region.score,
+        accepted_from=region.accepted_from,
+        carried_from=region.carried_from,
+        ancestor_id=region.ancestor_id,
+    )
 
 
 def change_region(
@@ -623,8 +657,9 @@ def change_region(
         )
     inputs = [_as_input(r) if r.id != region_id else new for r in live_regions(session, annotation.id)]
     kept = [i for i in inputs if i is not None]
-    return save_annotation(session, annotation.id, annotation.version, kept, limits, user_id=user_id,
-                           repair=repair, clip=clip)  # fmt: skip
+    return save_annotation(
+        session, annotation.id, annotation.version, kept, limits, user_id=user_id, repair=repair, clip=clip
+    )
 
 
 def add_region(
@@ -647,5 +682,6 @@ def add_region(
         return SaveResult(annotation=annotation, regions=live)
     check_version(session, annotation, based_on_version)
     inputs = [*(_as_input(r) for r in live), new]
-    return save_annotation(session, annotation.id, annotation.version, inputs, limits, user_id=user_id,
-                           repair=repair, clip=clip)  # fmt: skip
+    return save_annotation(
+        session, annotation.id, annotation.version, inputs, limits, user_id=user_id, repair=repair, clip=clip
+    )
