@@ -31,12 +31,13 @@ from app.core.config import Settings
 from app.ml.rasterize import LabeledShape, class_masks
 from app.models import Dataset, Job, JobKind, ModelVersion, Project, Site
 from app.schemas.ml import DatasetManifest, DatasetParams, SplitMetrics, TrainOptions
-from app.services.datasets import read_chip
+from app.services.datasets import _draw, assign_splits, read_chip
 from app.services.models import decide_promotion, round_recipe
 from tests.imagery.factories import write_geotiff
 from tests.jobs import wait_for_job
 from tests.training.rounds import label_everything, label_next, new_project, upload
 from tests.training.synthetic import make_scene
+from tests.world import make_project
 
 pytestmark = pytest.mark.slow
 
@@ -444,6 +445,23 @@ def test_enough_new_approvals_queue_one_automatic_round_at_a_time(
         time.sleep(0.5)
     off = client.patch(f"/api/projects/{project_id}", json={"auto_train_every": None})
     assert off.status_code == 200 and off.json()["auto_train_every"] is None
+
+
+def test_two_new_sites_that_both_draw_test_keep_one_to_train_on(db_session: Session) -> None:
+    project = make_project(db_session, "draw")
+    params = DatasetParams()
+    unlucky = (i for i in iter(uuid.uuid4, None) if _draw(i, 0, "test") < params.test_fraction)
+    sites = [Site(id=next(unlucky), project_id=project.id, name=f"s{n}") for n in range(2)]
+    db_session.add_all(sites)
+    db_session.flush()
+
+    splits = assign_splits(db_session, sites, params)
+
+    last = max(sites, key=lambda s: _draw(s.id, 0, "test"))
+    assert splits[last.id] == "train" and last.is_test_site is False
+    assert [splits[s.id] for s in sites if s is not last] == ["test"]
+    # Frozen: drawn again, with another seed, the split stays.
+    assert assign_splits(db_session, sites, params.model_copy(update={"seed": 3})) == splits
 
 
 def test_an_automatic_round_repeats_the_last_rounds_recipe() -> None:
