@@ -297,6 +297,10 @@ def ingest(
             worker.wait(timeout=30)
 
 
+# 10,000 regions of 10 to 30 vertices pass the default limit of 200,000 vertices per annotation.
+MAX_ANNOTATION_VERTICES = 1_000_000
+
+
 def create_annotation(db_url: str, user_id: str, observation_id: str, body: list[dict[str, Any]]) -> Task:
     """The labeler's annotation with these regions, through the service layer the API route calls, but
     without the route's closing topology check, as an import makes them."""
@@ -308,6 +312,7 @@ def create_annotation(db_url: str, user_id: str, observation_id: str, body: list
     from app.models.observation import Observation
     from app.services import annotations as service
 
+    limits = LimitSettings(max_annotation_vertices=MAX_ANNOTATION_VERTICES)
     engine = create_engine(db_url)
     try:
         with Session(engine) as session:
@@ -326,7 +331,7 @@ def create_annotation(db_url: str, user_id: str, observation_id: str, body: list
             ]
             t0 = time.perf_counter()
             created = service.create_annotation(
-                session, observation, inputs, LimitSettings(), user_id=uuid.UUID(user_id), commit=False
+                session, observation, inputs, limits, user_id=uuid.UUID(user_id), commit=False
             )
             session.commit()
             elapsed = time.perf_counter() - t0
@@ -642,6 +647,7 @@ def main() -> None:
             "REDIS__URL": services.redis.url,
             "STORAGE__DATA_DIR": str(services.root / "files"),
             "LOG_LEVEL": "WARNING",
+            "LIMITS__MAX_ANNOTATION_VERTICES": str(MAX_ANNOTATION_VERTICES),
         }
         port = free_port()
         server = start(minelabel_server(port), env, port)

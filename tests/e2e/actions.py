@@ -51,8 +51,9 @@ def open_review_queue(page: Page, project: E2EProject, expected: str) -> None:
     html_attr(page, "map-ready", expected)
 
 
-def draw_polygon(page: Page, offsets: list[tuple[int, int]]) -> None:
-    """Click each vertex (waiting for the client to count it), then Enter to finish."""
+def draw_polygon(page: Page, offsets: list[tuple[int, int]], *, then_select: bool = True) -> None:
+    """Click each vertex (waiting for the client to count it), then Enter to finish, and (``then_select``)
+    V for Select again; not where the save opens a dialog at once (it takes the keys)."""
     cx, cy = map_centre(page)
     page.keyboard.press("d")
     html_attr(page, "mode", "draw")
@@ -61,8 +62,9 @@ def draw_polygon(page: Page, offsets: list[tuple[int, int]]) -> None:
         page.mouse.click(cx + dx, cy + dy)
         html_attr(page, "draw-vertices", str(placed))
     page.keyboard.press("Enter")
-    page.keyboard.press("v")
-    html_attr(page, "mode", "select")
+    if then_select:
+        page.keyboard.press("v")
+        html_attr(page, "mode", "select")
 
 
 def select_at(page: Page, dx: int, dy: int) -> None:

@@ -44,7 +44,10 @@ def test_a_save_of_changes_adds_replaces_and_deletes_only_what_it_names(
     assert saved.status_code == 200, saved.text
     body = saved.json()
     assert body["version"] == 2 and saved.headers["etag"] == '"2"'
-    assert sorted(r["id"] for r in body["regions"]) == sorted([added["id"], move["id"]])  # only these
+    # Only these, with their versions; none is sent back whole (the server stored them as they were sent).
+    versions = sorted((r["id"], r["version"]) for r in body["saved"])
+    assert versions == sorted([(added["id"], 1), (move["id"], 2)])
+    assert body["regions"] == [] and body["changes"] == []
     assert body["deleted"] == [drop["id"]]
     current = whole(client, created["id"])
     assert current["version"] == 2
@@ -173,19 +176,30 @@ def test_topology_is_checked_again_for_the_change_and_its_neighbours_only(
         (infra["id"], "outside_outline", None),
     }
 
+    # A Pit moved (or added) changes only its own warnings (an overlap is the Pit's warning): only it is
+    # checked, although the Outline and the Infrastructure touch it.
+    nudged = inside | {"geometry": square(12, 12, 50)}
+    saved = client.patch(url, json={"version": 3, "regions": [nudged]}).json()
+    assert saved["checked"] == [inside["id"]]
+    assert warned(saved) == {
+        (inside["id"], "outside_outline", None),
+        (inside["id"], "pit_overlaps_infrastructure", infra["id"]),
+    }
+    assert all(set(w) == {"code", "region_id", "other_region_id"} for w in saved["warnings"])  # no text
+
     # Deleting the Infrastructure clears the overlap warning of the Pit.
-    saved = client.patch(url, json={"version": 3, "deleted": [infra["id"]]}).json()
+    saved = client.patch(url, json={"version": 4, "deleted": [infra["id"]]}).json()
     assert inside["id"] in saved["checked"]
     assert warned(saved) == {(inside["id"], "outside_outline", None)}
 
     # The last Outline goes: the rule waits for one, so the whole annotation is checked (checked: null).
-    saved = client.patch(url, json={"version": 4, "deleted": [outline["id"]]}).json()
+    saved = client.patch(url, json={"version": 5, "deleted": [outline["id"]]}).json()
     assert saved["checked"] is None and saved["warnings"] == []
     # The union of what the saves said is what a full check says.
     (listed,) = client.get(f"/api/observations/{observation.id}/annotations").json()
     assert listed["warnings"] == []
     # And the first one back: every Pit outside it is warned again.
-    saved = client.patch(url, json={"version": 5, "regions": [outline]}).json()
+    saved = client.patch(url, json={"version": 6, "regions": [outline]}).json()
     assert saved["checked"] is None
     assert warned(saved) == {(far["id"], "outside_outline", None)}
 
@@ -274,3 +288,40 @@ def test_opening_a_task_sends_each_region_as_the_saves_do(
     assert listed["regions"] == expected  # the same objects, in the same order (oldest first)
     assert sorted(expected, key=lambda r: r["id"]) == sorted(created["regions"], key=lambda r: r["id"])
     assert listed["regions"][0]["properties"]["geometry_wgs84"]["type"] == "MultiPolygon"
+
+
+def test_a_save_of_many_new_regions_stores_each_with_its_revision_and_answers_without_them(
+    client: TestClient, observation: Observation, db_session: Session
+) -> None:
+    """An accept-all: the new regions are inserted together, each with its create revision, and the answer
+    (also what the idempotency record keeps) names them with their versions instead of echoing them."""
+    created = create(client, observation, []).json()
+    url = f"/api/annotations/{created['id']}"
+    accepted = [region("Pit", 10 + 30 * (i % 30), 10 + 30 * (i // 30), 20) for i in range(300)]
+    accepted[0]["geometry"] = square(990, 500, 30)  # past the image's edge: cut, so sent back whole
+    saved = client.patch(
+        url, params={"clip": True}, json={"version": 1, "regions": accepted}, headers={"Idempotency-Key": "k"}
+    )
+    assert saved.status_code == 200, saved.text
+    body = saved.json()
+    assert sorted(r["id"] for r in body["saved"]) == sorted(r["id"] for r in accepted)
+    assert {r["version"] for r in body["saved"]} == {1}
+    assert [r["id"] for r in body["regions"]] == [accepted[0]["id"]]
+    assert [c["region_id"] for c in body["changes"]] == [accepted[0]["id"]]
+    # Ids and versions (in `saved` and `checked`), not 300 polygons with their properties.
+    assert len(saved.content) < 150 * len(accepted)
+    revisions = db_session.scalars(select(Revision).where(Revision.annotation_version == 2)).all()
+    assert sorted(str(r.region_id) for r in revisions) == sorted(r["id"] for r in accepted)
+    assert {r.action.value for r in revisions} == {"create"}
+    by_id = {r["id"]: r for r in whole(client, created["id"])["regions"]}
+    assert set(by_id) == {r["id"] for r in accepted}
+    clipped = by_id[accepted[0]["id"]]["geometry"]
+    assert max(x for x, _ in clipped["coordinates"][0][0]) == observation.width
+    assert clipped == body["regions"][0]["geometry"]  # as the answer said
+    assert by_id[accepted[1]["id"]]["properties"]["area_px"] == 400
+    # A replay is the same small answer, and stores nothing twice.
+    again = client.patch(
+        url, params={"clip": True}, json={"version": 1, "regions": accepted}, headers={"Idempotency-Key": "k"}
+    )
+    assert again.json() == body
+    assert db_session.scalar(select(func.count()).select_from(Region)) == len(accepted)

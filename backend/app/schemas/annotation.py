@@ -192,17 +192,46 @@ class RevisionRead(BaseModel):
     created_at: datetime
 
 
+class SavedRegionRead(BaseModel):
+    """A region a save of changes stored: its id and its own version now (If-Match of the region routes)."""
+
+    id: uuid.UUID
+    version: int
+
+
+class TopologyWarningCodeRead(BaseModel):
+    """A topology warning without its text: clients word it from ``code`` (a save of changes answers with
+    thousands of them in a dense annotation, and their text was most of its bytes)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    code: TopologyRule
+    region_id: uuid.UUID
+    other_region_id: uuid.UUID | None = Field(
+        description="The region it conflicts with (the Infrastructure a Pit overlaps); null for rules about "
+        "the region alone."
+    )
+
+
 class AnnotationChangesRead(BaseModel):
-    """The answer to a save of changes: only what the request touched, as the server stored it."""
+    """The answer to a save of changes: what the client does not know already. The regions are stored as
+    they were sent, except those in ``changes`` (clipped, repaired), which come back whole in ``regions``;
+    ``saved`` gives every stored region's new version, so an accept-all of thousands is not echoed back."""
 
     id: uuid.UUID
     version: int = Field(description="The annotation's version after the save (the next save's base).")
     updated_at: datetime
-    regions: list[RegionFeature] = Field(description="The request's regions as stored (clipped, repaired).")
+    saved: list[SavedRegionRead] = Field(
+        description="The request's regions, each with its version as stored (all of them, changed or not)."
+    )
+    regions: list[RegionFeature] = Field(
+        description="Only the request's regions the server changed (see `changes`), as stored; the others "
+        "are stored exactly as sent."
+    )
     deleted: list[uuid.UUID] = Field(description="The regions this save deleted.")
     changes: list[GeometryChangeRead] = Field(default_factory=list, description="What repair/clip changed.")
-    warnings: list[TopologyWarningRead] = Field(
-        default_factory=list, description="Topology rules not met, by the regions in `checked`."
+    warnings: list[TopologyWarningCodeRead] = Field(
+        default_factory=list, description="Topology rules not met, by the regions in `checked` (no text)."
     )
     checked: list[uuid.UUID] | None = Field(
         description="The regions whose topology was checked again (the saved ones and their neighbours): "

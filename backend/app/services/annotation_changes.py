@@ -25,6 +25,7 @@ from app.repositories.warnings import store_warnings
 from app.services import ground_truth
 from app.services.annotations import (
     TOPOLOGY_RULE_CLASSES,
+    NewRegions,
     RegionChange,
     RegionIdTakenError,
     RegionInput,
@@ -89,7 +90,7 @@ def change_annotation(
     touched = {i: r for i, r in touched.items() if r.annotation_id == annotation.id}  # live or deleted
     version = annotation.version + 1
     result = ChangeResult(annotation=annotation, regions=[], deleted=[])
-    boxes: list[tuple[float, float, float, float]] = []
+    boxes = Reach()
     outlines = False  # an Outline was added, changed or deleted
     outline_delta = 0  # live Outlines now minus before
     changed = False
@@ -100,6 +101,7 @@ def change_annotation(
     )
     check_total_vertices(list(regions), limits, kept=int(kept or 0))
     ancestors = region_ancestors(session, observation, regions)
+    new = NewRegions()
     for number, item in enumerate(regions, start=1):
         was = touched.get(item.id) if item.id else None
         old_label = was.label if was is not None and was.deleted_at is None else None
@@ -119,6 +121,7 @@ def change_annotation(
             RevisionAction.UPDATE,
             complete=True,
             ancestor_id=ancestors.get(number),
+            new=new,
         )
         result.regions.append(stored.region)
         result.changes += stored.changes
@@ -126,9 +129,10 @@ def change_annotation(
             changed = True
             outlines = outlines or "Outline" in (old_label, item.label)
             outline_delta += (item.label == "Outline") - (old_label == "Outline")
-            boxes.append(to_shape(stored.region.geom).bounds)
+            shapes = [stored.shape or to_shape(stored.region.geom)]
             if stored.before is not None:
-                boxes.append(stored.before.bounds)
+                shapes.append(stored.before)
+            boxes.add((old_label, item.label), shapes)
     for region_id in deleted:
         region = touched.get(region_id)
         if region is None:
@@ -143,7 +147,7 @@ def change_annotation(
         before = snapshot(region)
         session.add(_revision(annotation, region, RevisionAction.DELETE, version, before, None, user_id))
         result.deleted.append(region_id)
-        boxes.append(to_shape(region.geom).bounds)
+        boxes.add((region.label,), [to_shape(region.geom)])
         outlines = outlines or region.label == "Outline"
         outline_delta -= region.label == "Outline"
         changed = True
@@ -153,8 +157,11 @@ def change_annotation(
         session.refresh(annotation)
         stored_now = (session.get(Region, i) for i in ids)
         result.regions = [r for r in stored_now if r is not None and r.deleted_at is None]
-        result.warnings, result.checked = _scoped_warnings(session, annotation.id, classes, ids, [], 0, False)
+        result.warnings, result.checked = _scoped_warnings(
+            session, annotation.id, classes, ids, Reach(), 0, False
+        )
         return result
+    new.write(session)
     annotation.version = version
     annotation.updated_at = datetime.now(UTC)
     session.flush()
@@ -248,7 +255,7 @@ def changes_since(session: Session, annotation: Annotation, version: int) -> dic
     }
 
 
-# The Pit and Infrastructure regions of the annotation whose boxes touch one of the given boxes (the old and
+# The regions of the annotation with one of :labels whose boxes touch one of the given boxes (the old and
 # new shapes of what a save changed), through the (observation_id, geom) GiST index.
 NEIGHBOURS_SQL = text(
     """
@@ -257,9 +264,29 @@ NEIGHBOURS_SQL = text(
            AS b(x0, y0, x1, y1)
       JOIN regions r
         ON r.observation_id = :o AND r.geom && ST_MakeEnvelope(b.x0, b.y0, b.x1, b.y1, 0)
-     WHERE r.annotation_id = :a AND r.deleted_at IS NULL AND r.label IN ('Pit', 'Infrastructure')
+     WHERE r.annotation_id = :a AND r.deleted_at IS NULL AND r.label = ANY(CAST(:labels AS text[]))
     """
 )
+
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Reach:
+    """The boxes of what a save changed, by whose warnings they can change: a Pit's own warnings are the
+    only ones a Pit changes (an overlap is the Pit's warning), an Infrastructure region's reach the Pits
+    around it, an Outline's the Pits and Infrastructure around it."""
+
+    pits: list[Box] = field(default_factory=list)  # Infrastructure changed: the Pits whose boxes touch
+    parts: list[Box] = field(default_factory=list)  # an Outline changed: Pits and Infrastructure
+
+    def add(self, labels: tuple[str | None, ...], shapes: list[Any]) -> None:
+        """The old and new ``labels`` of a changed region and its old and new ``shapes``."""
+        if "Outline" in labels:
+            self.parts += [shape.bounds for shape in shapes]
+        elif "Infrastructure" in labels:
+            self.pits += [shape.bounds for shape in shapes]
 
 
 def _scoped_warnings(
@@ -267,7 +294,7 @@ def _scoped_warnings(
     annotation_id: uuid.UUID,
     classes: list[str],
     ids: list[uuid.UUID],
-    boxes: list[tuple[float, float, float, float]],
+    boxes: Reach,
     outline_delta: int,
     outlines: bool,
 ) -> tuple[list[TopologyWarning], list[uuid.UUID] | None]:
@@ -282,13 +309,18 @@ def _scoped_warnings(
             # The first Outline appeared or the last one went: the rule waits for one, so every Pit's changed.
             return topology_warnings(session, annotation_id, classes), None
     scope = set(ids)
-    if boxes:
+    reaches = [(boxes.pits, ["Pit"]), (boxes.parts, ["Pit", "Infrastructure"])]
+    if boxes.pits or boxes.parts:
         observation_id = session.scalar(
             select(Annotation.observation_id).where(Annotation.id == annotation_id)
         )
-        x0, y0, x1, y1 = (list(column) for column in zip(*boxes, strict=True))
-        params = {"a": annotation_id, "o": observation_id, "x0": x0, "y0": y0, "x1": x1, "y1": y1}
-        scope.update(session.scalars(NEIGHBOURS_SQL, params))
+        for reach, labels in reaches:
+            if not reach:
+                continue
+            x0, y0, x1, y1 = (list(column) for column in zip(*reach, strict=True))
+            params = {"a": annotation_id, "o": observation_id, "labels": labels}
+            params |= {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+            scope.update(session.scalars(NEIGHBOURS_SQL, params))
     checked = sorted(scope)
     rows = session.execute(topology_sql(scoped=True), {"a": annotation_id, "scope": checked}).all()
     warnings = [topology_warning(TopologyRule(rule), region_id, other) for region_id, rule, other in rows]

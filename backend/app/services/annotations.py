@@ -16,7 +16,7 @@ from typing import Any
 from geoalchemy2.shape import from_shape, to_shape
 from shapely import geometry as shp
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import TextClause, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.core.config import LimitSettings
@@ -87,15 +87,16 @@ class SaveResult:
     warnings: list[TopologyWarning] = field(default_factory=list)  # topology rules, per region
 
 
-def snapshot(region: Region) -> dict[str, Any]:
-    """A region as stored in revisions (and restored from them)."""
+def snapshot(region: Region, geometry: BaseGeometry | None = None) -> dict[str, Any]:
+    """A region as stored in revisions (and restored from them); ``geometry``: its shape, where the caller
+    has it (saves parsing the stored WKB again)."""
     return {
         "id": str(region.id),
         "label": region.label,
         "source": region.source.value,
         "score": region.score,
         "accepted_from": str(region.accepted_from) if region.accepted_from else None,
-        "geometry": shp.mapping(to_shape(region.geom)),
+        "geometry": shp.mapping(to_shape(region.geom) if geometry is None else geometry),
         "version": region.version,
     }
 
@@ -385,6 +386,34 @@ class StoredRegion:
     changed: bool  # a revision was written
     changes: list[RegionChange]  # what repair/clip did
     before: BaseGeometry | None = None  # its geometry before this save, if it had one
+    shape: BaseGeometry | None = None  # its geometry now, where the save made it
+
+
+# The columns a new region's row sets (the others take their defaults).
+_NEW_REGION_COLUMNS = (
+    "id", "project_id", "observation_id", "annotation_id", "version", "label", "source", "score",
+    "accepted_from", "carried_from", "ancestor_id", "geom", "geom_wgs84", "area_px", "area_ha",
+)  # fmt: skip
+
+
+@dataclass
+class NewRegions:
+    """New regions of a save and their revisions, inserted together by ``write`` (two multi-row INSERTs)
+    instead of one ORM object each through the unit of work: an accept-all adds thousands, and the ORM
+    flush of 2,000 regions and 2,000 revisions took 2.3 s of a 5.4 s save (bench/README.md). The regions
+    are ORM objects that never join the session, so callers read them like stored ones."""
+
+    regions: list[Region] = field(default_factory=list)
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        """Insert them (regions first: revisions name them). Call it before the save's flush."""
+        if not self.regions:
+            return
+        rows = [{column: getattr(r, column) for column in _NEW_REGION_COLUMNS} for r in self.regions]
+        session.execute(insert(Region), rows)
+        session.execute(insert(Revision), self.revisions)
+        self.regions, self.revisions = [], []
 
 
 def store_region(
@@ -404,11 +433,14 @@ def store_region(
     *,
     complete: bool = False,
     ancestor_id: uuid.UUID | None = None,
+    new: NewRegions | None = None,
 ) -> StoredRegion:
     """Check the ``number``-th region of a save and create, revive or update it (a revision when it
     changed); ``existing`` holds the annotation's live regions the save may touch, by id. ``complete``:
     ``existing`` holds every stored region with the save's ids (live or deleted, and the caller refused ids
-    of other annotations), so an id not in it is new without a query, and nothing is flushed per region."""
+    of other annotations), so an id not in it is new without a query, and nothing is flushed per region.
+    ``new`` (with ``complete``): new regions are gathered there for one insert instead of being added to the
+    session."""
     ref = region_ref(number, item)
     check_label(item.label, ref, classes)
     checked = check_region_geometry(
@@ -438,6 +470,11 @@ def store_region(
         )
         fill_region(session, region, item, checked.geometry, observation)
         region.ancestor_id = ancestor_id  # set once, when the region is made (docs/adr/*region-lineage*)
+        if new is not None and complete:
+            after = snapshot(region, checked.geometry)
+            new.regions.append(region)
+            new.revisions.append(_revision_row(annotation, region, version, after, user_id))
+            return StoredRegion(region, True, _changes(region, checked.changes), shape=checked.geometry)
         session.add(region)
         if not complete:
             session.flush()
@@ -516,6 +553,25 @@ def fill_region(
     else:
         region.geom_wgs84 = None
         region.area_ha = None
+
+
+def _revision_row(
+    annotation: Annotation,
+    region: Region,
+    version: int,
+    after: dict[str, Any],
+    user_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    """The revision of a region made by a save, as a row for ``NewRegions``."""
+    return {
+        "annotation_id": annotation.id,
+        "region_id": region.id,
+        "action": RevisionAction.CREATE,
+        "annotation_version": version,
+        "before": None,
+        "after": after,
+        "user_id": user_id,
+    }
 
 
 def _revision(

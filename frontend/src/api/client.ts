@@ -12,7 +12,8 @@ export type Annotation = Schemas["AnnotationRead"];
 export type RegionFeature = Schemas["RegionFeature"];
 export type RegionProperties = Schemas["RegionProperties"];
 export type RegionIn = Schemas["RegionIn"];
-export type TopologyWarning = Schemas["TopologyWarningRead"];
+/** A topology warning as the client uses it: by `code` (the whole reads also carry a `message`). */
+export type TopologyWarning = Schemas["TopologyWarningCodeRead"];
 export type GeometryChange = Schemas["GeometryChangeRead"];
 export type GeometryProblem = Schemas["GeometryProblem"];
 export type Comment = Schemas["CommentRead"];

@@ -1672,7 +1672,9 @@ export interface components {
         };
         /**
          * AnnotationChangesRead
-         * @description The answer to a save of changes: only what the request touched, as the server stored it.
+         * @description The answer to a save of changes: what the client does not know already. The regions are stored as
+         *     they were sent, except those in ``changes`` (clipped, repaired), which come back whole in ``regions``;
+         *     ``saved`` gives every stored region's new version, so an accept-all of thousands is not echoed back.
          */
         AnnotationChangesRead: {
             /**
@@ -1697,9 +1699,14 @@ export interface components {
             id: string;
             /**
              * Regions
-             * @description The request's regions as stored (clipped, repaired).
+             * @description Only the request's regions the server changed (see `changes`), as stored; the others are stored exactly as sent.
              */
             regions: components["schemas"]["RegionFeature"][];
+            /**
+             * Saved
+             * @description The request's regions, each with its version as stored (all of them, changed or not).
+             */
+            saved: components["schemas"]["SavedRegionRead"][];
             /**
              * Updated At
              * Format: date-time
@@ -1712,9 +1719,9 @@ export interface components {
             version: number;
             /**
              * Warnings
-             * @description Topology rules not met, by the regions in `checked`.
+             * @description Topology rules not met, by the regions in `checked` (no text).
              */
-            warnings?: components["schemas"]["TopologyWarningRead"][];
+            warnings?: components["schemas"]["TopologyWarningCodeRead"][];
         };
         /** AnnotationCreate */
         AnnotationCreate: {
@@ -4054,6 +4061,19 @@ export interface components {
             y: number;
         };
         /**
+         * SavedRegionRead
+         * @description A region a save of changes stored: its id and its own version now (If-Match of the region routes).
+         */
+        SavedRegionRead: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Version */
+            version: number;
+        };
+        /**
          * SelectionParams
          * @description Which tasks and regions an export takes (app.interop.selection.Selection, as JSON).
          */
@@ -4418,6 +4438,24 @@ export interface components {
          * @enum {string}
          */
         TopologyRule: "outside_outline" | "pit_overlaps_infrastructure";
+        /**
+         * TopologyWarningCodeRead
+         * @description A topology warning without its text: clients word it from ``code`` (a save of changes answers with
+         *     thousands of them in a dense annotation, and their text was most of its bytes).
+         */
+        TopologyWarningCodeRead: {
+            code: components["schemas"]["TopologyRule"];
+            /**
+             * Other Region Id
+             * @description The region it conflicts with (the Infrastructure a Pit overlaps); null for rules about the region alone.
+             */
+            other_region_id: string | null;
+            /**
+             * Region Id
+             * Format: uuid
+             */
+            region_id: string;
+        };
         /**
          * TopologyWarningRead
          * @description A mine topology rule a region does not meet (the save stands).
@@ -4839,6 +4877,7 @@ export type SchemaSamPrompt = components['schemas']['SamPrompt'];
 export type SchemaSamSelection = components['schemas']['SamSelection'];
 export type SchemaSamStatus = components['schemas']['SamStatus'];
 export type SchemaSamWindowRead = components['schemas']['SamWindowRead'];
+export type SchemaSavedRegionRead = components['schemas']['SavedRegionRead'];
 export type SchemaSelectionParams = components['schemas']['SelectionParams'];
 export type SchemaSignInRequest = components['schemas']['SignInRequest'];
 export type SchemaSignUpRequest = components['schemas']['SignUpRequest'];
@@ -4860,6 +4899,7 @@ export type SchemaTokenCreate = components['schemas']['TokenCreate'];
 export type SchemaTokenCreated = components['schemas']['TokenCreated'];
 export type SchemaTokenRead = components['schemas']['TokenRead'];
 export type SchemaTopologyRule = components['schemas']['TopologyRule'];
+export type SchemaTopologyWarningCodeRead = components['schemas']['TopologyWarningCodeRead'];
 export type SchemaTopologyWarningRead = components['schemas']['TopologyWarningRead'];
 export type SchemaTrainNowRequest = components['schemas']['TrainNowRequest'];
 export type SchemaTrainOptions = components['schemas']['TrainOptions'];

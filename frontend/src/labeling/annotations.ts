@@ -35,6 +35,8 @@ export class AnnotationSwitcher {
   private pairs: Pair[] = [];
   private agreementRequest = 0;
   private busy = false;
+  /** Region counts of annotations saved here since the list was read. */
+  private readonly counts = new Map<string, number>();
 
   constructor(
     private readonly map: OlMap,
@@ -112,17 +114,14 @@ export class AnnotationSwitcher {
     return true;
   }
 
-  /** The selected annotation was saved: its version, the regions the save stored and those it deleted
-   * (`whole`: `regions` are all of them). */
-  saved(version: number, regions: Annotation["regions"], deleted: string[], whole: boolean): void {
+  /** The selected annotation was saved: its version and how many regions it has now. (Its regions here
+   * are not kept up to date: a save of changes answers without them, and the selected one is the editor's;
+   * the list is read again on every switch.) */
+  saved(version: number, count: number): void {
     const entry = this.selected();
     if (!entry) return;
     entry.version = version;
-    if (whole) entry.regions = regions;
-    else {
-      const gone = new Set([...deleted, ...regions.map((r) => r.id)]);
-      entry.regions = [...entry.regions.filter((r) => !gone.has(r.id)), ...regions];
-    }
+    this.counts.set(entry.id, count);
     this.render();
     void this.loadAgreement();
   }
@@ -169,6 +168,7 @@ export class AnnotationSwitcher {
     if (!target) return;
     this.events.onSwitch(target); // throws while edits are pending: then nothing changes here
     this.entries = list;
+    this.counts.clear();
     this.selectedId = target.id;
     this.drawOthers();
     this.render();
@@ -270,7 +270,7 @@ export class AnnotationSwitcher {
 
   private entryView(annotation: Annotation): HTMLElement {
     const selected = annotation.id === this.selectedId;
-    const regions = annotation.regions.length;
+    const regions = this.counts.get(annotation.id) ?? annotation.regions.length;
     const pick = h(
       "button",
       { class: "annotation-pick", "aria-pressed": String(selected), title: selected ? "On the map, being edited" : "Show and edit this one" },

@@ -1,5 +1,6 @@
 // Edits not yet confirmed by the server live in IndexedDB, so closing the tab, a network drop or an
-// expired session loses nothing: the next visit of the task finds them and saves them.
+// expired session loses nothing: the next visit of the task finds them and saves them. An entry holds what
+// changed since the version the server confirmed, not the whole state.
 import type { RegionDelta } from "./delta";
 import type { RegionDraft } from "./regions";
 
@@ -20,7 +21,11 @@ export interface PendingSave {
   key: string; // `${userId}:${observationId}`
   annotationId: string | null;
   baseVersion: number;
-  regions: RegionDraft[];
+  /** The edits: what turns the regions of `baseVersion` into the newest state (kept small, so writing it
+   * on every change costs what the change costs, not the annotation). */
+  delta?: RegionDelta;
+  /** The whole newest state: an entry written before the outbox kept deltas. */
+  regions?: RegionDraft[];
   edits: number;
   idempotencyKey: string;
   /** A request sent whose answer never came: it is sent again, as it was, before anything newer. */

@@ -31,13 +31,16 @@ export interface SaveResult {
   warnings: TopologyWarning[];
   /** What the server changed (cut to the image, repaired), by region id. */
   changes: GeometryChange[];
-  /** The regions this save stored, as the server has them (all of them for a whole save). */
+  /** The regions the server stored in another shape than sent (clipped, repaired), as it has them; for a
+   * whole save every region. */
   regions: RegionFeature[];
   /** The regions this save deleted. */
   deleted: string[];
   /** `regions` is the whole annotation (the save that created it). */
   whole: boolean;
   version: number;
+  /** How many regions the annotation has now. */
+  count: number;
 }
 
 interface SaverOptions {
@@ -56,9 +59,10 @@ interface SaverOptions {
 
 type Attempt = SaveAttempt;
 
-// Saves cost what changed, so a change goes almost at once; the pause only gathers what one gesture or key
-// press changes in several steps. Changes made while a save is in flight go together in the next one.
-const DEBOUNCE_MS = 50;
+// Saves cost what changed, so a change goes at once: at the end of the task that made it (what one gesture
+// or key press changes in several steps goes together), before the browser draws it, so that the request
+// overlaps the map's redraw (hundreds of milliseconds with 10,000 regions) instead of waiting for it.
+// Changes made while a save is in flight go together in the next one.
 const MAX_BACKOFF_MS = 15_000;
 
 function draftsFrom(list: unknown): RegionDraft[] {
@@ -106,6 +110,7 @@ export class Saver {
   private edits = 0;
   private idempotencyKey: string = crypto.randomUUID();
   private timer: number | undefined;
+  private soon = false; // a send is queued for the end of this task
   private inFlight: Promise<void> | null = null;
   private backoff = 1000;
   private status: SaveStatus = { state: "saved", pendingEdits: 0, message: "All changes saved" };
@@ -151,21 +156,25 @@ export class Saver {
     this.latest = regions;
     this.edits += edits;
     this.idempotencyKey = crypto.randomUUID();
-    void writePending(this.entry(regions)).catch(() => undefined);
+    this.keep();
     this.setStatus(this.blocked ?? (this.status.state === "offline" ? "offline" : "pending"));
-    this.kick(DEBOUNCE_MS);
+    this.sendSoon();
   }
 
-  /** Resumes edits found in the outbox, based on the version they were made on. */
-  resume(entry: PendingSave): void {
+  /** Resumes edits found in the outbox, based on the version they were made on; returns the state they
+   * make (the entry's changes on top of the regions this saver was opened with). */
+  resume(entry: PendingSave): RegionDraft[] {
     this.annotationId = entry.annotationId ?? this.annotationId;
     this.version = entry.baseVersion;
-    this.latest = entry.regions;
+    // The regions opened are those of `baseVersion` unless someone saved meanwhile: then the save is
+    // refused (409) and the user decides, as for any other stale save.
+    this.latest = entry.delta ? [...applyDelta(this.confirmed, entry.delta).values()] : (entry.regions ?? []);
     this.edits = entry.edits;
     this.idempotencyKey = entry.idempotencyKey;
     this.unconfirmed = entry.unconfirmed ?? null;
     this.setStatus("pending");
     this.kick(0);
+    return this.latest;
   }
 
   /** Keep mine: the local state goes on top of the version the server has now. */
@@ -175,7 +184,7 @@ export class Saver {
     if (this.theirs) this.confirmed = this.theirs;
     this.theirs = null;
     this.idempotencyKey = crypto.randomUUID();
-    if (this.latest) void writePending(this.entry(this.latest)).catch(() => undefined);
+    this.keep();
     this.kick(0);
   }
 
@@ -221,17 +230,34 @@ export class Saver {
     if (this.latest) throw new Error(this.status.message || "Your latest edits are not saved yet.");
   }
 
-  private entry(regions: RegionDraft[]): PendingSave {
+  /** Writes the unsaved edits to the outbox: what changed since the confirmed version. */
+  private keep(): void {
+    if (this.latest) void writePending(this.entry(this.latest)).catch(() => undefined);
+  }
+
+  private entry(latest: RegionDraft[]): PendingSave {
     return {
       key: this.key,
       annotationId: this.annotationId,
       baseVersion: this.version,
-      regions,
+      delta: diff(this.confirmed, latest),
       edits: this.edits,
       idempotencyKey: this.idempotencyKey,
       unconfirmed: this.unconfirmed,
       changedAt: new Date().toISOString(),
     };
+  }
+
+  /** Sends at the end of the current task (after its other changes, before the next frame). */
+  private sendSoon(): void {
+    window.clearTimeout(this.timer);
+    if (this.soon) return;
+    this.soon = true;
+    queueMicrotask(() => {
+      this.soon = false;
+      if (this.inFlight) this.inFlight.then(() => this.kick(0), () => this.kick(0));
+      else void this.send();
+    });
   }
 
   private kick(delay: number): void {
@@ -286,9 +312,10 @@ export class Saver {
           this.setStatus("saved");
         } else {
           if (this.idempotencyKey === attempt.key) this.idempotencyKey = crypto.randomUUID();
+          this.keep(); // the entry's changes are now measured from the new version
           this.kick(0);
         }
-        this.options.onSaved(saved);
+        this.options.onSaved({ ...saved, count: this.confirmed.size });
       })
       .catch((error: unknown) => this.failed(error, attempt))
       .finally(() => {
@@ -318,7 +345,7 @@ export class Saver {
   private failed(error: unknown, attempt: Attempt): void {
     const unknownOutcome = !(error instanceof ApiError) || error.status >= 500;
     this.unconfirmed = unknownOutcome ? attempt : null;
-    if (unknownOutcome && this.latest) void writePending(this.entry(this.latest)).catch(() => undefined);
+    if (unknownOutcome) this.keep();
     if (!(error instanceof ApiError)) {
       // fetch itself failed: no network, or the server is down. Keep trying.
       this.setStatus("offline");
@@ -349,7 +376,7 @@ export class Saver {
     this.setStatus("error", error.message, error.code, error.region);
   }
 
-  private async request(attempt: Attempt): Promise<SaveResult> {
+  private async request(attempt: Attempt): Promise<Omit<SaveResult, "count">> {
     const key = attempt.key;
     // Polygons are cut to the image (drawing past its edge is normal); repairs only when asked.
     const query = { clip: true, repair: attempt.repair };

@@ -139,7 +139,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     onSaved: (result) => {
       showWarnings(result.warnings);
       takeServerChanges(result);
-      wb.annotations?.saved(result.version, result.regions, result.deleted, result.whole);
+      wb.annotations?.saved(result.version, result.count);
     },
     onConflict: (conflict) => void conflicts?.resolve(conflict),
   });
@@ -204,17 +204,20 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
 
   /** Topology warnings from the server: dashed orange on the map, listed when the region is selected. */
   function showWarnings(list: TopologyWarning[]): void {
+    const before = new Set(editor.warned);
     warnings.clear();
     editor.warned.clear();
     for (const warning of list) {
       editor.warned.add(warning.region_id);
       // A Pit over two Infrastructure regions has two warnings of one rule: the panel says it once.
       const texts = warnings.get(warning.region_id) ?? [];
-      const text = WARNING_TEXT[warning.code] ?? warning.message; // a rule newer than this client
+      const text = WARNING_TEXT[warning.code] ?? `Topology rule not met: ${warning.code}.`; // a newer rule
       if (!texts.includes(text)) warnings.set(warning.region_id, [...texts, text]);
     }
     document.documentElement.dataset["warnings"] = String(editor.warned.size);
-    editor.restyle();
+    // Restyling redraws every region: only when a region's warning state changed.
+    const same = before.size === editor.warned.size && [...before].every((id) => editor.warned.has(id));
+    if (!same) editor.restyle();
     panel?.renderSelection();
   }
 
@@ -300,9 +303,9 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   if (pending && editor.editable) {
     // Under review with several annotations, the edits may be of another one than the view opened.
     if (wb.annotations && pending.annotationId) wb.annotations.markSelected(pending.annotationId);
-    editor.history.reset(pending.regions);
-    editor.load(pending.regions);
-    saver.resume(pending);
+    const regions = saver.resume(pending);
+    editor.history.reset(regions);
+    editor.load(regions);
     toast(`Restored ${pending.edits} unsaved edit${pending.edits === 1 ? "" : "s"} from this browser.`);
   }
 

@@ -39,6 +39,8 @@ from app.schemas.annotation import (
     RegionIn,
     RestoreRequest,
     RevisionRead,
+    SavedRegionRead,
+    TopologyWarningCodeRead,
     TopologyWarningRead,
 )
 from app.services import annotation_changes
@@ -283,14 +285,16 @@ def change_annotation(
         repair=repair,
         clip=clip,
     )
+    reshaped = {c.region_id for c in result.changes}
     read = AnnotationChangesRead(
         id=result.annotation.id,
         version=result.annotation.version,
         updated_at=result.annotation.updated_at,
-        regions=[region_feature(r) for r in result.regions],
+        saved=[SavedRegionRead(id=r.id, version=r.version) for r in result.regions],
+        regions=[region_feature(r) for r in result.regions if r.id in reshaped],
         deleted=result.deleted,
         changes=[GeometryChangeRead.model_validate(c) for c in result.changes],
-        warnings=warnings_read(result.warnings),
+        warnings=[TopologyWarningCodeRead.model_validate(w) for w in result.warnings],
         checked=result.checked,
     )
     content = read.model_dump(mode="json")
