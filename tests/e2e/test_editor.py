@@ -267,6 +267,18 @@ def test_topology_warnings_show_on_the_offending_polygon_also_after_a_reload(
     html_attr(page, "warnings", "1")
 
 
+# The first entry of the client's outbox (IndexedDB "minelabel", store "outbox"), or null.
+OUTBOX_ENTRY_JS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("minelabel", 1);
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const all = open.result.transaction("outbox", "readonly").objectStore("outbox").getAll();
+    all.onsuccess = () => { open.result.close(); resolve(all.result[0] ?? null); };
+    all.onerror = () => reject(all.error);
+  };
+})"""
+
+
 def test_edits_made_offline_survive_a_reload_and_are_saved_once_back_online(
     page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts,
     console_errors: ConsoleErrors,
@@ -278,6 +290,10 @@ def test_edits_made_offline_survive_a_reload_and_are_saved_once_back_online(
     page.route("**/api/annotations/**", lambda route: route.abort("internetdisconnected"))
     draw_polygon(page, BIG)
     html_attr(page, "save-state", "offline")
+    # The outbox keeps what changed since the confirmed version (one region), not the whole state.
+    entry = page.wait_for_function(OUTBOX_ENTRY_JS).json_value()
+    assert entry["baseVersion"] == version and "regions" not in entry
+    assert len(entry["delta"]["regions"]) == 1 and entry["delta"]["deleted"] == []
 
     page.reload()  # still offline: the edit comes back from IndexedDB, not from the server
     html_attr(page, "map-ready", first)
