@@ -288,6 +288,7 @@ def test_topology_rules_come_back_as_warnings(client: TestClient, observation: O
     # Listing the task's annotations brings them too (a client shows them on opening the task).
     (listed,) = client.get(f"/api/observations/{observation.id}/annotations").json()
     assert {(w["region_id"], w["code"], w["other_region_id"]) for w in listed["warnings"]} == warnings
+    assert all("message" not in w for w in listed["warnings"])  # opening words them from `code`
 
 
 def test_a_pit_overlapping_two_infrastructure_regions_gets_a_warning_for_each(

@@ -8,7 +8,8 @@ export type Me = Schemas["MeRead"];
 export type Project = Schemas["ProjectRead"];
 export type Task = Schemas["TaskRead"];
 export type Observation = Schemas["ObservationRead"];
-export type Annotation = Schemas["AnnotationRead"];
+/** An annotation as the task's list sends it (warnings without text); the whole reads are a superset. */
+export type Annotation = Schemas["AnnotationOpenRead"];
 export type RegionFeature = Schemas["RegionFeature"];
 export type RegionProperties = Schemas["RegionProperties"];
 export type RegionIn = Schemas["RegionIn"];

@@ -1733,6 +1733,58 @@ export interface components {
             /** Regions */
             regions?: components["schemas"]["RegionIn"][];
         };
+        /**
+         * AnnotationOpenRead
+         * @description An annotation as the task's list sends it (what opening a task reads): the topology warnings without
+         *     their text, which was a third of the bytes of a dense 10,000-region annotation; clients word them from
+         *     `code`. The single-annotation read and the saves' answers keep the text.
+         */
+        AnnotationOpenRead: {
+            /**
+             * Changes
+             * @description What repair/clip changed.
+             */
+            changes?: components["schemas"]["GeometryChangeRead"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Created By
+             * @description Whose annotation it is.
+             */
+            created_by?: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Observation Id
+             * Format: uuid
+             */
+            observation_id: string;
+            /**
+             * Project Id
+             * Format: uuid
+             */
+            project_id: string;
+            /** Regions */
+            regions: components["schemas"]["RegionFeature"][];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+            /**
+             * Warnings
+             * @description Mine topology rules not met (no text: word them from `code`).
+             */
+            warnings?: components["schemas"]["TopologyWarningCodeRead"][];
+        };
         /** AnnotationRead */
         AnnotationRead: {
             /**
@@ -4755,6 +4807,7 @@ export type SchemaAgreementReport = components['schemas']['AgreementReport'];
 export type SchemaAnnotationChanges = components['schemas']['AnnotationChanges'];
 export type SchemaAnnotationChangesRead = components['schemas']['AnnotationChangesRead'];
 export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
+export type SchemaAnnotationOpenRead = components['schemas']['AnnotationOpenRead'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
 export type SchemaAnnotatorProgress = components['schemas']['AnnotatorProgress'];
@@ -7523,7 +7576,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AnnotationRead"][];
+                    "application/json": components["schemas"]["AnnotationOpenRead"][];
                 };
             };
             /** @description Not signed in (no or an expired session or token). */
