@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -281,7 +282,7 @@ class Reach:
     pits: list[Box] = field(default_factory=list)  # Infrastructure changed: the Pits whose boxes touch
     parts: list[Box] = field(default_factory=list)  # an Outline changed: Pits and Infrastructure
 
-    def add(self, labels: tuple[str | None, ...], shapes: list[Any]) -> None:
+    def add(self, labels: tuple[str | None, ...], shapes: list[BaseGeometry]) -> None:
         """The old and new ``labels`` of a changed region and its old and new ``shapes``."""
         if "Outline" in labels:
             self.parts += [shape.bounds for shape in shapes]
