@@ -4,9 +4,13 @@
 // saved and undone) is kept up to date per feature: an edit makes the drafts of the features it changed
 // again and keeps the other drafts as the same objects, so that with 10,000 regions an edit neither
 // rebuilds 10,000 drafts nor makes the saver's diff compare more than one region's coordinates.
+// The regions are drawn by two layers: the settled ones into an image (VectorImage), the ones added or
+// edited since into a small vector layer of their own, so that an edit (and its save) redraws that one
+// region, not the 10,000 of the image; the live ones join the image a moment after their save is answered.
 import type OlMap from "ol/Map";
 import Feature from "ol/Feature";
 import VectorImageLayer from "ol/layer/VectorImage";
+import VectorLayer from "ol/layer/Vector";
 import VectorSource, { type VectorSourceEvent } from "ol/source/Vector";
 import Polygon from "ol/geom/Polygon";
 import MultiPolygon from "ol/geom/MultiPolygon";
@@ -39,9 +43,20 @@ function ringInside(outer: Polygon, ring: Coordinate[]): boolean {
   return ring.every((point) => outer.intersectsCoordinate(point));
 }
 
+/** How long after a save's answer the live regions join the image (one redraw of all regions). */
+const SETTLE_MS = 1000;
+/** Edits that are not saved (offline) join it later, so panning stays smooth with many of them. */
+const SETTLE_UNSAVED_MS = 5000;
+
 export class Editor {
+  /** Every region (what is saved, snapped to and looked up); the two layers below draw its features. */
   readonly source = new VectorSource<Feature>();
   readonly layer: VectorImageLayer<VectorSource<Feature>>;
+  /** The regions added or edited since the last settle, drawn as vectors over the image. */
+  readonly liveLayer: VectorLayer<VectorSource<Feature>>;
+  private readonly settled = new VectorSource<Feature>();
+  private readonly live = new VectorSource<Feature>();
+  private settleTimer: number | undefined;
   readonly history: History;
   readonly warned = new Set<string>();
   mode: Mode = "select";
@@ -74,15 +89,13 @@ export class Editor {
     this.drafts = new Map(regions.map((region) => [region.id, region]));
     // Drawn into an image that panning and zooming only move (redrawn when they end): thousands of regions
     // would otherwise be rasterized again on every frame of a gesture.
-    this.layer = new VectorImageLayer({
-      source: this.source,
-      style: regionStyle(project, settings, this.warned),
-      properties: { name: "regions" },
-      imageRatio: 1.5,
-    });
+    const style = regionStyle(project, settings, this.warned);
+    this.layer = new VectorImageLayer({ source: this.settled, style, properties: { name: "regions" }, imageRatio: 1.5 });
+    this.liveLayer = new VectorLayer({ source: this.live, style, properties: { name: "regions-live" } });
     map.addLayer(this.layer);
+    map.addLayer(this.liveLayer);
     this.select = new Select({
-      layers: [this.layer],
+      layers: [this.layer, this.liveLayer],
       style: selectedStyle(project, settings),
       hitTolerance: 4,
       condition: singleClick,
@@ -94,6 +107,9 @@ export class Editor {
       deleteCondition: (event) => altKeyOnly(event) && singleClick(event),
       pixelTolerance: 8,
     });
+    // A region about to be edited leaves the image first: its changes then redraw it alone.
+    this.translate.on("translatestart", () => this.select.getFeatures().forEach((f) => this.toLive(f)));
+    this.modify.on("modifystart", () => this.select.getFeatures().forEach((f) => this.toLive(f)));
     this.translate.on("translateend", () => this.commit());
     this.modify.on("modifyend", () => this.commit());
     this.snap = new Snap({ source: this.source, pixelTolerance: 8 });
@@ -101,14 +117,25 @@ export class Editor {
     map.addInteraction(this.translate);
     map.addInteraction(this.modify);
     this.loading = true;
-    this.source.addFeatures(regions.map(featureFromDraft));
+    const features = regions.map(featureFromDraft);
+    this.source.addFeatures(features);
+    this.settled.addFeatures(features);
     this.loading = false;
     const touched = (event: VectorSourceEvent<Feature>): void => {
       const id = event.feature?.getId();
       if (!this.loading && id !== undefined) this.dirty.add(String(id));
     };
-    this.source.on("addfeature", touched);
-    this.source.on("removefeature", touched);
+    this.source.on("addfeature", (event) => {
+      touched(event);
+      if (!this.loading && event.feature) this.live.addFeature(event.feature);
+    });
+    this.source.on("removefeature", (event) => {
+      touched(event);
+      const feature = event.feature;
+      if (!feature || this.loading) return;
+      if (this.live.hasFeature(feature)) this.live.removeFeature(feature);
+      else if (this.settled.hasFeature(feature)) this.settled.removeFeature(feature);
+    });
     this.source.on("changefeature", touched);
     this.refreshSnap();
     this.host = this.makeHost();
@@ -156,9 +183,14 @@ export class Editor {
   load(regions: RegionDraft[]): void {
     const selectedId = this.selected()?.getId();
     this.select.getFeatures().clear();
+    window.clearTimeout(this.settleTimer);
     this.loading = true;
     this.source.clear(true);
-    this.source.addFeatures(regions.map(featureFromDraft));
+    this.live.clear(true);
+    this.settled.clear(true);
+    const features = regions.map(featureFromDraft);
+    this.source.addFeatures(features);
+    this.settled.addFeatures(features);
     this.loading = false;
     this.drafts = new Map(regions.map((region) => [region.id, region]));
     this.dirty.clear();
@@ -204,6 +236,29 @@ export class Editor {
     this.history.push(regions);
     this.events.onChange(regions);
     this.map.render();
+    this.settleSoon(SETTLE_UNSAVED_MS);
+  }
+
+  /** The live regions join the image after `delay` ms without another edit (call it when a save is
+   * answered): one redraw of every region, away from the edit and its save. The selected one stays live. */
+  settleSoon(delay = SETTLE_MS): void {
+    window.clearTimeout(this.settleTimer);
+    this.settleTimer = window.setTimeout(() => this.settle(), delay);
+  }
+
+  private settle(): void {
+    const selected = new Set(this.select.getFeatures().getArray());
+    const moving = this.live.getFeatures().filter((feature) => !selected.has(feature));
+    if (moving.length === 0) return;
+    for (const feature of moving) this.live.removeFeature(feature);
+    this.settled.addFeatures(moving);
+  }
+
+  /** Moves a region out of the image into the live layer (one redraw of the image, before an edit). */
+  private toLive(feature: Feature): void {
+    if (!this.settled.hasFeature(feature)) return;
+    this.settled.removeFeature(feature);
+    this.live.addFeature(feature);
   }
 
   /** Adds regions made elsewhere (accepted predictions, copies from the previous observation). */
@@ -242,6 +297,7 @@ export class Editor {
 
   /** The view is closing: every tool removes what it added. */
   dispose(): void {
+    window.clearTimeout(this.settleTimer);
     this.tool.deactivate();
     for (const tool of this.registry.values()) tool.dispose();
   }
@@ -269,6 +325,7 @@ export class Editor {
   private cutHole(ring: Coordinate[]): boolean {
     const target = this.selected();
     const geometry = target?.getGeometry();
+    if (target) this.toLive(target);
     if (geometry instanceof Polygon && ringInside(geometry, ring)) {
       geometry.appendLinearRing(new LinearRing(ring));
       return true;
@@ -299,6 +356,7 @@ export class Editor {
     this.currentClass = label;
     const feature = this.selected();
     if (feature && this.editable && feature.get("label") !== label) {
+      this.toLive(feature);
       feature.set("label", label);
       this.commit();
     }
@@ -322,7 +380,20 @@ export class Editor {
     return true;
   }
 
-  restyle(): void {
-    this.layer.changed();
+  /** Draws the regions again with the current styles; with `ids`, only the layers that hold them (the
+   * image is redrawn only when one of them is in it). */
+  restyle(ids?: Iterable<string>): void {
+    this.liveLayer.changed();
+    if (ids === undefined) {
+      this.layer.changed();
+      return;
+    }
+    for (const id of ids) {
+      const feature = this.source.getFeatureById(id);
+      if (feature && this.settled.hasFeature(feature)) {
+        this.layer.changed();
+        return;
+      }
+    }
   }
 }

@@ -140,6 +140,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
       showWarnings(result.warnings);
       takeServerChanges(result);
       wb.annotations?.saved(result.version, result.count);
+      if (!saver.hasUnsaved) editor.settleSoon();
     },
     onConflict: (conflict) => void conflicts?.resolve(conflict),
   });
@@ -215,9 +216,11 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
       if (!texts.includes(text)) warnings.set(warning.region_id, [...texts, text]);
     }
     document.documentElement.dataset["warnings"] = String(editor.warned.size);
-    // Restyling redraws every region: only when a region's warning state changed.
-    const same = before.size === editor.warned.size && [...before].every((id) => editor.warned.has(id));
-    if (!same) editor.restyle();
+    // Only the regions whose warning state changed are drawn again (the image of all regions only when one
+    // of them is in it: a save's answer about the region just drawn redraws that region alone).
+    const changed = [...before].filter((id) => !editor.warned.has(id));
+    for (const id of editor.warned) if (!before.has(id)) changed.push(id);
+    if (changed.length > 0) editor.restyle(changed);
     panel?.renderSelection();
   }
 
