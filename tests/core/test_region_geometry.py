@@ -77,6 +77,16 @@ P = GeometryProblem
             "must be finite",
             P.NON_FINITE_COORDINATES,
         ),
+        (  # all floats: the fast path
+            {"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, float("nan")], [1.0, 1.0], [0.0, 0.0]]]},
+            "must be finite",
+            P.NON_FINITE_COORDINATES,
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 2.0, 3.0], [1.0, 1.0], [0.0, 0.0]]]},
+            "is not a position [x, y]",
+            P.MALFORMED_COORDINATES,
+        ),
         (
             {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 10]]]},
             "ring is not closed",
@@ -107,6 +117,8 @@ P = GeometryProblem
         "boolean-coordinate",
         "nan",
         "infinite",
+        "nan-in-floats",
+        "three-floats",
         "not-closed",
         "two-vertices",
         "self-intersecting",

@@ -81,8 +81,21 @@ def problem(value: object, *, max_depth: int = MAX_DEPTH) -> InputProblem | None
                     return InputProblem(where, f"has a key that {reason}")
                 stack.append((child, _join(where, name), depth + 1))
         elif isinstance(item, Sequence) and not isinstance(item, bytes | bytearray):
-            stack.extend((child, _join(where, str(i)), depth + 1) for i, child in enumerate(item))
+            leaves = depth + 1 <= max_depth  # children this deep may be checked here; deeper, refused below
+            for i, child in enumerate(item):
+                # Numbers need no text check: a coordinate pair (a list of floats) is checked here, without a
+                # path made for it and each number, which 200,000 vertices would otherwise pay for.
+                if type(child) is list and depth + 2 <= max_depth and _finite_floats(child):
+                    continue
+                if leaves and type(child) is float and math.isfinite(child):
+                    continue
+                stack.append((child, _join(where, str(i)), depth + 1))
     return None
+
+
+def _finite_floats(values: list[object]) -> bool:
+    """Whether every item is a finite float (not an int, whose bounds the slow path checks)."""
+    return all(type(value) is float and math.isfinite(value) for value in values)
 
 
 def _join(where: str, part: str) -> str:
