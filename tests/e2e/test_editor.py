@@ -460,3 +460,35 @@ def test_polygons_past_the_edge_are_cut_to_the_image_and_a_bowtie_can_be_repaire
     bowtie = next(r for r in repaired["regions"] if r["properties"]["label"] == "Infrastructure")
     assert bowtie["geometry"]["type"] == "MultiPolygon" and len(bowtie["geometry"]["coordinates"]) == 2
     assert bowtie["id"] == refused  # the refused region was the one selected (the cut Pit was not)
+
+
+def test_an_edited_region_is_drawn_on_its_own_layer_and_joins_the_image_after_its_save(
+    page: Page, committing_client: TestClient, e2e_project: E2EProject, e2e_accounts: E2EAccounts
+) -> None:
+    """An edit redraws only the regions it touched (the live layer); the image of all regions takes them
+    back a moment after the save is answered, and they stay selectable and editable there."""
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    html_attr(page, "live-regions", "0")
+    draw_polygon(page, [(-60, -60), (60, -60), (60, 60), (-60, 60)])
+    html_attr(page, "live-regions", "1")
+    html_attr(page, "save-state", "saved")
+    html_attr(page, "live-regions", "0")  # joined the image
+    (before,) = annotation_of(committing_client, first)["regions"]
+
+    # Picked from the image and moved: it leaves the image for the live layer, and the move is saved.
+    select_at(page, 0, 0)
+    version = annotation_of(committing_client, first)["version"]
+    drag(page, (0, 0), (40, 0))
+    html_attr(page, "saved-version", str(version + 1))
+    html_attr(page, "live-regions", "1")  # still selected: it stays live
+    (after,) = annotation_of(committing_client, first)["regions"]
+    xs = [[x for x, _ in r["geometry"]["coordinates"][0][0]] for r in (before, after)]  # MultiPolygons
+    assert min(xs[1]) > min(xs[0]) + 10
+
+    # Deleted from the live layer, and gone from the annotation.
+    page.keyboard.press("Delete")
+    html_attr(page, "regions", "0")
+    html_attr(page, "live-regions", "0")
+    html_attr(page, "saved-version", str(version + 2))
+    assert annotation_of(committing_client, first)["regions"] == []

@@ -29,13 +29,16 @@ export function draftFromServer(feature: RegionFeature): RegionDraft | null {
 }
 
 export function featureFromDraft(draft: RegionDraft): Feature {
-  const feature = new Feature({ geometry: toMapGeometry(draft.geometry) });
+  // All properties in the constructor (one setProperties on a feature nothing listens to yet).
+  const feature = new Feature({
+    geometry: toMapGeometry(draft.geometry),
+    label: draft.label,
+    source: draft.source,
+    score: draft.score,
+    accepted_from: draft.accepted_from,
+    ancestor_id: draft.ancestor_id,
+  });
   feature.setId(draft.id);
-  feature.set("label", draft.label);
-  feature.set("source", draft.source);
-  feature.set("score", draft.score);
-  feature.set("accepted_from", draft.accepted_from);
-  feature.set("ancestor_id", draft.ancestor_id);
   return feature;
 }
 

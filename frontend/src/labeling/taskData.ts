@@ -52,13 +52,17 @@ export async function loadTask(projectId: string, observationId: string, review:
   const user = me();
   if (!user) throw new Error("Not signed in.");
   const path = { observation_id: observationId };
+  const reading = call(api.GET("/api/observations/{observation_id}", { params: { path } }));
+  // The site's other dates need only the observation: asked for while the (large) annotations still come.
+  const seriesLoading = reading.then(loadSeries);
+  seriesLoading.catch(() => undefined); // awaited below; a failure there is the one reported
   const [project, observation, task, annotations] = await Promise.all([
     call(api.GET("/api/projects/{project_id}", { params: { path: { project_id: projectId } } })),
-    call(api.GET("/api/observations/{observation_id}", { params: { path } })),
+    reading,
     call(api.GET("/api/observations/{observation_id}/task", { params: { path } })),
     call(api.GET("/api/observations/{observation_id}/annotations", { params: { path } })),
   ]);
-  const [emails, series] = await Promise.all([authorEmails(projectId, task, annotations), loadSeries(observation)]);
+  const [emails, series] = await Promise.all([authorEmails(projectId, task, annotations), seriesLoading]);
   const common = { project, observation, task, series, annotations, emails };
 
   if (task.state === "approved") {

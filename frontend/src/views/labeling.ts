@@ -41,7 +41,7 @@ const HEARTBEAT_MS = 4 * 60_000;
 const TEST_HOOKS = [
   "mapReady", "saveState", "savedVersion", "regions", "selected", "mode", "drawVertices", "basemap", "warnings", "swipe",
   "annotation", "annotations", "overlay", "agreement", "readOnly", "changeLayer", "sam", "samDecoder", "samPreview",
-  "samPrompts", "ghosts",
+  "samPrompts", "ghosts", "liveRegions",
 ];
 
 /** What the panel says about each topology rule (the panel already shows which region). */
@@ -55,6 +55,8 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   const review = query.get("mode") === "review";
   const loading = shell(root, [{ label: "Projects", href: "/" }, { label: "…" }]);
   let data: TaskData;
+  // Performance marks (labeling:*) of the opening's steps, for the browser benchmark and profiles.
+  performance.mark("labeling:start");
   try {
     data = await loadTask(projectId, params["observationId"] ?? "", review);
   } catch (error) {
@@ -62,6 +64,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     markView("labeling-error");
     return () => undefined;
   }
+  performance.mark("labeling:data");
   const user = me()!;
   const { project, observation, series } = data;
   const role = project.my_role ?? (user.user.is_admin ? "admin" : null);
@@ -117,6 +120,7 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
     onMode: () => bars?.renderModeBar(),
     onMessage: (message) => toast(message),
   });
+  performance.mark("labeling:editor");
   const renderSaveState = (): void => {
     const open = conflicts?.open;
     const status = saver.current;
@@ -301,17 +305,9 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   showWarnings(data.warnings);
   document.documentElement.dataset["mode"] = "select";
 
-  // Edits kept in this browser from an earlier visit go back on the map and to the server.
-  const pending = await saver.pending().catch(() => null);
-  if (pending && editor.editable) {
-    // Under review with several annotations, the edits may be of another one than the view opened.
-    if (wb.annotations && pending.annotationId) wb.annotations.markSelected(pending.annotationId);
-    const regions = saver.resume(pending);
-    editor.history.reset(regions);
-    editor.load(regions);
-    toast(`Restored ${pending.edits} unsaved edit${pending.edits === 1 ? "" : "s"} from this browser.`);
-  }
-
+  performance.mark("labeling:built");
+  // What else the view shows is asked for now, before the outbox is read: awaiting it lets the map's first
+  // drawing (hundreds of milliseconds with 10,000 regions) run, and these requests overlap it.
   // SAM's tool, where SAM is set up (GET /api/sam/status); without it the mode bar has no SAM button.
   void api.GET("/api/sam/status").then(({ data }) => {
     if (!data?.ready || closed) return;
@@ -325,16 +321,36 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
       predictions?.setBatch(samBatch.element);
     }
   });
-
   // Annotators read the comments of their own tasks only (the permission table); others see a note.
   const commentsVisible = role !== "annotator" || mine !== undefined;
   const loadingComments = commentsVisible ? comments.load() : Promise.resolve(comments.unavailable());
   const loadingAgreement = wb.annotations ? wb.annotations.loadAgreement() : Promise.resolve();
-  await Promise.all([loadingComments, predictions.load(), loadingAgreement]).catch((error: unknown) => toast((error as Error).message, "error"));
+  // Handled from now on (a failure is reported once all have settled, below).
+  const loadingRest = Promise.all([loadingComments, predictions.load(), loadingAgreement]).catch((error: unknown) =>
+    toast((error as Error).message, "error"),
+  );
+
+  // Edits kept in this browser from an earlier visit go back on the map and to the server.
+  const pending = await saver.pending().catch(() => null);
+  if (pending && editor.editable) {
+    // Under review with several annotations, the edits may be of another one than the view opened.
+    if (wb.annotations && pending.annotationId) wb.annotations.markSelected(pending.annotationId);
+    const regions = saver.resume(pending);
+    editor.history.reset(regions);
+    editor.load(regions);
+    predictions.render(); // the predictions accepted by those edits leave the list
+    toast(`Restored ${pending.edits} unsaved edit${pending.edits === 1 ? "" : "s"} from this browser.`);
+  }
+
+  await loadingRest;
   panel.renderSelection();
+  performance.mark("labeling:loaded");
 
   // Ready once the first tiles have been drawn: tests (and people) then see the image.
-  map.once("rendercomplete", () => (document.documentElement.dataset["mapReady"] = observation.id));
+  map.once("rendercomplete", () => {
+    performance.mark("labeling:ready");
+    document.documentElement.dataset["mapReady"] = observation.id;
+  });
   if (query.has("change")) void changeLayer.toggle().then(() => panel?.renderLayers());
   map.render();
   markView("labeling");
