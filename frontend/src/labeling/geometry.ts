@@ -16,13 +16,32 @@ export interface MultiPolygonGeoJson {
 }
 export type AreaGeoJson = PolygonGeoJson | MultiPolygonGeoJson;
 
-const flipRing = (ring: number[][]): Coordinate[] => ring.map(([x = 0, y = 0]) => [x, -y]);
 const round = (value: number): number => Math.round(value * 100) / 100;
 const unflipRing = (ring: Coordinate[]): Ring => ring.map(([x = 0, y = 0]) => [round(x), round(-y)]);
 
+/** Appends the rings' flipped vertices to `flat` and each ring's end to `ends` (OpenLayers' flat layout). */
+function flatten(rings: Ring[], flat: number[], ends: number[]): void {
+  for (const ring of rings) {
+    for (const point of ring) flat.push(point[0] ?? 0, -(point[1] ?? 0));
+    ends.push(flat.length);
+  }
+}
+
+// Made from flat coordinates directly: nested [x, -y] arrays that OpenLayers flattens at once are 200,000
+// short-lived arrays when a task of 10,000 regions opens.
 export function toMapGeometry(geometry: AreaGeoJson): Polygon | MultiPolygon {
-  if (geometry.type === "Polygon") return new Polygon(geometry.coordinates.map(flipRing));
-  return new MultiPolygon(geometry.coordinates.map((polygon) => polygon.map(flipRing)));
+  const flat: number[] = [];
+  if (geometry.type === "Polygon") {
+    const ends: number[] = [];
+    flatten(geometry.coordinates, flat, ends);
+    return new Polygon(flat, "XY", ends);
+  }
+  const endss = geometry.coordinates.map((polygon) => {
+    const ends: number[] = [];
+    flatten(polygon, flat, ends);
+    return ends;
+  });
+  return new MultiPolygon(flat, "XY", endss);
 }
 
 export function fromMapGeometry(geometry: Polygon | MultiPolygon): AreaGeoJson {

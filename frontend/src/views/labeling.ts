@@ -112,9 +112,13 @@ export async function renderLabeling(root: HTMLElement, params: Params, query: Q
   const editor = new Editor(map, project, settings, data.regions, {
     onChange: (regions) => {
       saver.change(regions);
-      panel?.renderSelection();
-      predictions?.render();
-      bars?.renderModeBar();
+      // The panels after the save's request has left (the saver sends in a microtask queued just now), still
+      // before the next frame: the predictions' list alone looks at all 10,000 regions.
+      queueMicrotask(() => {
+        panel?.renderSelection();
+        predictions?.render();
+        bars?.renderModeBar();
+      });
     },
     onSelect: () => panel?.renderSelection(),
     onMode: () => bars?.renderModeBar(),
