@@ -1,4 +1,4 @@
-"""The load benchmark, run small (4 users, 15 s), so that it keeps working: no 5xx, nothing lost or
+"""The load benchmark, run small (4 users, 20 s), so that it keeps working: no 5xx, nothing lost or
 duplicated, and a check that finds a lost, duplicated or refused change when there is one."""
 
 from __future__ import annotations
