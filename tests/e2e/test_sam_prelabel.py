@@ -148,6 +148,7 @@ def test_pre_label_accept_all_then_carry_forward_and_accept_the_unchanged(
     assert all(p["properties"]["source"] == "sam" for p in predicted.values())
     expect(panel.locator("h3")).to_contain_text(f"Predictions ({len(predicted)})")
     assert sorted(listed_ids(panel)) == sorted(predicted)
+    panel.scroll_into_view_if_needed()  # the panel, below the fold at 1366 x 768
     shot(page, "sam-04-pre-labels")
 
     # Accept all: regions of the annotation with the predictions' shapes, saved; found again after a reload.
@@ -189,6 +190,7 @@ def test_pre_label_accept_all_then_carry_forward_and_accept_the_unchanged(
     for i in ids[:3]:
         shown = panel.locator(f"li[data-region-id='{i}'] .change")
         expect(shown).to_have_text(f"Δ {math.floor(change[i] * 100 + 0.5)}%")  # JavaScript's Math.round
+    panel.scroll_into_view_if_needed()
     shot(page, "sam-05-carry-forward-review")
 
     # A threshold between the least and the most changed: the filter hides those at or under it. (Random
@@ -206,6 +208,7 @@ def test_pre_label_accept_all_then_carry_forward_and_accept_the_unchanged(
     assert set(listed_ids(panel)) == over
     accept_unchanged = panel.locator("[data-action=accept-unchanged]")
     expect(accept_unchanged).to_have_text(f"Accept unchanged ({len(under)})")
+    panel.scroll_into_view_if_needed()
     shot(page, "sam-06-changed-only")
 
     # "Accept unchanged": exactly those at or under the threshold become regions, saved.
