@@ -10,14 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rio_tiler.utils
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile, get_sampling
 from rasterio.io import MemoryFile
+from rasterio.warp import calculate_default_transform
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 
+from app.imagery import warp_grid
 from app.imagery.cog import make_cog
 from app.imagery.pyramid import (
     PYRAMID_FORMATS,
@@ -223,6 +226,33 @@ def test_web_mercator_tiles_look_as_gdal_drew_them_at_every_zoom(
         reader.close()  # type: ignore[no-untyped-call]
     # Every tile that meets the image; each of them reaches past its edge at the lowest zooms.
     assert checked >= 2 * len(zooms)
+
+
+def test_web_mercator_tiles_with_the_warp_grid_memo_equal_those_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = cog_in_storage(tmp_path, width=700, height=600, count=3, dtype="uint16")
+    cog = storage.raster_path(f"{PREFIX}/cog.tif")
+    spec = RenderSpec(indexes=(1, 2, 3), ranges=((500.0, 8000.0),) * 3)
+    with gdal_env(storage), Reader(cog) as reader:
+        bounds = reader.get_geographic_bounds(reader.tms.rasterio_geographic_crs)
+        tiles = list(reader.tms.tiles(*bounds, list(range(reader.minzoom, reader.maxzoom + 1))))
+    # rio-tiler calls the memo (the name it imported from rasterio.warp is replaced).
+    assert vars(rio_tiler.utils)["calculate_default_transform"] is warp_grid.default_transform
+
+    def read_all() -> list[np.ndarray]:
+        with gdal_env(storage):
+            return [read_tile(cog, TileGrid.MERCATOR, t.z, t.x, t.y, spec).array.filled(0) for t in tiles]
+
+    before = warp_grid.cache_info()
+    memoized = read_all()
+    after = warp_grid.cache_info()
+    # One grid for the image, computed at most once, however many tiles.
+    assert after.hits - before.hits >= len(tiles) - 1 and after.misses - before.misses <= 1
+    monkeypatch.setattr(rio_tiler.utils, "calculate_default_transform", calculate_default_transform)
+    computed = read_all()
+    assert warp_grid.cache_info().hits == after.hits  # this time rasterio computed every grid
+    assert all(np.array_equal(a, b) for a, b in zip(memoized, computed, strict=True))
 
 
 def test_pixel_tiles_are_served_from_the_store_not_rendered(tmp_path: Path) -> None:

@@ -22,8 +22,11 @@ from rio_tiler.models import ImageData
 from rio_tiler.types import RIOResampling
 
 from app.core.errors import NotFoundError
+from app.imagery import warp_grid
 from app.imagery.encoding import encode_pixels
 from app.imagery.terrain import elevation_colormap, hillshade
+
+warp_grid.install()
 
 TILE_SIZE = 256
 
