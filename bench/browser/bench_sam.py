@@ -47,23 +47,14 @@ from app.imagery.storage import LocalStorage
 from app.services.imagery_processing import process_observations
 from app.services.ingest import StagedFile, register_images
 from app.services.projects import create_project
+from bench.browser.chromium import CHROMIUM, CHROMIUM_ARGS, VIEWPORT_HEIGHT, VIEWPORT_WIDTH
 from bench.common import AUTH, bench_admin_headers, minelabel_server, percentile, start, stop
 from bench.sam.bench_sam import TINY, checkpoint, image
 from workers.ml.sam import model as sam_model
 from workers.ml.sam.embed import embed_observation, publish_decoder
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
+VIEWPORT: ViewportSize = {"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT}
 TIMEOUT_MS = 120_000
 SWEEP_INTERVAL_MS = 16
 GOALS = {"hover_p50": 50.0, "hover_p95": 100.0, "click_p50": 60.0, "fetch": 200.0}

@@ -48,21 +48,11 @@ from rasterio.io import MemoryFile
 
 from app.core.config import SamSettings, Settings
 from app.main import create_app
+from bench.browser.chromium import CHROMIUM, CHROMIUM_ARGS, VIEWPORT_HEIGHT, VIEWPORT_WIDTH
 from tests.jobs import wait_for_job
 from tests.services import REPO_ROOT, free_port
 from tests.world import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1366, 768
 TIMEOUT_MS = 15_000
 FRONTEND_INDEX = REPO_ROOT / "frontend" / "dist" / "index.html"
 SEED_SERIES = REPO_ROOT.parent / "shared" / "seed-data" / "minetracking2021"
