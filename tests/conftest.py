@@ -146,7 +146,19 @@ def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
 def worker_env(settings: Settings, sam_checkpoint: Path | None) -> dict[str, str]:
     """The session worker's environment: the test services, and SAM set up with the tiny checkpoint (the
     API only asks for SAM where a test's app has it set up too)."""
-    sam = {"SAM__CHECKPOINT": str(sam_checkpoint)} if sam_checkpoint else {}
+    # Random weights score far under SAM's quality thresholds (predicted IoU 0.88, stability 0.92): the batch
+    # pre-label that the client starts (with the project's defaults, no thresholds of its own) keeps every
+    # mask here, from a 4 x 4 point grid per window (a quick job on a CPU).
+    sam = (
+        {
+            "SAM__CHECKPOINT": str(sam_checkpoint),
+            "SAM__PRED_IOU_THRESH": "0",
+            "SAM__STABILITY_SCORE_THRESH": "0",
+            "SAM__POINTS_PER_SIDE": "4",
+        }
+        if sam_checkpoint
+        else {}
+    )
     return service_env(
         settings.db.url,
         settings.redis.url,

@@ -43,6 +43,7 @@ from rasterio.io import MemoryFile
 
 from app.core.migrations import upgrade
 from app.devstack.throwaway import free_port, running_services
+from bench.browser.chromium import CHROMIUM, CHROMIUM_ARGS, VIEWPORT_HEIGHT, VIEWPORT_WIDTH
 from bench.common import (
     AUTH,
     bench_admin_headers,
@@ -54,17 +55,7 @@ from bench.common import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT: ViewportSize = {"width": 1366, "height": 768}
+VIEWPORT: ViewportSize = {"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT}
 SIZE = 1000
 LABELS = ["Pit", "Infrastructure", "Outline"]
 TIMEOUT_MS = 120_000  # generous: opening or saving 5,000 regions takes seconds here

@@ -141,6 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=15, help="length of each warm run")
     parser.add_argument("--cold-only", action="store_true", help="only the cold pass (about 2 minutes)")
+    parser.add_argument(
+        "--formats", default="png,jpg", help="formats in the order they run (the first follows the ingest)"
+    )
     args = parser.parse_args()
     if not SEED_IMAGE.is_file():
         sys.exit(f"seed image not found: {SEED_IMAGE}")
@@ -179,7 +182,7 @@ def main() -> None:
                 lambda fmt: [f"/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}?url={cog}" for z, x, y in tiles],
             ),
         }  # fmt: skip
-        for fmt in ("png", "jpg"):
+        for fmt in args.formats.split(","):
             for name, (command, paths_for) in servers.items():
                 port = free_port()
                 process = start([*command, "--port", str(port)], env, port)

@@ -9,6 +9,7 @@ runs in a savepoint that is rolled back, so what a request deletes or changes is
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from tests.world import World, build_world
 
 AnyCase = schemathesis.Case[Any]
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
+
+log = logging.getLogger(__name__)
 
 # Examples per operation, per generation mode, per caller: the bound that keeps the run to minutes.
 EXAMPLES = 8
@@ -126,6 +129,14 @@ def test_every_operation_keeps_the_contract(
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     for operation in operations:
         run_operation(operation, send, world_ids(world))
+    # What the run did, for the log (`pytest -rA` shows it).
+    log.info(
+        "%d operations, %d requests, %d violations: %s",
+        len(operations),
+        statuses.total(),
+        len(failures),
+        statuses,
+    )
     # Every operation was tried, and not only refused: some calls got through to the handlers.
     assert statuses.total() >= 2 * len(operations), statuses
     assert sum(n for status, n in statuses.items() if status < 300) >= len(operations) // 4, statuses

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx2 as httpx
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
@@ -15,6 +16,7 @@ from tests.e2e.conftest import (
     E2EProject,
     wait_for_view,
 )
+from tests.jobs import wait_for_job
 
 
 def html_attr(page: Page, name: str, value: str, timeout: float = TIMEOUT_MS) -> None:
@@ -124,3 +126,10 @@ def put_regions(client: TestClient, annotation: dict[str, Any], regions: list[di
     )
     assert response.status_code == 200, response.text
     return int(response.json()["version"])
+
+
+def embedded(sam_api: httpx.Client, client: TestClient, project: E2EProject) -> None:
+    """The project's observations embedded (the ingest queued it; this waits for it, or does it)."""
+    job = sam_api.post(f"/api/projects/{project.project_id}/sam/embed", json={})
+    assert job.status_code == 202, job.text
+    wait_for_job(client, job.json()["id"], 300)

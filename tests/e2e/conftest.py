@@ -15,6 +15,9 @@ Fixtures (see each one's docstring):
 - ``e2e_accounts`` -> E2EAccounts: a committed annotator and reviewer who can sign in with a password.
 - ``e2e_project`` -> E2EProject: a committed project with both as members and ready imagery (the real
   Sentinel-2 seed PNGs of site 0854 where ../shared/seed-data exists, else a synthetic PNG).
+- ``sam_server`` (module) -> str: the built client on an app with SAM set up (the tiny random-weight
+  checkpoint the session worker loads too); ``sam_api``: a site admin's httpx client on it; ``sam_page``: a
+  page on it (console errors fail the test, as ``page``'s do).
 
 Playwright never downloads a browser here (``playwright install`` is not used): Debian's chromium package,
 installed by scripts/setup.sh, is the browser.
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import numpy as np
 import pytest
 import uvicorn
@@ -42,21 +46,13 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from playwright.sync_api import Error as PlaywrightError
 from rasterio.io import MemoryFile
 
+from app.core.config import SamSettings, Settings
+from app.main import create_app
+from bench.browser.chromium import CHROMIUM, CHROMIUM_ARGS, VIEWPORT_HEIGHT, VIEWPORT_WIDTH
 from tests.jobs import wait_for_job
 from tests.services import REPO_ROOT, free_port
 from tests.world import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1366, 768
 TIMEOUT_MS = 15_000
 FRONTEND_INDEX = REPO_ROOT / "frontend" / "dist" / "index.html"
 SEED_SERIES = REPO_ROOT.parent / "shared" / "seed-data" / "minetracking2021"
@@ -398,3 +394,39 @@ def e2e_project(committing_client: TestClient, worker: str, e2e_accounts: E2EAcc
     project = create_e2e_project(committing_client, e2e_accounts, files, seed_imagery)
     assert project.site_name == site_name
     return project
+
+
+# --- SAM in the browser -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sam_server(settings: Settings, sam_checkpoint: Path | None) -> Iterator[str]:
+    """The built client on an app with SAM set up (the tiny checkpoint the session worker loads too)."""
+    if sam_checkpoint is None:
+        pytest.skip("the ml group (torch, segment-anything) is not installed: MINELABEL_SKIP_ML=1")
+    app = create_app(settings.model_copy(update={"sam": SamSettings(checkpoint=sam_checkpoint)}))
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def sam_api(sam_server: str, committed_admin_key: str) -> Iterator[httpx.Client]:
+    """A site admin's HTTP client on the SAM app (the committing app has no SAM)."""
+    with httpx.Client(
+        base_url=sam_server, headers={"Authorization": f"Token {committed_admin_key}"}, timeout=60
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def sam_page(
+    browser: Browser, sam_server: str, console_errors: ConsoleErrors, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A page on the SAM app; its console errors fail the test (shown beside a failure, as ``page``'s are)."""
+    opened = open_page(browser, sam_server, console_errors)
+    request.node.stash[CONSOLE_ERRORS] = console_errors
+    try:
+        yield opened
+    finally:
+        opened.context.close()
+    console_errors.check()

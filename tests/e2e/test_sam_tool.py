@@ -11,69 +11,22 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from shapely.geometry import shape
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
-from app.core.config import SamSettings, Settings
 from app.imagery.storage import observation_prefix
-from app.main import create_app
-from tests.e2e.actions import annotation_of, html_attr, map_centre, start_labeling
-from tests.e2e.conftest import (
-    ConsoleErrors,
-    E2EAccounts,
-    E2EProject,
-    Shot,
-    open_page,
-    serve,
-)
+from tests.e2e.actions import annotation_of, embedded, html_attr, map_centre, start_labeling
+from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot
 from tests.jobs import wait_for_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def sam_server(settings: Settings, sam_checkpoint: Path | None) -> Iterator[str]:
-    """The built client on an app with SAM set up (the tiny checkpoint the session worker loads too)."""
-    if sam_checkpoint is None:
-        pytest.skip("the ml group (torch, segment-anything) is not installed: MINELABEL_SKIP_ML=1")
-    app = create_app(settings.model_copy(update={"sam": SamSettings(checkpoint=sam_checkpoint)}))
-    with serve(app) as url:
-        yield url
-
-
-@pytest.fixture
-def sam_api(sam_server: str, committed_admin_key: str) -> Iterator[httpx.Client]:
-    """A site admin's HTTP client on the SAM app (the committing app has no SAM)."""
-    with httpx.Client(
-        base_url=sam_server, headers={"Authorization": f"Token {committed_admin_key}"}, timeout=60
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def sam_page(browser: Browser, sam_server: str, console_errors: ConsoleErrors) -> Iterator[Page]:
-    opened = open_page(browser, sam_server, console_errors)
-    try:
-        yield opened
-    finally:
-        opened.context.close()
-    console_errors.check()
-
-
-def embedded(sam_api: httpx.Client, client: TestClient, project: E2EProject) -> None:
-    """The project's observations embedded (the ingest queued it; this waits for it, or does it)."""
-    job = sam_api.post(f"/api/projects/{project.project_id}/sam/embed", json={})
-    assert job.status_code == 202, job.text
-    wait_for_job(client, job.json()["id"], 300)
 
 
 def arm(page: Page, decoder: str) -> None:

@@ -106,6 +106,15 @@ def test_ingest_and_tiles_through_an_s3_endpoint(
     with gdal_env(storage):
         live = read_tile(storage.raster_path(tile_src.cog_key), TileGrid.PIXEL, 1, 1, 0, tile_src.spec)
     assert data == encode(live, tile_src.spec, TileFormat.PNG, tile_src.jpeg_quality)
+    # The API's default format too: the JPEG stored in the bucket is the bytes Pillow makes now.
+    jpeg = TileRequest(
+        str(observation.id), site.render_version, None, TileGrid.PIXEL, 1, 1, 0, TileFormat.JPEG
+    )
+    jpeg_src = tile_source(TileSettings(), observation, site, DisplayPreset.TRUE_COLOR, jpeg)
+    assert jpeg_src.pyramid_top(storage, TileFormat.JPEG) == 1
+    assert render_tile(storage, jpeg_src, jpeg) == encode(
+        live, tile_src.spec, TileFormat.JPEG, tile_src.jpeg_quality
+    )
 
     storage.delete_prefix(f"projects/{project.id}")
     assert not storage.exists(observation.original_key)

@@ -1,16 +1,26 @@
-"""The stored top of the pixel pyramid: the same tiles as rendering on request, and never a stale look."""
+"""The stored top of the pixel pyramid: the same tiles as rendering on request, and never a stale look; and
+tiles encoded with Pillow look as GDAL's drivers drew them (PNG pixel for pixel, JPEG/WebP within their
+loss)."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rio_tiler.utils
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile, get_sampling
 from rasterio.io import MemoryFile
+from rasterio.warp import calculate_default_transform
+from rio_tiler.io import Reader
+from rio_tiler.models import ImageData
 
+from app.imagery import warp_grid
 from app.imagery.cog import make_cog
 from app.imagery.pyramid import (
     PYRAMID_FORMATS,
@@ -23,8 +33,18 @@ from app.imagery.pyramid import (
     top_zoom,
     write_pyramid,
 )
-from app.imagery.render import RenderSpec, TileFormat, TileGrid, TileOutsideBoundsError, encode, read_tile
+from app.imagery.render import (
+    RenderMode,
+    RenderSpec,
+    TileFormat,
+    TileGrid,
+    TileOutsideBoundsError,
+    encode,
+    read_tile,
+    to_display,
+)
 from app.imagery.storage import LocalStorage, gdal_env
+from app.imagery.terrain import elevation_colormap
 from app.services.tiles import TileRequest, TileSource, render_tile
 from tests.imagery.conftest import IngestHere
 from tests.imagery.factories import write_geotiff
@@ -54,6 +74,48 @@ def live(storage: LocalStorage, spec: RenderSpec, z: int, x: int, y: int, fmt: T
     return encode(image, spec, fmt, QUALITY)
 
 
+def gdal_encode(image: ImageData, spec: RenderSpec, fmt: TileFormat) -> bytes:
+    """The encoding before Pillow, kept here as the reference: rio-tiler's render through GDAL's drivers."""
+    shown = to_display(image, spec)
+    colormap = elevation_colormap() if spec.mode is RenderMode.ELEVATION else None
+    options = {
+        TileFormat.JPEG: {"QUALITY": QUALITY},
+        TileFormat.PNG: {"ZLEVEL": 1},
+        TileFormat.WEBP: {"QUALITY": 90},
+    }
+    return shown.render(
+        img_format=fmt.driver, add_mask=fmt is not TileFormat.JPEG, colormap=colormap, **options[fmt]
+    )
+
+
+def assert_same_look(image: ImageData, spec: RenderSpec, fmt: TileFormat) -> None:
+    """Pillow's tile against GDAL's. PNG is lossless: equal pixels. JPEG and WebP at the same settings round
+    differently in two builds of one codec (libjpeg against libjpeg-turbo), so: the same quantization and
+    chroma subsampling, the same alpha, and within 10 % of GDAL's distance from the pixels encoded."""
+    encoded, reference = encode(image, spec, fmt, QUALITY), gdal_encode(image, spec, fmt)
+    new, old = pixels(encoded), pixels(reference)
+    assert new.shape == old.shape and new.dtype == old.dtype == np.uint8
+    if fmt is TileFormat.PNG:
+        assert np.array_equal(new, old)
+        return
+    if fmt is TileFormat.JPEG:
+        ours, theirs = Image.open(io.BytesIO(encoded)), Image.open(io.BytesIO(reference))
+        assert isinstance(ours, JpegImageFile) and isinstance(theirs, JpegImageFile)
+        assert ours.quantization == theirs.quantization
+        assert get_sampling(ours) == get_sampling(theirs)
+    else:
+        assert np.array_equal(new[3:], old[3:])  # WebP's alpha is lossless
+    # The exact picture is GDAL's PNG (lossless) without its alpha; WebP has no grey, so grey is repeated.
+    exact = pixels(gdal_encode(image, spec, TileFormat.PNG)).astype(np.int16)
+    exact = exact[: 1 if exact.shape[0] <= 2 else 3]
+    colours = new.shape[0] if fmt is TileFormat.JPEG else 3
+    exact = np.repeat(exact, colours // exact.shape[0], axis=0)
+    error_ours = np.abs(new[:colours].astype(np.int16) - exact).mean()
+    error_theirs = np.abs(old[:colours].astype(np.int16) - exact).mean()
+    assert error_ours <= 1.1 * error_theirs + 0.1, (error_ours, error_theirs)
+    assert len(encoded) <= 1.1 * len(reference) + 200, (len(encoded), len(reference))
+
+
 def pixels(data: bytes) -> np.ndarray:
     with MemoryFile(data) as memfile, memfile.open() as img:
         array: np.ndarray = img.read()
@@ -76,10 +138,28 @@ def test_top_zoom_counts_tiles_of_the_lowest_zooms() -> None:
     ("count", "dtype", "spec"),
     [
         (1, "uint8", RenderSpec(indexes=(1,), ranges=None)),
+        (3, "uint8", RenderSpec(indexes=(1, 2, 3), ranges=None)),
+        (1, "uint16", RenderSpec(indexes=(1,), ranges=((500.0, 8000.0),))),
         (3, "uint16", RenderSpec(indexes=(3, 2, 1), ranges=((500.0, 8000.0),) * 3)),
+        (
+            4,
+            "uint16",
+            RenderSpec(indexes=(4, 3, 2), ranges=((500.0, 6000.0), (600.0, 7000.0), (700.0, 9000.0))),
+        ),
         (13, "float32", RenderSpec(indexes=(4, 3, 2), ranges=((0.0, 1.0),) * 3)),
+        (1, "float32", RenderSpec(indexes=(1,), ranges=((0.0, 1.0),), mode=RenderMode.ELEVATION)),
+        (1, "float32", RenderSpec(indexes=(1,), ranges=None, mode=RenderMode.HILLSHADE)),
     ],
-    ids=["1-band-uint8", "3-band-uint16", "13-band-float32"],
+    ids=[
+        "1-band-uint8",
+        "3-band-uint8",
+        "1-band-uint16",
+        "3-band-uint16",
+        "4-band-uint16",
+        "13-band-float32",
+        "elevation-float32",
+        "hillshade-float32",
+    ],
 )
 def test_stored_tiles_equal_live_rendering_at_every_zoom_and_edge(
     tmp_path: Path, count: int, dtype: str, spec: RenderSpec
@@ -110,9 +190,69 @@ def test_stored_tiles_equal_live_rendering_at_every_zoom_and_edge(
                     # The same encoder on the same pixels: equal bytes, hence equal pixels (JPEG included).
                     assert served == expected, (fmt, z, x, y)
                     assert pixels(served).shape[1:] == (256, 256)
+                    # And the picture GDAL's drivers drew before tiles were encoded with Pillow.
+                    with gdal_env(storage):
+                        image = read_tile(storage.raster_path(source.cog_key), TileGrid.PIXEL, z, x, y, spec)
+                    assert_same_look(image, spec, fmt)
         # Beyond the image there is nothing stored, and rendering says so as before.
         with pytest.raises(TileOutsideBoundsError):
             render_tile(storage, source, request(2, 3, 0, fmt))
+
+
+@pytest.mark.parametrize(
+    ("count", "dtype", "spec"),
+    [
+        (1, "uint8", RenderSpec(indexes=(1,), ranges=None)),
+        (3, "uint16", RenderSpec(indexes=(3, 2, 1), ranges=((500.0, 8000.0),) * 3)),
+        (13, "float32", RenderSpec(indexes=(4, 3, 2), ranges=((0.0, 1.0),) * 3)),
+    ],
+    ids=["1-band-uint8", "3-band-uint16", "13-band-float32"],
+)
+def test_web_mercator_tiles_look_as_gdal_drew_them_at_every_zoom(
+    tmp_path: Path, count: int, dtype: str, spec: RenderSpec
+) -> None:
+    storage = cog_in_storage(tmp_path, width=700, height=600, count=count, dtype=dtype)
+    cog = storage.raster_path(f"{PREFIX}/cog.tif")
+    checked = 0
+    with gdal_env(storage):
+        reader = Reader(cog)
+        bounds = reader.get_geographic_bounds(reader.tms.rasterio_geographic_crs)
+        zooms = list(range(reader.minzoom, reader.maxzoom + 2))  # one zoom past the native resolution
+        for tile in reader.tms.tiles(*bounds, zooms):
+            image = read_tile(cog, TileGrid.MERCATOR, tile.z, tile.x, tile.y, spec)
+            for fmt in TileFormat:
+                assert_same_look(image, spec, fmt)
+            checked += 1
+        reader.close()  # type: ignore[no-untyped-call]
+    # Every tile that meets the image; each of them reaches past its edge at the lowest zooms.
+    assert checked >= 2 * len(zooms)
+
+
+def test_web_mercator_tiles_with_the_warp_grid_memo_equal_those_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = cog_in_storage(tmp_path, width=700, height=600, count=3, dtype="uint16")
+    cog = storage.raster_path(f"{PREFIX}/cog.tif")
+    spec = RenderSpec(indexes=(1, 2, 3), ranges=((500.0, 8000.0),) * 3)
+    with gdal_env(storage), Reader(cog) as reader:
+        bounds = reader.get_geographic_bounds(reader.tms.rasterio_geographic_crs)
+        tiles = list(reader.tms.tiles(*bounds, list(range(reader.minzoom, reader.maxzoom + 1))))
+    # rio-tiler calls the memo (the name it imported from rasterio.warp is replaced).
+    assert vars(rio_tiler.utils)["calculate_default_transform"] is warp_grid.default_transform
+
+    def read_all() -> list[np.ndarray]:
+        with gdal_env(storage):
+            return [read_tile(cog, TileGrid.MERCATOR, t.z, t.x, t.y, spec).array.filled(0) for t in tiles]
+
+    before = warp_grid.cache_info()
+    memoized = read_all()
+    after = warp_grid.cache_info()
+    # One grid for the image, computed at most once, however many tiles.
+    assert after.hits - before.hits >= len(tiles) - 1 and after.misses - before.misses <= 1
+    monkeypatch.setattr(rio_tiler.utils, "calculate_default_transform", calculate_default_transform)
+    computed = read_all()
+    assert warp_grid.cache_info().hits == after.hits  # this time rasterio computed every grid
+    assert all(np.array_equal(a, b) for a, b in zip(memoized, computed, strict=True))
 
 
 def test_pixel_tiles_are_served_from_the_store_not_rendered(tmp_path: Path) -> None:

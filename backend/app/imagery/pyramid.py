@@ -31,6 +31,7 @@ from app.imagery.storage import Storage
 # Formats stored: PNG is what the labeling view asks for, JPEG is the API's default. WebP renders live.
 PYRAMID_FORMATS = (TileFormat.PNG, TileFormat.JPEG)
 # Bump when rendering changes in a way the spec does not show, so old pyramids are not used any more.
+# Not bumped for the move from GDAL's encoders to Pillow's: PNG pixels are identical, JPEG the same quality.
 _PYRAMID_VERSION = 1
 
 

@@ -131,12 +131,13 @@ export class Predictions {
   /** Copies predictions into the annotation: new ids, the source and score kept, `accepted_from` set. */
   accept(features: Feature[]): void {
     const drafts = features
-      .map(draftFromFeature)
-      .filter((draft): draft is RegionDraft => draft !== null)
-      .map((draft) => ({
+      .map((feature) => ({ feature, draft: draftFromFeature(feature) }))
+      .filter((pair): pair is { feature: Feature; draft: RegionDraft } => pair.draft !== null)
+      .map(({ feature, draft }) => ({
         ...draft,
-        // An unclassed prediction (SAM found a shape, nothing said what it is) takes the class in use.
-        label: draft.label || this.editor.currentClass,
+        // An unclassed prediction (SAM found a shape, nothing said what it is) takes the class in use. Read
+        // from the feature: the draft's label is String(null) there, "null", which no project has.
+        label: (feature.get("label") as string | null | undefined) || this.editor.currentClass,
         id: newId(),
         // A prediction stored without a source is still a machine's work.
         source: draft.source === "human" ? ("model" as const) : draft.source,

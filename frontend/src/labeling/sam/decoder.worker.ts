@@ -15,7 +15,13 @@ ort.env.wasm.proxy = false;
 let session: ort.InferenceSession | null = null;
 let observationId = "";
 let windows: SamWindow[] = [];
-const embeddings = new Map<number, Promise<ort.Tensor>>();
+interface Loaded {
+  tensor: ort.Tensor;
+  networkMs: number;
+  convertMs: number;
+}
+
+const embeddings = new Map<number, Promise<Loaded>>();
 
 const post = (answer: WorkerAnswer): void => self.postMessage(answer);
 
@@ -39,26 +45,32 @@ function halfToFloat(half: Uint16Array): Float32Array {
   return out;
 }
 
-function embedding(index: number): Promise<ort.Tensor> {
+/** A window's embedding; `fresh` says whether this call started fetching it. */
+function embedding(index: number): { loaded: Promise<Loaded>; fresh: boolean } {
   let found = embeddings.get(index);
+  const fresh = !found;
   if (!found) {
     found = (async () => {
+      const started = performance.now();
       const response = await fetch(`/api/observations/${observationId}/sam/embeddings/${index}`, { credentials: "same-origin" });
       if (!response.ok) throw new Error(`embedding window ${index}: HTTP ${response.status}`);
       const half = new Uint16Array(await response.arrayBuffer());
-      return new ort.Tensor("float32", halfToFloat(half), [1, 256, 64, 64]);
+      const downloaded = performance.now();
+      const tensor = new ort.Tensor("float32", halfToFloat(half), [1, 256, 64, 64]);
+      return { tensor, networkMs: downloaded - started, convertMs: performance.now() - downloaded };
     })();
     found.catch(() => embeddings.delete(index));
     embeddings.set(index, found);
   }
-  return found;
+  return { loaded: found, fresh };
 }
 
 async function decode(request: SamRequest): Promise<Extract<WorkerAnswer, { type: "result" }>> {
   if (!session) throw new Error("the decoder is not loaded");
   const started = performance.now();
   const w = windowFor(windows, promptBox(request));
-  const image = await embedding(w.index);
+  const { loaded, fresh } = embedding(w.index);
+  const { tensor: image, networkMs, convertMs } = await loaded;
   const fetched = performance.now();
   const { coords, labels } = promptInputs(request, w);
   const n = labels.length;
@@ -88,7 +100,12 @@ async function decode(request: SamRequest): Promise<Extract<WorkerAnswer, { type
     polygons: polygons.map((p) => p.geometry),
     score,
     windowIndex: w.index,
-    timing: { fetchMs: fetched - started, decodeMs: decoded - fetched, polygonMs: done - decoded },
+    timing: {
+      fetchMs: fetched - started,
+      decodeMs: decoded - fetched,
+      polygonMs: done - decoded,
+      fetched: fresh ? { windowIndex: w.index, networkMs, convertMs } : null,
+    },
   };
 }
 
@@ -107,7 +124,7 @@ self.onmessage = async (event: MessageEvent<WorkerAsk>): Promise<void> => {
       post({ type: "ready" });
     } else if (ask.type === "prefetch") {
       const started = performance.now();
-      await embedding(ask.windowIndex);
+      await embedding(ask.windowIndex).loaded;
       post({ type: "prefetched", id: ask.id, ms: performance.now() - started });
     } else {
       post({ ...(await decode(ask.request)), id: ask.id });

@@ -8,9 +8,12 @@ export type WorkerAsk =
   | { type: "decode"; id: number; request: SamRequest };
 
 export interface DecodeTiming {
+  /** Waiting for the window's embedding (0 once it is in the worker). */
   fetchMs: number;
   decodeMs: number;
   polygonMs: number;
+  /** Where this decode had to fetch its window: the download and the float16 -> float32 conversion. */
+  fetched: { windowIndex: number; networkMs: number; convertMs: number } | null;
 }
 
 export type WorkerAnswer =

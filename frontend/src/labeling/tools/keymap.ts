@@ -95,7 +95,15 @@ const VIEW: KeyBinding[] = [
     },
   },
   { label: "C", what: "Compare with the previous observation (swipe)", edits: false, keys: ["c"], run: (wb) => wb.actions.toggleCompare() },
-  { label: "P", what: "Show or hide predictions", edits: false, keys: ["p"], run: (wb) => wb.actions.togglePredictions() },
+  {
+    label: "P",
+    what:
+      "Show or hide predictions (their panel: Accept, Accept all; project admins with SAM: Pre-label with SAM, " +
+      "Carry forward with SAM, Changed more than N %, Accept unchanged)",
+    edits: false,
+    keys: ["p"],
+    run: (wb) => wb.actions.togglePredictions(),
+  },
   { label: "G", what: "What changed since the previous date: gained (green) and lost (red, dashed)", edits: false, keys: ["g"], run: (wb) => wb.actions.toggleChange() },
   {
     label: "B",

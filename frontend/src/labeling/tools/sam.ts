@@ -22,8 +22,22 @@ import { poller, type Poller } from "../../ui/poll";
 import { percent } from "../../ui/progress";
 import { pixelToPoint, pointToPixel, toMapGeometry, type PolygonGeoJson } from "../geometry";
 import { BrowserDecoder, ServerDecoder, type SamDecoder, type SamResult } from "../sam/decoders";
+import type { DecodeTiming } from "../sam/protocol";
 import { windowFor, type SamPoint, type SamRequest } from "../sam/windows";
 import type { Tool, ToolHost } from "./tool";
+
+/** What a "sam-drawn" mark holds (times in ms on performance.now()'s clock): the pointer event (or prompt
+ * change) answered, the decode asked of the decoder, its answer back, the preview layer updated, the map
+ * painted; and the decoder's own split (browser decoding only). */
+export interface SamDrawn {
+  kind: "preview" | "result";
+  askedAt: number;
+  sentAt: number;
+  arrivedAt: number;
+  drawnAt: number;
+  paintedAt: number;
+  timing: DecodeTiming | null;
+}
 
 /** The user's choices, kept per user in this browser. */
 interface SamChoices {
@@ -67,6 +81,7 @@ class SamPointer extends PointerInteraction {
 /** A double-click's second click comes this close (screen pixels, and OpenLayers' 250 ms) to its first. */
 const DOUBLE_PX = 6;
 const DOUBLE_MS = 250;
+const near = (a: [number, number], b: [number, number]): boolean => Math.hypot(a[0] - b[0], a[1] - b[1]) < DOUBLE_PX;
 
 export class SamTool implements Tool {
   readonly id = "sam";
@@ -96,8 +111,10 @@ export class SamTool implements Tool {
   private hover: SamPoint | null = null;
   private downAt: [number, number] | null = null;
   private dragFrom: [number, number] | null = null;
-  /** The last click's screen position (a double-click's second click adds no second point). */
-  private lastClick: { at: [number, number]; time: number } | null = null;
+  /** The last two clicks' screen positions and whether each placed a point (a double-click's second click
+   * adds no second point). */
+  private lastClick: { at: [number, number]; time: number; placed: boolean } | null = null;
+  private clickBefore: { at: [number, number]; time: number; placed: boolean } | null = null;
   /** The result of the placed prompts (what Enter keeps), and of what is shown. */
   private result: SamResult | null = null;
   private shown: SamResult | null = null;
@@ -106,6 +123,10 @@ export class SamTool implements Tool {
   private resultVersion = -1;
   private busy = false;
   private again = false;
+  /** When the pointer last moved, and when the prompts last changed (events' times, on performance.now()'s
+   * clock): what a decode answers, for the "sam-drawn" performance marks (bench/browser/bench_sam.py). */
+  private movedAt = 0;
+  private promptedAt = 0;
   private settled: (() => void)[] = [];
   private choices: SamChoices;
 
@@ -313,18 +334,28 @@ export class SamTool implements Tool {
     const at: [number, number] = [event.pixel[0] ?? 0, event.pixel[1] ?? 0];
     const time = event.originalEvent.timeStamp;
     const last = this.lastClick;
-    this.lastClick = { at, time };
+    this.clickBefore = last;
+    this.lastClick = { at, time, placed: false };
     // The second click of a double-click: its point is there already (the dblclick that follows finishes).
-    if (last && time - last.time < DOUBLE_MS && Math.hypot(at[0] - last.at[0], at[1] - last.at[1]) < DOUBLE_PX) return;
+    if (last && time - last.time < DOUBLE_MS && near(at, last.at)) return;
     const point = this.pixel(event);
     if (!point) return;
     this.points.push({ ...point, positive: !event.originalEvent.altKey });
-    this.changed();
+    this.lastClick.placed = true;
+    this.changed(time);
   }
 
   /** A double-click: its point (placed by its first click) and finish. */
   private double(event: MapBrowserEvent): void {
-    this.lastClick = null;
+    const [second, first] = [this.lastClick, this.clickBefore];
+    this.lastClick = this.clickBefore = null;
+    // OpenLayers calls two clicks a double-click by its own timer, which runs late on a busy machine: the
+    // second click may have come after DOUBLE_MS by the events' clocks and placed a point of its own. That
+    // one goes (the first click's point is the double-click's).
+    if (second?.placed && first?.placed && near(second.at, first.at) && this.points.length > 1) {
+      this.points.pop();
+      this.changed();
+    }
     if (this.state !== "ready") return;
     if (!this.prompted) {
       const point = this.pixel(event);
@@ -343,6 +374,7 @@ export class SamTool implements Tool {
 
   private move(event: MapBrowserEvent): void {
     if (this.state !== "ready" || this.downAt) return;
+    this.movedAt = event.originalEvent.timeStamp;
     this.hover = this.pixel(event);
     this.request();
   }
@@ -353,7 +385,9 @@ export class SamTool implements Tool {
 
   // --- decoding ------------------------------------------------------------------------------------------
 
-  private changed(): void {
+  /** The placed prompts changed (at `at`: the event's time where there is one). */
+  private changed(at = performance.now()): void {
+    this.promptedAt = at;
     this.version++;
     this.result = null;
     document.documentElement.dataset["samPrompts"] = String(this.points.length + (this.box ? 1 : 0));
@@ -389,6 +423,8 @@ export class SamTool implements Tool {
     const { request, forPrompts } = next;
     const decoder = this.decoder;
     const version = this.version;
+    const askedAt = forPrompts ? this.promptedAt : this.movedAt;
+    const sentAt = performance.now();
     this.busy = true;
     decoder
       .decode(request)
@@ -405,7 +441,9 @@ export class SamTool implements Tool {
         // Test hooks: the placed prompts' answer, and the hover preview's.
         const shown = JSON.stringify({ request, polygons: result.polygons, score: result.score, timing: result.timing });
         this.status.dataset[forPrompts ? "result" : "preview"] = shown;
+        const arrivedAt = performance.now();
         this.draw();
+        this.markDrawn({ kind: forPrompts ? "result" : "preview", askedAt, sentAt, arrivedAt, drawnAt: performance.now(), timing: result.timing });
       })
       .catch((error: unknown) => this.decodeFailed(error))
       .finally(() => {
@@ -439,6 +477,11 @@ export class SamTool implements Tool {
   }
 
   // --- drawing -------------------------------------------------------------------------------------------
+
+  /** A "sam-drawn" performance mark once the map has painted an answer, with where its time went. */
+  private markDrawn(detail: Omit<SamDrawn, "paintedAt">): void {
+    this.host.map.once("postrender", () => performance.mark("sam-drawn", { detail: { ...detail, paintedAt: performance.now() } }));
+  }
 
   private draw(): void {
     this.source.clear(true);
