@@ -63,11 +63,17 @@ class AnnotationAnswer(BaseModel):
     regions: list[LabelledFeature]
 
 
+class SavedRegion(BaseModel):
+    id: uuid.UUID
+    version: int
+
+
 class ChangesAnswer(BaseModel):
-    """PATCH /api/annotations/{id}: only what the save touched."""
+    """PATCH /api/annotations/{id}: the saved regions' ids and versions (`regions` holds only those the
+    server reshaped)."""
 
     version: int
-    regions: list[Feature]
+    saved: list[SavedRegion]
     deleted: list[uuid.UUID]
 
 
@@ -309,7 +315,7 @@ class Annotator(FastHttpUser):
         if status != 200:
             return self.resync(work, route, status)
         answer = ChangesAnswer.model_validate_json(text)
-        self.accepted(work, route, answer.version, edit, {f.id: f.properties.version for f in answer.regions})
+        self.accepted(work, route, answer.version, edit, {r.id: r.version for r in answer.saved})
 
     def edit_region(self, work: Work) -> None:
         if not work.regions:
