@@ -134,20 +134,6 @@ class GeometryChangeRead(BaseModel):
     message: str = Field(description="For people; clients act on `code` and `region_id`.")
 
 
-class TopologyWarningRead(BaseModel):
-    """A mine topology rule a region does not meet (the save stands)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    code: TopologyRule
-    region_id: uuid.UUID
-    other_region_id: uuid.UUID | None = Field(
-        description="The region it conflicts with (the Infrastructure a Pit overlaps); null for rules about "
-        "the region alone."
-    )
-    message: str = Field(description="For people; clients act on `code` and `region_id`.")
-
-
 class TopologyWarningCodeRead(BaseModel):
     """A topology warning without its text: clients word it from ``code`` (a save of changes answers with
     thousands of them in a dense annotation, and their text was most of its bytes)."""
@@ -160,6 +146,12 @@ class TopologyWarningCodeRead(BaseModel):
         description="The region it conflicts with (the Infrastructure a Pit overlaps); null for rules about "
         "the region alone."
     )
+
+
+class TopologyWarningRead(TopologyWarningCodeRead):
+    """A mine topology rule a region does not meet (the save stands)."""
+
+    message: str = Field(description="For people; clients act on `code` and `region_id`.")
 
 
 class RegionErrorRead(ErrorRead):

@@ -391,9 +391,22 @@ class StoredRegion:
 
 # The columns a new region's row sets (the others take their defaults).
 _NEW_REGION_COLUMNS = (
-    "id", "project_id", "observation_id", "annotation_id", "version", "label", "source", "score",
-    "accepted_from", "carried_from", "ancestor_id", "geom", "geom_wgs84", "area_px", "area_ha",
-)  # fmt: skip
+    "id",
+    "project_id",
+    "observation_id",
+    "annotation_id",
+    "version",
+    "label",
+    "source",
+    "score",
+    "accepted_from",
+    "carried_from",
+    "ancestor_id",
+    "geom",
+    "geom_wgs84",
+    "area_px",
+    "area_ha",
+)
 
 
 @dataclass
@@ -473,7 +486,9 @@ def store_region(
         if new is not None and complete:
             after = snapshot(region, checked.geometry)
             new.regions.append(region)
-            new.revisions.append(_revision_row(annotation, region, version, after, user_id))
+            new.revisions.append(
+                _revision_values(annotation, region, RevisionAction.CREATE, version, None, after, user_id)
+            )
             return StoredRegion(region, True, _changes(region, checked.changes), shape=checked.geometry)
         session.add(region)
         if not complete:
@@ -555,25 +570,6 @@ def fill_region(
         region.area_ha = None
 
 
-def _revision_row(
-    annotation: Annotation,
-    region: Region,
-    version: int,
-    after: dict[str, Any],
-    user_id: uuid.UUID | None,
-) -> dict[str, Any]:
-    """The revision of a region made by a save, as a row for ``NewRegions``."""
-    return {
-        "annotation_id": annotation.id,
-        "region_id": region.id,
-        "action": RevisionAction.CREATE,
-        "annotation_version": version,
-        "before": None,
-        "after": after,
-        "user_id": user_id,
-    }
-
-
 def _revision(
     annotation: Annotation,
     region: Region,
@@ -583,15 +579,28 @@ def _revision(
     after: dict[str, Any] | None,
     user_id: uuid.UUID | None,
 ) -> Revision:
-    return Revision(
-        annotation_id=annotation.id,
-        region_id=region.id,
-        action=action,
-        annotation_version=version,
-        before=before,
-        after=after,
-        user_id=user_id,
-    )
+    return Revision(**_revision_values(annotation, region, action, version, before, after, user_id))
+
+
+def _revision_values(
+    annotation: Annotation,
+    region: Region,
+    action: RevisionAction,
+    version: int,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    user_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    """A revision's columns: for the ORM object, or as a row of ``NewRegions``' multi-row INSERT."""
+    return {
+        "annotation_id": annotation.id,
+        "region_id": region.id,
+        "action": action,
+        "annotation_version": version,
+        "before": before,
+        "after": after,
+        "user_id": user_id,
+    }
 
 
 # Each Pit and Infrastructure is checked only against the regions whose boxes touch it, found through the
