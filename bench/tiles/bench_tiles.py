@@ -2,8 +2,9 @@
 
 Cold: every tile of a shuffled list requested once, by an asyncio client with 8 connections, on freshly
 started servers (empty tile cache, empty GDAL block cache). Warm: wrk, 2 threads, 16 connections, random
-tiles from the same list for a fixed time, after the cold pass. Both servers run uvicorn with 2 worker
-processes; the image is a seed GeoTIFF ingested by MineLabel, and titiler reads MineLabel's own COG.
+tiles from the same list for a fixed time, after the cold pass. Both servers run uvicorn with one worker
+process (``--workers``: with two, how the kernel spread the connections decided the ratio); the image is a
+seed GeoTIFF ingested by MineLabel, and titiler reads MineLabel's own COG.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from bench.common import AUTH, bench_admin_headers, start, stop
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_IMAGE = REPO.parent / "shared" / "seed-data" / "georef" / "landsat7_rgb_byte.tif"
+# What one pass measured: rates and latencies, counts, and one text (how connections were spread).
+Measures = dict[str, float | str]
 TITILER_UVICORN = REPO / "bench" / ".venv-titiler" / "bin" / "uvicorn"
 ZOOMS = range(7, 13)
 
@@ -70,9 +73,10 @@ def tile_list(bounds: tuple[float, float, float, float]) -> list[tuple[int, int,
 
 
 async def cold_pass(
-    base: str, paths: list[str], ok_paths: list[str], connections: int = 8
-) -> dict[str, float]:
-    """Each path once; the paths answered with 200 are added to ``ok_paths``."""
+    base: str, paths: list[str], ok_paths: list[str], connections: int = 8, *, report_spread: bool = False
+) -> Measures:
+    """Each path once; the paths answered with 200 are added to ``ok_paths``. ``report_spread`` adds
+    ``connections_per_process`` (a pass of over a second)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -95,6 +99,7 @@ async def cold_pass(
     limits = httpx.Limits(max_connections=connections)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60, headers=AUTH) as client:
         began = time.perf_counter()
+        spread = asyncio.create_task(connections_per_process(base)) if report_spread else None
         await asyncio.gather(*(worker(client) for _ in range(connections)))
         elapsed = time.perf_counter() - began
     latencies.sort()
@@ -106,19 +111,73 @@ async def cold_pass(
         "ok": statuses.get(200, 0),
         "not_found": statuses.get(404, 0),
         "errors": sum(n for code, n in statuses.items() if code not in (200, 404)),
+        **({"connections_per_process": await spread} if spread is not None else {}),
     }
 
 
-def warm_pass(base: str, paths: list[str], seconds: int, connections: int) -> dict[str, float]:
+async def connections_per_process(base: str) -> str:
+    """How the kernel spread the client's keep-alive connections over the server's worker processes, a
+    second into a pass (``ss``): uvicorn's workers share one listening socket, and a split such as 6/2
+    leaves one process with most of the work, which is where most of a run's spread comes from."""
+    await asyncio.sleep(1)
+    port = base.rsplit(":", 1)[1]
+    listing = await asyncio.create_subprocess_exec(
+        "ss", "-Htnp", "state", "established", f"( sport = :{port} )", stdout=subprocess.PIPE
+    )
+    out, _ = await listing.communicate()
+    counts: dict[str, int] = {}
+    for pid in re.findall(r"pid=(\d+)", out.decode()):
+        counts[pid] = counts.get(pid, 0) + 1
+    return "/".join(str(n) for n in sorted(counts.values(), reverse=True)) or "none seen"
+
+
+WRK_THREADS = 2
+
+
+def warm_pass(base: str, paths: list[str], seconds: int, connections: int) -> Measures:
+    """wrk for ``seconds``: random paths of the list, ``connections`` connections."""
+    output = _wrk(base, paths, "random_paths.lua", seconds, connections, {})
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert rate, output
+    return {"tiles_per_s": float(rate[1]), **_latencies(output)}
+
+
+def once_pass(base: str, paths: list[str], connections: int = 8) -> Measures:
+    """wrk: every path exactly once (``each_path_once.lua``). A client in C, so that on a 2-core machine
+    the client's own time does not count as the server's (an asyncio client at ~1,000 requests/s takes a
+    whole core, and its event loop's queue shows up in every latency)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        times = Path(scratch) / "times.txt"
+        # wrk runs for its whole duration even after the script has stopped every thread; long enough
+        # for 50 tiles/s, and a shorter run (answers missing) fails below.
+        seconds = max(5, len(paths) // 50)
+        output = _wrk(base, paths, "each_path_once.lua", seconds, connections, {"BENCH_TIMES": str(times)})
+        spans = [tuple(map(float, line.split())) for line in times.read_text().splitlines()]
+    assert len(spans) == WRK_THREADS, f"not every wrk thread got all its answers in {seconds} s:\n{output}"
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    return {"tiles_per_s": len(paths) / elapsed, **_latencies(output)}
+
+
+WRK_THREADS = 2
+
+
+def _wrk(
+    base: str, paths: list[str], script: str, seconds: int, connections: int, env: dict[str, str]
+) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(paths))
-    script = Path(__file__).with_name("random_paths.lua")
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-H", f"Authorization: {AUTH['Authorization']}", "-s", str(script), base],
-        env={**os.environ, "BENCH_PATHS": handle.name}, capture_output=True, text=True, check=True,
+        ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-H", f"Authorization: {AUTH['Authorization']}", "-s", str(Path(__file__).with_name(script)), base],
+        env={**os.environ, **env, "BENCH_PATHS": handle.name, "BENCH_THREADS": str(WRK_THREADS)},
+        capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     Path(handle.name).unlink()
+    return output
+
+
+def _latencies(output: str) -> Measures:
+    """wrk's --latency percentiles and non-2xx count, from its report."""
 
     def latency(label: str) -> float:
         match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", output, re.MULTILINE)
@@ -126,11 +185,11 @@ def warm_pass(base: str, paths: list[str], seconds: int, connections: int) -> di
         value, unit = float(match[1]), match[2]
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"(\d+) requests in", output)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    assert rate, output
+    assert requests, output
     return {
-        "tiles_per_s": float(rate[1]),
+        "requests": int(requests[1]),
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "non_2xx": int(non2xx[1]) if non2xx else 0,
@@ -142,12 +201,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="length of each warm run")
     parser.add_argument("--cold-only", action="store_true", help="only the cold pass (about 2 minutes)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes per server (default 1: with more, the kernel decides how the "
+        "client's keep-alive connections spread over them, all 8 on one process in most runs and 7/1 in "
+        "others, and that decided the ratio; connections_per_process reports it)",
+    )
+    parser.add_argument(
         "--formats", default="png,jpg", help="formats in the order they run (the first follows the ingest)"
     )
     args = parser.parse_args()
     if not SEED_IMAGE.is_file():
         sys.exit(f"seed image not found: {SEED_IMAGE}")
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, Measures] = {}
     with running_services("minelabel-bench-") as services:
         services.postgres.ensure_database("bench")
         db_url = services.db_url("bench")
@@ -170,7 +237,7 @@ def main() -> None:
         }
         minelabel = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
         titiler = [str(TITILER_UVICORN), "titiler_app:app", "--app-dir", str(Path(__file__).parent)]
-        common = ["--workers", "2", "--no-access-log", "--log-level", "warning"]
+        common = ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
         servers: dict[str, tuple[list[str], Callable[[str], list[str]]]] = {
             "minelabel": (
                 minelabel + common,
@@ -189,7 +256,7 @@ def main() -> None:
                 base = f"http://127.0.0.1:{port}"
                 try:
                     ok: list[str] = []
-                    runs = {"cold": asyncio.run(cold_pass(base, paths_for(fmt), ok))}
+                    runs = {"cold": asyncio.run(cold_pass(base, paths_for(fmt), ok, report_spread=True))}
                     if not args.cold_only:
                         # Every worker process has its own tile cache: fill both before measuring warm
                         # (three more passes over every tile, then random requests for a while).
