@@ -192,6 +192,8 @@ def split(marks: list[dict[str, Any]]) -> dict[str, float]:
         "messages": med([m["arrivedAt"] - m["sentAt"] - worker_ms(m["timing"]) for m in timed]),
         "layer": med([m["drawnAt"] - m["arrivedAt"] for m in marks]),
         "paint": med([m["paintedAt"] - m["drawnAt"] for m in marks]),
+        # Answered from an earlier decode of the same request (a click where its hover preview was).
+        "reused": float(sum(1 for m in marks if m.get("reused"))),
     }
 
 
@@ -297,13 +299,13 @@ def report(results: dict[str, list[dict[str, Any]]], armed: float, errors: list[
     p50, p95, n = latencies(results["click"])
     rows.append(("click -> polygon", n, p50, p95, met(p50, GOALS["click_p50"]), split(results["click"])))
     parts = ["queued", "worker_wait", "decode", "polygon", "messages", "layer", "paint"]
-    print("\n| what | n | p50 ms | p95 ms | goal | " + " | ".join(parts) + " (medians, ms) |")
-    print("|" + " --- |" * (5 + len(parts)))
+    print("\n| what | n | p50 ms | p95 ms | goal | " + " | ".join(parts) + " (medians, ms) | reused |")
+    print("|" + " --- |" * (6 + len(parts)))
     for name, n, p50, p95, verdict, where in rows:
         print(
             f"| {name} | {n} | {p50:.0f} | {p95:.0f} | {verdict} | "
             + " | ".join(f"{where[p]:.1f}" for p in parts)
-            + " |"
+            + f" | {where['reused']:.0f} |"
         )
     if errors:
         print(f"page errors: {errors}")

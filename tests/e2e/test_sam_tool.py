@@ -37,6 +37,12 @@ def arm(page: Page, decoder: str) -> None:
     html_attr(page, "sam-decoder", decoder)
 
 
+# The first "sam-drawn" performance mark (frontend/src/labeling/tools/sam.ts) of a kind painted for an
+# event after a time: its detail, or undefined (a wait_for_function polls until there is one).
+DRAWN_SINCE_JS = """([since, kind]) => performance.getEntriesByName('sam-drawn')
+    .map(m => m.detail).find(m => m.kind === kind && m.askedAt >= since)"""
+
+
 def last_result(page: Page) -> dict[str, Any]:
     raw = page.locator("[data-testid=sam-status]").get_attribute("data-result")
     assert raw, "no SAM result yet"
@@ -113,12 +119,21 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     expect(page.locator("html")).not_to_have_attribute("data-sam-preview", "0")
     shot(page, "sam-01-hover-preview")
 
-    # A click: the browser's polygon is the server's for the same prompt.
+    # The pointer comes to rest: the preview painted for exactly that spot (a move after `since`).
+    page.mouse.move(cx - 39, cy - 30)
+    since = page.evaluate("performance.now()")
+    page.mouse.move(cx - 40, cy - 30)
+    page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "preview"])
+
+    # A click there: the browser's polygon is the server's for the same prompt. It is the answer the preview
+    # decoded (the same point, positive), shown without decoding it again.
     page.mouse.click(cx - 40, cy - 30)
     clicked = settled(page, 1)
     assert clicked["request"]["simplifyPx"] == 0
     assert iou(browser_shape(clicked), server_polygons(sam_api, first, clicked["request"])) >= 0.99
     assert clicked["timing"] is not None  # decoded in the browser
+    result = page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "result"]).json_value()
+    assert result["reused"] is True and result["timing"] is None, result
 
     # Hovering elsewhere previews the placed point plus the hovered one; the placed prompts stay as they were.
     page.mouse.move(cx + 10, cy + 40, steps=3)
@@ -184,8 +199,21 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     html_attr(page, "regions", "1")
     shot(page, "sam-03-saved-region")
 
-    # A double-click places one point (not two) and keeps its mask as a second region.
+    # Two quick clicks on two spots (OpenLayers calls any two within 250 ms a double-click) are two points,
+    # and nothing is kept yet.
     arm(page, "browser")
+    page.mouse.click(cx - 60, cy + 40)
+    page.mouse.click(cx + 60, cy - 40)
+    html_attr(page, "sam-prompts", "2")
+    settled(page, 2)
+    page.wait_for_timeout(500)  # a double-click would have kept the mask once it was decoded
+    html_attr(page, "regions", "1")
+    html_attr(page, "sam-prompts", "2")
+    html_attr(page, "mode", "sam")
+    page.keyboard.press("Escape")
+    html_attr(page, "sam-prompts", "0")
+
+    # A double-click places one point (not two) and keeps its mask as a second region.
     page.mouse.move(cx + 50, cy - 50, steps=3)
     page.mouse.dblclick(cx + 50, cy - 50)
     html_attr(page, "regions", "2")

@@ -31,6 +31,8 @@ import type { Tool, ToolHost } from "./tool";
  * painted; and the decoder's own split (browser decoding only). */
 export interface SamDrawn {
   kind: "preview" | "result";
+  /** Answered from an earlier decode of the same request (no decode of its own): see `answers`. */
+  reused: boolean;
   askedAt: number;
   sentAt: number;
   arrivedAt: number;
@@ -47,6 +49,8 @@ interface SamChoices {
 
 const DRAG_PX = 5;
 const JOB_POLL_MS = 1000;
+/** Decoded answers kept by their request (see `SamTool.answers`); each is a few polygons. */
+const ANSWERS_KEPT = 16;
 
 type SamState = "loading" | "waiting" | "ready" | "off";
 
@@ -123,6 +127,11 @@ export class SamTool implements Tool {
   private resultVersion = -1;
   private busy = false;
   private again = false;
+  /** Recent answers by their request (oldest first). A click where the pointer rests asks for exactly what
+   * its hover preview decoded (the placed points and that one, positive), so it is answered as soon as that
+   * decode ends instead of decoding again behind it; Backspace and Esc go back to prompts decoded before.
+   * The same request always has the same answer: the image's embeddings do not change while it is open. */
+  private readonly answers = new Map<string, SamResult>();
   /** When the pointer last moved, and when the prompts last changed (events' times, on performance.now()'s
    * clock): what a decode answers, for the "sam-drawn" performance marks (bench/browser/bench_sam.py). */
   private movedAt = 0;
@@ -349,6 +358,9 @@ export class SamTool implements Tool {
   private double(event: MapBrowserEvent): void {
     const [second, first] = [this.lastClick, this.clickBefore];
     this.lastClick = this.clickBefore = null;
+    // OpenLayers calls any two clicks within 250 ms a double-click, wherever they are: two quick clicks on
+    // two spots are two points (each placed by its click), and the mask is not kept yet.
+    if (first && second && !near(first.at, second.at)) return;
     // OpenLayers calls two clicks a double-click by its own timer, which runs late on a busy machine: the
     // second click may have come after DOUBLE_MS by the events' clocks and placed a point of its own. That
     // one goes (the first click's point is the double-click's).
@@ -399,11 +411,19 @@ export class SamTool implements Tool {
    * the pointer (the preview); null when there is nothing (more) to decode. */
   private currentRequest(): { request: SamRequest; forPrompts: boolean } | null {
     const forPrompts = this.prompted && this.resultVersion !== this.version;
-    const points = forPrompts ? this.points : this.hover ? [...this.points, this.hover] : this.points;
-    if (!forPrompts && !this.hover) return null;
+    const hover = this.previewPoint;
+    const points = forPrompts ? this.points : hover ? [...this.points, hover] : this.points;
+    if (!forPrompts && !hover) return null;
     if (!points.some((p) => p.positive) && !this.box) return null;
     const request = { points: [...points], box: this.box, simplifyPx: this.choices.simplifyPx, minAreaPx: this.minAreaPx, largestOnly: this.choices.largestOnly };
     return { request, forPrompts };
+  }
+
+  /** The hovered point that the preview adds to the placed prompts; none on a placed point (right after a
+   * click the pointer is there, and the same point twice would only decode the prompts' own mask again). */
+  private get previewPoint(): SamPoint | null {
+    const hover = this.hover;
+    return hover && !this.points.some((p) => p.x === hover.x && p.y === hover.y) ? hover : null;
   }
 
   /** Decodes the latest request; one at a time, and only the newest of those asked for meanwhile. */
@@ -415,7 +435,7 @@ export class SamTool implements Tool {
     }
     const next = this.currentRequest();
     if (!next) {
-      if (!this.hover || !this.prompted) this.shown = this.prompted ? this.result : null;
+      if (!this.previewPoint || !this.prompted) this.shown = this.prompted ? this.result : null;
       this.draw();
       this.settle();
       return;
@@ -425,25 +445,25 @@ export class SamTool implements Tool {
     const version = this.version;
     const askedAt = forPrompts ? this.promptedAt : this.movedAt;
     const sentAt = performance.now();
+    const key = JSON.stringify(request);
+    const known = this.answers.get(key);
+    if (known) {
+      this.answered(request, forPrompts, known, { askedAt, sentAt, reused: true });
+      // The placed prompts' mask is known now; with the pointer over the image, the preview comes next.
+      if (forPrompts && this.previewPoint) this.request();
+      else this.settle();
+      return;
+    }
     this.busy = true;
     decoder
       .decode(request)
       .then((result) => {
         if (decoder !== this.decoder) return;
+        this.remember(key, result);
         if (version !== this.version) return; // the prompts changed meanwhile: asked again below
-        if (forPrompts) {
-          this.result = result;
-          this.resultVersion = version;
-          // With the pointer over the image, the preview (prompts + hover) is decoded next.
-          if (this.hover) this.again = true;
-        }
-        this.shown = result;
-        // Test hooks: the placed prompts' answer, and the hover preview's.
-        const shown = JSON.stringify({ request, polygons: result.polygons, score: result.score, timing: result.timing });
-        this.status.dataset[forPrompts ? "result" : "preview"] = shown;
-        const arrivedAt = performance.now();
-        this.draw();
-        this.markDrawn({ kind: forPrompts ? "result" : "preview", askedAt, sentAt, arrivedAt, drawnAt: performance.now(), timing: result.timing });
+        // With the pointer over the image, the preview (prompts + hover) is decoded next.
+        if (forPrompts && this.previewPoint) this.again = true;
+        this.answered(request, forPrompts, result, { askedAt, sentAt, reused: false });
       })
       .catch((error: unknown) => this.decodeFailed(error))
       .finally(() => {
@@ -453,6 +473,28 @@ export class SamTool implements Tool {
           this.request();
         } else this.settle();
       });
+  }
+
+  /** Shows an answer to the current prompts (`forPrompts`: what Enter keeps) or preview. */
+  private answered(request: SamRequest, forPrompts: boolean, result: SamResult, at: { askedAt: number; sentAt: number; reused: boolean }): void {
+    if (forPrompts) {
+      this.result = result;
+      this.resultVersion = this.version;
+    }
+    this.shown = result;
+    // Test hooks: the placed prompts' answer, and the hover preview's.
+    const shown = JSON.stringify({ request, polygons: result.polygons, score: result.score, timing: result.timing });
+    this.status.dataset[forPrompts ? "result" : "preview"] = shown;
+    const arrivedAt = performance.now();
+    this.draw();
+    const timing = at.reused ? null : result.timing;
+    this.markDrawn({ kind: forPrompts ? "result" : "preview", ...at, arrivedAt, drawnAt: performance.now(), timing });
+  }
+
+  private remember(key: string, result: SamResult): void {
+    this.answers.delete(key);
+    this.answers.set(key, result);
+    if (this.answers.size > ANSWERS_KEPT) this.answers.delete(this.answers.keys().next().value as string);
   }
 
   private decodeFailed(error: unknown): void {
