@@ -131,6 +131,7 @@ async def connections_per_process(base: str) -> str:
     return "/".join(str(n) for n in sorted(counts.values(), reverse=True)) or "none seen"
 
 
+# wrk's threads; each_path_once.lua splits the paths between them (BENCH_THREADS).
 WRK_THREADS = 2
 
 
@@ -156,9 +157,6 @@ def once_pass(base: str, paths: list[str], connections: int = 8) -> Measures:
     assert len(spans) == WRK_THREADS, f"not every wrk thread got all its answers in {seconds} s:\n{output}"
     elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
     return {"tiles_per_s": len(paths) / elapsed, **_latencies(output)}
-
-
-WRK_THREADS = 2
 
 
 def _wrk(

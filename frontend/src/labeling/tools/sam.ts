@@ -363,8 +363,8 @@ export class SamTool implements Tool {
     if (first && second && !near(first.at, second.at)) return;
     // OpenLayers calls two clicks a double-click by its own timer, which runs late on a busy machine: the
     // second click may have come after DOUBLE_MS by the events' clocks and placed a point of its own. That
-    // one goes (the first click's point is the double-click's).
-    if (second?.placed && first?.placed && near(second.at, first.at) && this.points.length > 1) {
+    // one goes (the first click's point is the double-click's; the two are near each other, as checked above).
+    if (second?.placed && first?.placed && this.points.length > 1) {
       this.points.pop();
       this.changed();
     }
