@@ -186,6 +186,14 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     assert boxed["request"]["box"] is not None
     assert iou(browser_shape(boxed), server_polygons(sam_api, first, boxed["request"])) >= 0.99
 
+    # Detail applies to the mask Enter keeps, not only to the preview. (At 0 px the random-weight mask of a
+    # box over the synthetic image can outline 150,000 pixel edges, past the API's vertex limit.)
+    page.locator("[data-testid=sam-detail]").fill("1")
+    page.locator("[data-testid=sam-detail]").blur()  # keys go to the map again
+    expect(page.locator("[data-testid=sam-status]")).to_have_attribute(
+        "data-result", re.compile(r'"box":\[[^\]]*\],"simplifyPx":1,')
+    )
+
     # Enter: a region of the current class, saved by the autosave; found again after a reload.
     page.keyboard.press("Enter")
     html_attr(page, "regions", "1")

@@ -156,13 +156,13 @@ export class SamTool implements Tool {
       this.choices.simplifyPx = Number(detail.value);
       detailValue.textContent = `${detail.value} px`;
       this.saveChoices();
-      this.request();
+      this.choicesChanged();
     });
     const largest = h("input", { type: "checkbox", "data-testid": "sam-largest", checked: this.choices.largestOnly }) as HTMLInputElement;
     largest.addEventListener("change", () => {
       this.choices.largestOnly = largest.checked;
       this.saveChoices();
-      this.request();
+      this.choicesChanged();
     });
     this.panel = h(
       "div",
@@ -396,6 +396,13 @@ export class SamTool implements Tool {
   }
 
   // --- decoding ------------------------------------------------------------------------------------------
+
+  /** Detail or "largest part only" changed: the placed prompts' mask (what Enter keeps) is made again with
+   * them, not only the preview. */
+  private choicesChanged(): void {
+    if (this.prompted) this.changed();
+    else this.request();
+  }
 
   /** The placed prompts changed (at `at`: the event's time where there is one). */
   private changed(at = performance.now()): void {
