@@ -9,6 +9,7 @@ job's progress, then works once it is done."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from typing import Any
@@ -17,11 +18,14 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from shapely.geometry import shape
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
 from app.imagery.storage import observation_prefix
+from app.ml import sam_hover
+from app.ml.sam_windows import Window, window_for
 from tests.e2e.actions import annotation_of, embedded, html_attr, map_centre, start_labeling
 from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot
 from tests.jobs import wait_for_job
@@ -228,6 +232,76 @@ def test_the_sam_tool_previews_decodes_in_the_browser_and_saves_a_region(
     assert len(last_result(page)["request"]["points"]) == 1
     html_attr(page, "save-state", "saved")
     assert len(annotation_of(committing_client, first)["regions"]) == 2
+
+
+def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
+    sam_page: Page,
+    sam_api: httpx.Client,
+    committing_client: TestClient,
+    e2e_project: E2EProject,
+    e2e_accounts: E2EAccounts,
+    shot: Shot,
+) -> None:
+    page = sam_page
+    first = e2e_project.observation_ids[0]
+    embedded(sam_api, committing_client, e2e_project)
+    manifest = sam_api.get(f"/api/observations/{first}/sam/embeddings").json()["manifest"]
+    assert manifest["hover_points_per_side"] == 4  # the test worker's grid
+    windows = [
+        Window(w["index"], w["kind"], w["x"], w["y"], w["width"], w["height"]) for w in manifest["windows"]
+    ]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    arm(page, "browser")
+    page.locator("[data-testid=sam-detail]").fill("0")  # exact pixel outlines on both sides, as above
+    page.locator("[data-testid=sam-detail]").blur()
+    cx, cy = map_centre(page)
+
+    # Spots around the centre until one is answered by a grid point that the server's decode would also put
+    # in that window (a grid point near a window's edge is decoded in a neighbouring one with more room).
+    found = None
+    for step in range(16):
+        angle, radius = step * 2.4, 25 + 12 * step
+        since = page.evaluate("performance.now()")
+        page.mouse.move(cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+        try:
+            mark = page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "map"], timeout=5_000).json_value()
+        except PlaywrightTimeoutError:
+            continue  # no grid point's mask holds this spot (or the maps are still loading)
+        mapped = json.loads(page.locator("[data-testid=sam-status]").get_attribute("data-map-preview") or "")
+        window = windows[mapped["windowIndex"]]
+        gx, gy = sam_hover.grid_points(window.width, window.height, 4)[mapped["gridIndex"]]
+        point = (window.x + gx, window.y + gy)
+        if window_for(windows, (*point, *point)).index == window.index:
+            found = (since, mark, mapped, window, point)
+            break
+    assert found is not None, "no hover was answered from the hover map"
+    since, mark, mapped, window, (px, py) = found
+    shot(page, "sam-04-hover-map-preview")
+    assert mark["timing"] is None and mark["arrivedAt"] - mark["sentAt"] < 1_000
+
+    # The map's mask is the one the server decodes for that grid point, and it holds the hovered pixel.
+    preview = browser_shape(mapped)
+    request = {"points": [{"x": px, "y": py, "positive": True}], "box": None, "simplifyPx": 0}
+    server = server_polygons(sam_api, first, request | {"minAreaPx": 16, "largestOnly": True})
+    assert iou(preview, server) >= 0.99
+    stored = sam_hover.decode(sam_api.get(f"/api/observations/{first}/sam/hover/{window.index}").content)
+    hover = mapped["hover"]
+    assert stored.mask(mapped["gridIndex"])[int(hover["y"]) - window.y, int(hover["x"]) - window.x]
+
+    # Then the decode of the spot itself replaces it (the pointer rests), painted after it.
+    decoded = page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "preview"]).json_value()
+    assert decoded["timing"] is not None and decoded["paintedAt"] > mark["paintedAt"]
+    expect(page.locator("[data-testid=sam-status]")).to_have_attribute(
+        "data-preview", re.compile(r'^\{"request":\{"points":\[\{"x":' + re.escape(json.dumps(hover["x"])))
+    )
+
+    # With a point placed, hovering decodes (the map knows single points only).
+    page.mouse.click(cx, cy)
+    settled(page, 1)
+    since = page.evaluate("performance.now()")
+    page.mouse.move(cx + 30, cy + 30, steps=2)
+    page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "preview"])
+    assert page.evaluate(DRAWN_SINCE_JS, [since, "map"]) is None
 
 
 def _box_result() -> Any:

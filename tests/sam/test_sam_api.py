@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
+from shapely.ops import unary_union
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import SamSettings, Settings
 from app.main import create_app
+from app.ml import sam_hover
 from app.ml.sam_windows import plan_windows
 from app.models import Job, JobKind, Observation, Project, TaskState
 from tests.imagery.factories import write_geotiff
@@ -108,6 +110,33 @@ def test_embeddings_at_ingest_and_a_click_becomes_a_polygon(
     assert again.status_code == 304 and again.content == b""
     missing = sam_client.get(f"/api/observations/{observation['id']}/sam/embeddings/99")
     assert missing.status_code == 404 and missing.json()["code"] == "sam_window_not_found"
+
+    # Its hover map: a 4 x 4 grid (the test worker's SAM__HOVER_POINTS_PER_SIDE), each point's mask what a
+    # prompt there gives (the browser previews the mask under the pointer from it).
+    assert manifest["hover_points_per_side"] == 4 and all(w["hover_key"] for w in manifest["windows"])
+    hover_url = f"/api/observations/{observation['id']}/sam/hover/1"
+    hover = sam_client.get(hover_url)
+    assert hover.status_code == 200 and hover.headers["content-type"] == "application/octet-stream"
+    hover_map = sam_hover.decode(hover.content)
+    window = manifest["windows"][1]
+    assert (hover_map.per_side, hover_map.width, hover_map.height) == (4, window["width"], window["height"])
+    x, y = sam_hover.grid_points(window["width"], window["height"], 4)[5]
+    at_point = sam_client.post(
+        f"/api/observations/{observation['id']}/sam",
+        json={
+            "points": [{"x": window["x"] + x, "y": window["y"] + y}],
+            "min_area_px": 0,
+            "simplify_px": 0,
+            "largest_only": False,
+        },
+    ).json()
+    assert at_point["window_index"] == 1
+    area = unary_union([shape(p["geometry"]) for p in at_point["polygons"]]).area
+    assert area == pytest.approx(hover_map.entries[5].area, rel=0.02)
+    assert sam_client.get(hover_url, headers={"If-None-Match": hover.headers["etag"]}).status_code == 304
+    no_map = sam_client.get(f"/api/observations/{observation['id']}/sam/hover/99")
+    assert no_map.status_code == 404 and no_map.json()["code"] == "sam_hover_map_not_found"
+    assert "sam/embed?force=true" in no_map.json()["detail"]
 
     answer = sam_client.post(
         f"/api/observations/{observation['id']}/sam",

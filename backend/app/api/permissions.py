@@ -185,6 +185,7 @@ RULES: dict[str, Rule] = {
     "sam_prompt": EVERY_MEMBER,  # decodes; stores nothing
     "sam_embeddings": EVERY_MEMBER,
     "sam_embedding_window": EVERY_MEMBER,  # the image, as SAM sees it
+    "sam_hover_map": EVERY_MEMBER,  # masks of the image, as SAM sees it
     "sam_embed_project": PROJECT_ADMIN,
     "sam_prelabel_project": PROJECT_ADMIN,
     "sam_carry_forward_project": PROJECT_ADMIN,

@@ -98,6 +98,10 @@ class SamSettings(BaseModel):
     # Polygons from masks: parts smaller than this are dropped; simplified within this many pixels.
     min_area_px: float = Field(default=16.0, ge=0)
     simplify_px: float = Field(default=1.0, ge=0)
+    # Hover maps: each window's masks of a grid of this many points per side, decoded with its embedding, so
+    # that the browser previews the mask under the pointer at once (0: none; the tool then decodes every
+    # hover). docs/adr/2026-12-03-sam-hover-previews-from-a-point-grid.md
+    hover_points_per_side: int = Field(default=32, ge=0, le=64)
     # Embeddings (float32 in memory) the API keeps for prompt decoding, per process.
     decoder_cache_windows: int = Field(default=64, ge=1)
     # Batch pre-labels: a points_per_side^2 point grid per window, and SAM's quality thresholds.

@@ -27,6 +27,10 @@ class SamWindowRead(BaseModel):
     height: int
     scale: float = Field(description="SAM input pixels per source pixel.")
     key: str
+    hover_key: str | None = Field(
+        default=None,
+        description="Its hover map (the masks of a point grid; app/ml/sam_hover.py), where one was made.",
+    )
 
     def window(self) -> Window:
         return Window(self.index, self.kind, self.x, self.y, self.width, self.height)
@@ -49,6 +53,7 @@ class EmbeddingManifest(BaseModel):
     embedding_shape: list[int] = [256, 64, 64]
     dtype: Literal["float16"] = "float16"
     windows: list[SamWindowRead]
+    hover_points_per_side: int = Field(default=0, description="The hover maps' grid (0: no hover maps).")
     created_at: datetime
 
 

@@ -660,6 +660,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/observations/{observation_id}/sam/hover/{window_index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One window's hover map: the masks of a grid of points, for previews under the pointer
+         * @description The stored bytes (app/ml/sam_hover.py gives the format), with an ETag of the stored set like the
+         *     embeddings'.
+         */
+        get: operations["sam_hover_map_api_observations__observation_id__sam_hover__window_index__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/observations/{observation_id}/task": {
         parameters: {
             query?: never;
@@ -2398,6 +2419,12 @@ export interface components {
              *     ]
              */
             embedding_shape: number[];
+            /**
+             * Hover Points Per Side
+             * @description The hover maps' grid (0: no hover maps).
+             * @default 0
+             */
+            hover_points_per_side: number;
             /** Image Height */
             image_height: number;
             /** Image Width */
@@ -4091,6 +4118,11 @@ export interface components {
         SamWindowRead: {
             /** Height */
             height: number;
+            /**
+             * Hover Key
+             * @description Its hover map (the masks of a point grid; app/ml/sam_hover.py), where one was made.
+             */
+            hover_key?: string | null;
             /** Index */
             index: number;
             /** Key */
@@ -8349,6 +8381,74 @@ export interface operations {
                 };
             };
             /** @description No such window. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database or another service cannot be reached; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sam_hover_map_api_observations__observation_id__sam_hover__window_index__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                observation_id: string;
+                window_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in (no or an expired session or token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No hover map. */
             404: {
                 headers: {
                     [name: string]: unknown;

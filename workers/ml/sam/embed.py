@@ -20,6 +20,7 @@ from app.services import sam_embeddings as store
 from app.services.imagery_processing import render_spec
 from workers.ml.sam import model as sam_model
 from workers.ml.sam.encode import encode, pick_device
+from workers.ml.sam.hover import hover_map
 from workers.ml.sam.onnx_export import OPSET, export_decoder
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,13 @@ def embed_observation(
     sam = loaded.model.to(device)
     prefix = store.new_set_prefix(observation)
     written: list[SamWindowRead] = []
+    per_side = settings.sam.hover_points_per_side
     for window, embedding in zip(windows, encode(sam, images, device, settings.sam.batch_size), strict=True):
         key = f"{prefix}/window-{window.index:03d}.npy"
         storage.put_bytes(store.embedding_bytes(embedding), key)
+        hover_key = f"{prefix}/hover-{window.index:03d}.bin" if per_side else None
+        if hover_key is not None:
+            storage.put_bytes(hover_map(sam, embedding, window, per_side, device), hover_key)
         written.append(
             SamWindowRead(
                 index=window.index,
@@ -90,6 +95,7 @@ def embed_observation(
                 height=window.height,
                 scale=window.scale,
                 key=key,
+                hover_key=hover_key,
             )
         )
     manifest = EmbeddingManifest(
@@ -104,6 +110,7 @@ def embed_observation(
         image_width=observation.width,
         image_height=observation.height,
         windows=written,
+        hover_points_per_side=per_side,
         created_at=datetime.now(UTC),
     )
     # The manifest last: until it is replaced, readers use the old set whole; then the old set goes.

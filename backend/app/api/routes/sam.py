@@ -196,6 +196,46 @@ def sam_embedding_window(
     )
 
 
+class HoverMapNotFoundError(NotFoundError):
+    code = "sam_hover_map_not_found"
+
+
+@router.get(
+    "/api/observations/{observation_id}/sam/hover/{window_index}",
+    response_class=Response,
+    summary="One window's hover map: the masks of a grid of points, for previews under the pointer",
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "No hover map."}},
+)
+def sam_hover_map(
+    observation_id: uuid.UUID,
+    window_index: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> Response:
+    """The stored bytes (app/ml/sam_hover.py gives the format), with an ETag of the stored set like the
+    embeddings'."""
+    observation = _observation(session, observation_id)
+    if settings.sam.checkpoint is None:
+        raise sam_service.SamNotSetUpError(sam_service.SETUP_MESSAGE)
+    manifest = read_manifest(storage, observation)
+    window = next((w for w in manifest.windows if w.index == window_index), None) if manifest else None
+    if manifest is None or window is None or window.hover_key is None:
+        raise HoverMapNotFoundError(
+            f"Observation {observation_id} has no SAM hover map for window {window_index}: its embeddings "
+            "were made without (SAM__HOVER_POINTS_PER_SIDE 0, or an earlier version); compute them again "
+            f"with POST /api/projects/{observation.project_id}/sam/embed?force=true."
+        )
+    etag = f'"{hashlib.sha256(window.hover_key.encode()).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(
+        storage.get_bytes(window.hover_key), media_type="application/octet-stream", headers=headers
+    )
+
+
 class SamSelection(RequestModel):
     """Which observations of the project: given ids, a site, a date range; by default every ready one."""
 

@@ -6,7 +6,9 @@
 // class, saved like a drawn polygon; Esc clears the prompts and the tool stays armed; Backspace takes the last
 // prompt back. Decoded in the
 // browser (sam/decoders.ts) or, where it cannot, on the server, saying so; while the image's embeddings are
-// still being computed, the job's progress shows instead.
+// still being computed, the job's progress shows instead. With no prompt placed, the hover preview comes
+// first from the window's hover map (the masks of a point grid, sam/hoverMap.ts), at once, and the decode
+// of the spot itself replaces it when it comes.
 import Feature from "ol/Feature";
 import MultiPolygon from "ol/geom/MultiPolygon";
 import Point from "ol/geom/Point";
@@ -22,6 +24,8 @@ import { poller, type Poller } from "../../ui/poll";
 import { percent } from "../../ui/progress";
 import { pixelToPoint, pointToPixel, toMapGeometry, type PolygonGeoJson } from "../geometry";
 import { BrowserDecoder, ServerDecoder, type SamDecoder, type SamResult } from "../sam/decoders";
+import { HoverMaps } from "../sam/hoverMap";
+import { maskToPolygons } from "../sam/maskToPolygon";
 import type { DecodeTiming } from "../sam/protocol";
 import { windowFor, type SamPoint, type SamRequest } from "../sam/windows";
 import type { Tool, ToolHost } from "./tool";
@@ -30,7 +34,9 @@ import type { Tool, ToolHost } from "./tool";
  * change) answered, the decode asked of the decoder, its answer back, the preview layer updated, the map
  * painted; and the decoder's own split (browser decoding only). */
 export interface SamDrawn {
-  kind: "preview" | "result";
+  /** "map": a hover preview from the hover map (no decode: sent is when the lookup began, arrived when the
+   * polygons were made); "preview": a decoded hover preview; "result": the placed prompts' mask. */
+  kind: "map" | "preview" | "result";
   /** Answered from an earlier decode of the same request (no decode of its own): see `answers`. */
   reused: boolean;
   askedAt: number;
@@ -107,6 +113,10 @@ export class SamTool implements Tool {
   private decoder: SamDecoder | null = null;
   private starting: Promise<void> | null = null;
   private manifest: Schemas["EmbeddingManifest"] | null = null;
+  private hoverMaps: HoverMaps | null = null;
+  /** The hover (pointer position) whose map preview is shown; a decoded preview of an earlier one then does
+   * not replace it (it would step back to where the pointer was). */
+  private mapShownFor: SamPoint | null = null;
   private minAreaPx = 16;
   private job: Poller | null = null;
   private state: SamState = "off";
@@ -252,6 +262,11 @@ export class SamTool implements Tool {
     }
     this.manifest = embeddings.manifest;
     const windows = embeddings.manifest.windows;
+    const mapped = windows.filter((w) => w.hover_key).map((w) => w.index);
+    if (mapped.length && !this.hoverMaps) {
+      this.hoverMaps = new HoverMaps(this.observation.id, mapped);
+      void this.hoverMaps.loadAll();
+    }
     try {
       if (localStorage.getItem("minelabel.sam.decoder") === "server") throw new Error("server decoding chosen");
       this.decoder ??= await BrowserDecoder.start(this.observation.id, windows);
@@ -388,7 +403,32 @@ export class SamTool implements Tool {
     if (this.state !== "ready" || this.downAt) return;
     this.movedAt = event.originalEvent.timeStamp;
     this.hover = this.pixel(event);
+    this.previewFromMap();
     this.request();
+  }
+
+  /** With no prompt placed, the mask under the pointer from the window's hover map (the window the decode
+   * uses), shown at once; nothing where the map has none there (the decode answers). */
+  private previewFromMap(): void {
+    const hover = this.hover;
+    if (this.prompted || !hover || !this.manifest || !this.hoverMaps) return;
+    const sentAt = performance.now();
+    const w = windowFor(this.manifest.windows, [hover.x, hover.y, hover.x, hover.y]);
+    const found = this.hoverMaps.get(w.index)?.maskAt(hover.x - w.x, hover.y - w.y);
+    if (!found) return;
+    const polygons = maskToPolygons(found.mask, found.width, found.height, {
+      simplifyPx: this.choices.simplifyPx,
+      minAreaPx: this.minAreaPx,
+      largestOnly: this.choices.largestOnly,
+      offset: [w.x + found.offset[0], w.y + found.offset[1]],
+    }).map((p) => p.geometry);
+    const arrivedAt = performance.now();
+    this.shown = { polygons, score: found.score, timing: null };
+    this.mapShownFor = hover;
+    // Test hook: which grid point of which window answered.
+    this.status.dataset["mapPreview"] = JSON.stringify({ hover, windowIndex: w.index, gridIndex: found.index, polygons });
+    this.draw();
+    this.markDrawn({ kind: "map", reused: false, askedAt: this.movedAt, sentAt, arrivedAt, drawnAt: performance.now(), timing: null });
   }
 
   private get prompted(): boolean {
@@ -409,6 +449,7 @@ export class SamTool implements Tool {
     this.promptedAt = at;
     this.version++;
     this.result = null;
+    this.mapShownFor = null;
     document.documentElement.dataset["samPrompts"] = String(this.points.length + (this.box ? 1 : 0));
     this.draw();
     this.request();
@@ -451,6 +492,7 @@ export class SamTool implements Tool {
     const decoder = this.decoder;
     const version = this.version;
     const askedAt = forPrompts ? this.promptedAt : this.movedAt;
+    const hoverAsked = this.hover;
     const sentAt = performance.now();
     const key = JSON.stringify(request);
     const known = this.answers.get(key);
@@ -470,6 +512,7 @@ export class SamTool implements Tool {
         if (version !== this.version) return; // the prompts changed meanwhile: asked again below
         // With the pointer over the image, the preview (prompts + hover) is decoded next.
         if (forPrompts && this.previewPoint) this.again = true;
+        if (!forPrompts && this.mapShownFor && this.mapShownFor !== hoverAsked) return; // the map shows a newer spot
         this.answered(request, forPrompts, result, { askedAt, sentAt, reused: false });
       })
       .catch((error: unknown) => this.decodeFailed(error))
@@ -489,6 +532,7 @@ export class SamTool implements Tool {
       this.resultVersion = this.version;
     }
     this.shown = result;
+    this.mapShownFor = null;
     // Test hooks: the placed prompts' answer, and the hover preview's.
     const shown = JSON.stringify({ request, polygons: result.polygons, score: result.score, timing: result.timing });
     this.status.dataset[forPrompts ? "result" : "preview"] = shown;
@@ -607,6 +651,7 @@ export class SamTool implements Tool {
     this.box = null;
     this.version++;
     this.result = null;
+    this.mapShownFor = null;
     document.documentElement.dataset["samPrompts"] = "0";
     this.draw();
   }

@@ -1,0 +1,172 @@
+// Hover maps (docs/adr/2026-12-03-sam-hover-previews-from-a-point-grid.md; app/ml/sam_hover.py writes them
+// and describes the format): the masks SAM gave a grid of single points over one embedded window, fetched
+// once per window, so that the mask under the pointer is previewed at once, without a decode.
+
+const MAGIC = "MLHM";
+const FORMAT_VERSION = 1;
+const HEADER_BYTES = 20;
+const ENTRY_BYTES = 32;
+/** Grid cells each way around the pointer's own whose masks may hold it. */
+const REACH = 2;
+
+/** A grid point's mask, cropped to its box plus a pixel of margin (inside the window), with where that crop
+ * lies in the image. */
+export interface HoverMask {
+  index: number;
+  mask: Uint8Array;
+  width: number;
+  height: number;
+  /** The crop's top-left corner in image pixels. */
+  offset: [number, number];
+  score: number;
+}
+
+interface Entry {
+  offset: number;
+  length: number;
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  area: number;
+  score: number;
+}
+
+export class HoverMap {
+  private constructor(
+    readonly perSide: number,
+    readonly width: number,
+    readonly height: number,
+    private readonly entries: Entry[],
+    private readonly payload: Uint8Array,
+  ) {}
+
+  static parse(buffer: ArrayBuffer): HoverMap {
+    const view = new DataView(buffer);
+    const magic = String.fromCharCode(...new Uint8Array(buffer, 0, Math.min(4, buffer.byteLength)));
+    if (buffer.byteLength < HEADER_BYTES || magic !== MAGIC || view.getUint8(4) !== FORMAT_VERSION) {
+      throw new Error(`not a hover map of format ${FORMAT_VERSION}`);
+    }
+    const perSide = view.getUint16(6, true);
+    const width = view.getUint32(8, true);
+    const height = view.getUint32(12, true);
+    const count = view.getUint32(16, true);
+    const entries: Entry[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = HEADER_BYTES + i * ENTRY_BYTES;
+      const u = (k: number): number => view.getUint32(at + 4 * k, true);
+      entries.push({ offset: u(0), length: u(1), x0: u(2), y0: u(3), x1: u(4), y1: u(5), area: u(6), score: view.getFloat32(at + 28, true) });
+    }
+    const payload = new Uint8Array(buffer, HEADER_BYTES + count * ENTRY_BYTES);
+    return new HoverMap(perSide, width, height, entries, payload);
+  }
+
+  /** The smallest mask of the grid points around (x, y) (window pixels) that holds that pixel; null when
+   * none does (the decode of the spot itself answers then). */
+  maskAt(x: number, y: number): HoverMask | null {
+    const px = Math.floor(x);
+    const py = Math.floor(y);
+    if (px < 0 || py < 0 || px >= this.width || py >= this.height) return null;
+    const col = Math.min(this.perSide - 1, Math.floor((px * this.perSide) / this.width));
+    const row = Math.min(this.perSide - 1, Math.floor((py * this.perSide) / this.height));
+    let best = -1;
+    for (let r = Math.max(0, row - REACH); r <= Math.min(this.perSide - 1, row + REACH); r++) {
+      for (let c = Math.max(0, col - REACH); c <= Math.min(this.perSide - 1, col + REACH); c++) {
+        const index = r * this.perSide + c;
+        const entry = this.entries[index]!;
+        if ((best < 0 || entry.area < this.entries[best]!.area) && this.holds(entry, px, py)) best = index;
+      }
+    }
+    return best < 0 ? null : this.crop(best);
+  }
+
+  private holds(entry: Entry, px: number, py: number): boolean {
+    if (entry.area === 0 || px < entry.x0 || px >= entry.x1 || py < entry.y0 || py >= entry.y1) return false;
+    const target = (py - entry.y0) * (entry.x1 - entry.x0) + (px - entry.x0);
+    let position = 0;
+    let inside = false;
+    for (const run of this.runs(entry)) {
+      if (target < position + run) return inside;
+      position += run;
+      inside = !inside;
+    }
+    return false;
+  }
+
+  /** The entry's run lengths (LEB128 varints), outside first. */
+  private *runs(entry: Entry): Generator<number> {
+    const end = entry.offset + entry.length;
+    let value = 0;
+    let scale = 1;
+    for (let at = entry.offset; at < end; at++) {
+      const byte = this.payload[at]!;
+      value += (byte & 0x7f) * scale; // multiplied, not shifted: JavaScript shifts wrap at 32 bits
+      if (byte & 0x80) scale *= 128;
+      else {
+        yield value;
+        value = 0;
+        scale = 1;
+      }
+    }
+  }
+
+  private crop(index: number): HoverMask {
+    const entry = this.entries[index]!;
+    const cx0 = Math.max(0, entry.x0 - 1);
+    const cy0 = Math.max(0, entry.y0 - 1);
+    const width = Math.min(this.width, entry.x1 + 1) - cx0;
+    const height = Math.min(this.height, entry.y1 + 1) - cy0;
+    const mask = new Uint8Array(width * height);
+    const boxWidth = entry.x1 - entry.x0;
+    let position = 0;
+    let inside = false;
+    for (const run of this.runs(entry)) {
+      if (inside) {
+        for (let i = position; i < position + run; i++) {
+          const row = Math.floor(i / boxWidth);
+          mask[(row + entry.y0 - cy0) * width + (i - row * boxWidth) + entry.x0 - cx0] = 1;
+        }
+      }
+      position += run;
+      inside = !inside;
+    }
+    return { index, mask, width, height, offset: [cx0, cy0], score: entry.score };
+  }
+}
+
+/** The open image's hover maps, by window index: each fetched once (the browser keeps them by ETag). */
+export class HoverMaps {
+  private readonly loading = new Map<number, Promise<void>>();
+  private readonly loaded = new Map<number, HoverMap>();
+
+  constructor(
+    private readonly observationId: string,
+    private readonly windowIndexes: number[],
+  ) {}
+
+  /** The window's map, or null while it loads (this starts loading it), where it failed or where the window
+   * has none. */
+  get(windowIndex: number): HoverMap | null {
+    const found = this.loaded.get(windowIndex);
+    if (!found && this.windowIndexes.includes(windowIndex)) void this.load(windowIndex);
+    return found ?? null;
+  }
+
+  load(windowIndex: number): Promise<void> {
+    let pending = this.loading.get(windowIndex);
+    if (!pending) {
+      pending = (async () => {
+        const response = await fetch(`/api/observations/${this.observationId}/sam/hover/${windowIndex}`, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(`hover map of window ${windowIndex}: HTTP ${response.status}`);
+        this.loaded.set(windowIndex, HoverMap.parse(await response.arrayBuffer()));
+      })().catch((error: unknown) => console.warn(`SAM: no hover previews here: ${(error as Error).message}`));
+      this.loading.set(windowIndex, pending);
+    }
+    return pending;
+  }
+
+  /** Every window's map, one after another (behind whatever the pointer needs first). */
+  async loadAll(): Promise<void> {
+    for (const index of this.windowIndexes) await this.load(index);
+  }
+}
