@@ -72,7 +72,9 @@ def image(folder: Path) -> Path:
 
 
 def prompts(db_url: str, files: Path, ckpt: Path, count: int) -> None:
-    settings = Settings(storage=StorageSettings(data_dir=files), sam=SamSettings(checkpoint=ckpt))
+    # No hover maps: prompts through the API do not use them (hover_rate times them).
+    sam = SamSettings(checkpoint=ckpt, hover_points_per_side=0)
+    settings = Settings(storage=StorageSettings(data_dir=files), sam=sam)
     storage = LocalStorage(files)
     engine = create_engine(db_url)
     factory = make_session_factory(engine)
@@ -206,6 +208,33 @@ def encoder_rate(arch: Architecture, name: str, windows: int, batch: int) -> Non
     )
 
 
+def hover_rate(ckpt: Path, per_side: int) -> None:
+    """One 512 px tile's hover map (workers/ml/sam/hover.py): decodes per second, and the map's size."""
+    from app.ml.sam_windows import Window
+    from workers.ml.sam.hover import hover_map
+
+    device = pick_device(SamSettings())
+    loaded = sam_model.load(SamSettings(checkpoint=ckpt))
+    sam = loaded.model.to(device)
+    window = Window(0, "tile", 0, 0, 512, 512)
+    embedding = np.random.default_rng(1).standard_normal((256, 64, 64)).astype(np.float16)
+    hover_map(sam, embedding, window, 2, device)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    data = hover_map(sam, embedding, window, per_side, device)
+    seconds = time.perf_counter() - started
+    where = (
+        torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"hover map, {per_side} x {per_side} points on a 512 px tile: {seconds:.1f} s "
+        f"({per_side**2 / seconds:.0f} points/s, float32, {where}); {len(data) / 2**10:.0f} KiB "
+        "(random weights: noisier masks than a trained SAM's, so larger)",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -218,6 +247,8 @@ def main() -> None:
     encoder_rate(TINY, "tiny (2 blocks, 64 wide)", 16 if not cuda else 256, 1 if not cuda else 16)
     if args.vit_b:
         encoder_rate(VIT_B, "ViT-B", 2 if not cuda else 512, 1 if not cuda else 32)
+    with tempfile.TemporaryDirectory() as tmp:
+        hover_rate(checkpoint(TINY, Path(tmp)), 32 if cuda else 8)
     if args.encoder_only:
         return
     with tempfile.TemporaryDirectory() as tmp:

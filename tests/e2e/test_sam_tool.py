@@ -17,7 +17,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from shapely.geometry import shape
 from shapely.ops import unary_union
@@ -250,6 +250,14 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     windows = [
         Window(w["index"], w["kind"], w["x"], w["y"], w["width"], w["height"]) for w in manifest["windows"]
     ]
+
+    # The regions' vertex limit as an operator may set it (LIMITS__MAX_POLYGON_VERTICES), which the tool
+    # reads with the embeddings: here 3, so that any mask is over it at Enter (see the end).
+    def low_limit(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json=response.json() | {"max_polygon_vertices": 3})
+
+    page.route(f"**/api/observations/{first}/sam/embeddings", low_limit)
     start_labeling(page, e2e_accounts.annotator, e2e_project, first)
     arm(page, "browser")
     page.locator("[data-testid=sam-detail]").fill("0")  # exact pixel outlines on both sides, as above
@@ -302,6 +310,14 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     page.mouse.move(cx + 30, cy + 30, steps=2)
     page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "preview"])
     assert page.evaluate(DRAWN_SINCE_JS, [since, "map"]) is None
+
+    # Enter with a mask over the vertex limit keeps nothing and says what to do (not a failed save later).
+    page.keyboard.press("Enter")
+    expect(page.locator(".toast").filter(has_text="more than the 3 a region may have")).to_contain_text(
+        "raise Simplify"
+    )
+    html_attr(page, "regions", "0")
+    html_attr(page, "sam-prompts", "1")  # the prompts stay: a higher Simplify keeps them
 
 
 def _box_result() -> Any:

@@ -34,3 +34,33 @@ def test_vit_b_encodes_a_batch_in_bf16_and_decodes_like_torch() -> None:
     prompt = SamPrompt(points=[SamPoint(x=200, y=200), SamPoint(x=300, y=260)])
     masks, _, _ = session.run(None, _decoder_inputs(prompt, window, embeddings[0].astype(np.float32)[None]))
     assert masks.shape == (1, 1, 512, 512)
+
+
+def test_a_hover_map_made_on_the_gpu_holds_the_onnx_decoders_masks() -> None:
+    import onnxruntime as ort
+    import torch
+
+    from app.ml import sam_hover
+    from app.ml.sam_windows import Window
+    from app.schemas.sam import SamPoint, SamPrompt
+    from app.services.sam_decoder import _decoder_inputs
+    from workers.ml.sam.hover import hover_map
+    from workers.ml.sam.model import Architecture, build
+    from workers.ml.sam.onnx_export import export_decoder
+
+    torch.manual_seed(0)
+    model = build(Architecture(64, 2, 2, 14, (1,), 16)).to("cuda")  # the decoder has its real size
+    window = Window(0, "tile", 0, 0, 512, 512)
+    embedding = np.random.default_rng(2).standard_normal((256, 64, 64)).astype(np.float16)
+    stored = sam_hover.decode(hover_map(model, embedding, window, 32, torch.device("cuda")))
+    session = ort.InferenceSession(export_decoder(model), providers=["CPUExecutionProvider"])
+    points = sam_hover.grid_points(512, 512, 32)
+    for index in (0, 100, 527, 1023):
+        x, y = points[index]
+        inputs = _decoder_inputs(
+            SamPrompt(points=[SamPoint(x=x, y=y)]), window, embedding.astype(np.float32)[None]
+        )
+        decoded = session.run(None, inputs)[0][0, 0] > 0
+        mask = stored.mask(index)
+        union = (mask | decoded).sum()
+        assert union == 0 or (mask & decoded).sum() / union >= 0.99, index

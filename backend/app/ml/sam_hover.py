@@ -6,11 +6,13 @@ frontend/src/labeling/sam/hoverMap.ts is the browser's reader of the same format
 The format, little-endian:
 - a header: ``MLHM``, the format's version (u8), 0 (u8), points per side (u16), the window's width and height
   in source pixels (u32 each), the number of masks (u32);
-- one entry per grid point, row by row: where its runs start in the payload and how many bytes they take
-  (u32 each), the mask's box ``x0, y0, x1, y1`` in window pixels (u32 each; ``x1`` and ``y1`` exclusive, all 0
-  for an empty mask), its area in pixels (u32) and SAM's score for it (f32);
-- the payload: each mask cropped to its box, row by row, as run lengths alternating between outside and
-  inside (the first run is outside, and may be 0 long), each an unsigned LEB128 varint.
+- one entry per grid point, row by row: where its bytes start in the payload and how many there are (u32
+  each), the mask's box ``x0, y0, x1, y1`` in window pixels (u32 each; ``x1`` and ``y1`` exclusive, all 0 for
+  an empty mask), its area in pixels (u32) and SAM's score for it (f32);
+- the payload: for each mask, the offset of each of its box's rows (u32, from the end of this table), then
+  each row's spans inside the mask as pairs of unsigned LEB128 varints: the gap since the last span's end
+  (or the box's left edge) and the span's length. A row is found without reading the rows before it, so
+  whether a mask holds a pixel costs one row's spans however speckled the mask is.
 """
 
 from __future__ import annotations
@@ -54,12 +56,19 @@ class HoverMap:
         """Grid point ``index``'s mask over the whole window, (height, width) bool."""
         entry = self.entries[index]
         out = np.zeros((self.height, self.width), dtype=bool)
-        x0, y0, x1, y1 = entry.box
         if entry.area == 0:
             return out
-        runs = _read_varints(self.payload[entry.offset : entry.offset + entry.length])
-        flat = np.repeat(np.arange(len(runs)) % 2 == 1, runs)
-        out[y0:y1, x0:x1] = flat.reshape(y1 - y0, x1 - x0)
+        x0, y0, x1, y1 = entry.box
+        chunk = self.payload[entry.offset : entry.offset + entry.length]
+        rows = y1 - y0
+        offsets = np.frombuffer(chunk[: 4 * rows], dtype="<u4").tolist() + [entry.length - 4 * rows]
+        for row in range(rows):
+            spans = _read_varints(chunk[4 * rows + offsets[row] : 4 * rows + offsets[row + 1]])
+            x = x0
+            for gap, length in zip(spans[0::2], spans[1::2], strict=True):
+                x += int(gap)
+                out[y0 + row, x : x + int(length)] = True
+                x += int(length)
         return out
 
 
@@ -77,13 +86,33 @@ def encode(masks: np.ndarray, scores: np.ndarray, per_side: int) -> bytes:
             entries.append(_ENTRY.pack(offset, 0, 0, 0, 0, 0, 0, float(score)))
             continue
         y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        runs = _varints(_run_lengths(mask[y0:y1, x0:x1].ravel()))
-        area = int(mask[y0:y1, x0:x1].sum())
-        entries.append(_ENTRY.pack(offset, len(runs), x0, y0, x1, y1, area, float(score)))
-        chunks.append(runs)
-        offset += len(runs)
+        box = mask[y0:y1, x0:x1]
+        chunk = _rows(box)
+        entries.append(_ENTRY.pack(offset, len(chunk), x0, y0, x1, y1, int(box.sum()), float(score)))
+        chunks.append(chunk)
+        offset += len(chunk)
     header = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, per_side, width, height, count)
     return header + b"".join(entries) + b"".join(chunks)
+
+
+def _rows(box: np.ndarray) -> bytes:
+    """A mask's box as its row offsets and each row's (gap, length) spans (vectorised: the masks of random-
+    weight models are speckle, with thousands of spans)."""
+    height, width = box.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)
+    padded[:, 1:-1] = box
+    changes = np.diff(padded, axis=1)  # +1 where a span starts, -1 where it ends (column after it)
+    starts_r, starts_c = np.nonzero(changes == 1)
+    _, ends_c = np.nonzero(changes == -1)  # row by row, in the same order as the starts
+    previous_end = np.zeros_like(ends_c)
+    same_row = np.concatenate([[False], starts_r[1:] == starts_r[:-1]])
+    previous_end[1:] = ends_c[:-1]
+    gaps = starts_c - np.where(same_row, previous_end, 0)
+    values = np.stack([gaps, ends_c - starts_c], axis=1).ravel()
+    sizes = _varint_sizes(values)
+    row_bytes = np.bincount(np.repeat(starts_r, 2), weights=sizes, minlength=height).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(row_bytes)[:-1]]).astype("<u4")
+    return offsets.tobytes() + _varints(values)
 
 
 def decode(data: bytes) -> HoverMap:
@@ -102,19 +131,20 @@ def decode(data: bytes) -> HoverMap:
     return HoverMap(per_side, width, height, entries, payload)
 
 
-def _run_lengths(flat: np.ndarray) -> np.ndarray:
-    """Lengths of the runs of a flat bool array, the first one of False (0 long when it starts True)."""
-    changes = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
-    bounds = np.concatenate([[0], changes, [len(flat)]])
-    runs = np.diff(bounds)
-    return np.concatenate([[0], runs]) if flat[0] else runs
+def _varint_sizes(values: np.ndarray) -> np.ndarray:
+    """How many bytes each value's LEB128 takes."""
+    v = values.astype(np.uint64)
+    sizes: np.ndarray = np.maximum(
+        1, (np.stack([v >> np.uint64(7 * k) for k in range(5)], axis=1) > 0).sum(axis=1)
+    )
+    return sizes
 
 
 def _varints(values: np.ndarray) -> bytes:
     """Unsigned LEB128 of each value (vectorised: masks of random-weight models have many runs)."""
     v = values.astype(np.uint64)
     groups = np.stack([(v >> np.uint64(7 * k)) & np.uint64(0x7F) for k in range(5)], axis=1).astype(np.uint8)
-    used = np.maximum(1, (np.stack([v >> np.uint64(7 * k) for k in range(5)], axis=1) > 0).sum(axis=1))
+    used = _varint_sizes(values)
     keep = np.arange(5)[None, :] < used[:, None]
     groups[np.arange(5)[None, :] < (used - 1)[:, None]] |= 0x80
     return bytes(groups[keep].tobytes())

@@ -2470,6 +2470,11 @@ export interface components {
             job: components["schemas"]["JobRead"] | null;
             manifest: components["schemas"]["EmbeddingManifest"] | null;
             /**
+             * Max Polygon Vertices
+             * @description LIMITS__MAX_POLYGON_VERTICES: a mask outlined with more cannot be saved as a region.
+             */
+            max_polygon_vertices: number;
+            /**
              * Min Area Px
              * @description SAM__MIN_AREA_PX: what a browser decoding them drops.
              */

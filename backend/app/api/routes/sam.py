@@ -122,6 +122,9 @@ class EmbeddingsRead(BaseModel):
     )
     min_area_px: float = Field(description="SAM__MIN_AREA_PX: what a browser decoding them drops.")
     simplify_px: float = Field(description="SAM__SIMPLIFY_PX: the simplification a browser starts with.")
+    max_polygon_vertices: int = Field(
+        description="LIMITS__MAX_POLYGON_VERTICES: a mask outlined with more cannot be saved as a region."
+    )
 
 
 @router.get(
@@ -154,6 +157,7 @@ def sam_embeddings(
         job=job_read(pending) if pending else None,
         min_area_px=settings.sam.min_area_px,
         simplify_px=settings.sam.simplify_px,
+        max_polygon_vertices=settings.limits.max_polygon_vertices,
     )
 
 

@@ -1,6 +1,7 @@
 // Hover maps (docs/adr/2026-12-03-sam-hover-previews-from-a-point-grid.md; app/ml/sam_hover.py writes them
 // and describes the format): the masks SAM gave a grid of single points over one embedded window, fetched
-// once per window, so that the mask under the pointer is previewed at once, without a decode.
+// once per window, so that the mask under the pointer is previewed at once, without a decode. Each mask is
+// stored row by row with an offset per row, so that whether it holds a pixel costs one row's spans.
 
 const MAGIC = "MLHM";
 const FORMAT_VERSION = 1;
@@ -40,6 +41,9 @@ export class HoverMap {
     private readonly entries: Entry[],
     private readonly payload: Uint8Array,
   ) {}
+
+  /** The read position in the payload (varint). */
+  private at = 0;
 
   static parse(buffer: ArrayBuffer): HoverMap {
     const view = new DataView(buffer);
@@ -82,31 +86,38 @@ export class HoverMap {
 
   private holds(entry: Entry, px: number, py: number): boolean {
     if (entry.area === 0 || px < entry.x0 || px >= entry.x1 || py < entry.y0 || py >= entry.y1) return false;
-    const target = (py - entry.y0) * (entry.x1 - entry.x0) + (px - entry.x0);
-    let position = 0;
-    let inside = false;
-    for (const run of this.runs(entry)) {
-      if (target < position + run) return inside;
-      position += run;
-      inside = !inside;
+    const [from, to] = this.row(entry, py - entry.y0);
+    const col = px - entry.x0;
+    let x = 0;
+    this.at = from;
+    while (this.at < to) {
+      x += this.varint();
+      if (col < x) return false;
+      x += this.varint();
+      if (col < x) return true;
     }
     return false;
   }
 
-  /** The entry's run lengths (LEB128 varints), outside first. */
-  private *runs(entry: Entry): Generator<number> {
-    const end = entry.offset + entry.length;
+  /** Where row ``row`` of the entry's box has its spans in the payload: [from, to). */
+  private row(entry: Entry, row: number): [number, number] {
+    const rows = entry.y1 - entry.y0;
+    const table = entry.offset;
+    const spans = table + 4 * rows;
+    const offset = (r: number): number =>
+      this.payload[table + 4 * r]! | (this.payload[table + 4 * r + 1]! << 8) | (this.payload[table + 4 * r + 2]! << 16) | (this.payload[table + 4 * r + 3]! * 2 ** 24);
+    return [spans + offset(row), row + 1 < rows ? spans + offset(row + 1) : entry.offset + entry.length];
+  }
+
+  /** The varint at `this.at`, moving past it. */
+  private varint(): number {
     let value = 0;
     let scale = 1;
-    for (let at = entry.offset; at < end; at++) {
-      const byte = this.payload[at]!;
+    for (;;) {
+      const byte = this.payload[this.at++]!;
       value += (byte & 0x7f) * scale; // multiplied, not shifted: JavaScript shifts wrap at 32 bits
-      if (byte & 0x80) scale *= 128;
-      else {
-        yield value;
-        value = 0;
-        scale = 1;
-      }
+      if (!(byte & 0x80)) return value;
+      scale *= 128;
     }
   }
 
@@ -117,18 +128,17 @@ export class HoverMap {
     const width = Math.min(this.width, entry.x1 + 1) - cx0;
     const height = Math.min(this.height, entry.y1 + 1) - cy0;
     const mask = new Uint8Array(width * height);
-    const boxWidth = entry.x1 - entry.x0;
-    let position = 0;
-    let inside = false;
-    for (const run of this.runs(entry)) {
-      if (inside) {
-        for (let i = position; i < position + run; i++) {
-          const row = Math.floor(i / boxWidth);
-          mask[(row + entry.y0 - cy0) * width + (i - row * boxWidth) + entry.x0 - cx0] = 1;
-        }
+    for (let row = 0; row < entry.y1 - entry.y0; row++) {
+      const [from, to] = this.row(entry, row);
+      const base = (row + entry.y0 - cy0) * width + entry.x0 - cx0;
+      let x = 0;
+      this.at = from;
+      while (this.at < to) {
+        x += this.varint();
+        const length = this.varint();
+        mask.fill(1, base + x, base + x + length);
+        x += length;
       }
-      position += run;
-      inside = !inside;
     }
     return { index, mask, width, height, offset: [cx0, cy0], score: entry.score };
   }
@@ -159,6 +169,8 @@ export class HoverMaps {
         const response = await fetch(`/api/observations/${this.observationId}/sam/hover/${windowIndex}`, { credentials: "same-origin" });
         if (!response.ok) throw new Error(`hover map of window ${windowIndex}: HTTP ${response.status}`);
         this.loaded.set(windowIndex, HoverMap.parse(await response.arrayBuffer()));
+        // Test and benchmark hook: how many of the image's maps are here.
+        document.documentElement.dataset["samHoverMaps"] = `${this.loaded.size}/${this.windowIndexes.length}`;
       })().catch((error: unknown) => console.warn(`SAM: no hover previews here: ${(error as Error).message}`));
       this.loading.set(windowIndex, pending);
     }

@@ -117,7 +117,14 @@ export class SamTool implements Tool {
   /** The hover (pointer position) whose map preview is shown; a decoded preview of an earlier one then does
    * not replace it (it would step back to where the pointer was). */
   private mapShownFor: SamPoint | null = null;
+  /** Map lookups are throttled so that a fast sweep does not queue them (each leaves the main thread free
+   * for as long as it took, and at least a frame): a trailing one takes the newest pointer position. */
+  private mapTimer: number | null = null;
+  private mapFreeAt = 0;
   private minAreaPx = 16;
+  /** The API's limit on a region's vertices (LIMITS__MAX_POLYGON_VERTICES): a mask outlined with more is
+   * refused at Enter, saying what to do, instead of failing the save. */
+  private maxVertices = 100_000;
   private job: Poller | null = null;
   private state: SamState = "off";
   private points: SamPoint[] = [];
@@ -212,6 +219,8 @@ export class SamTool implements Tool {
   }
 
   deactivate(): void {
+    if (this.mapTimer !== null) window.clearTimeout(this.mapTimer);
+    this.mapTimer = null;
     this.host.map.removeInteraction(this.pointer);
     this.host.map.removeLayer(this.layer);
     this.panel.hidden = true;
@@ -256,6 +265,7 @@ export class SamTool implements Tool {
       return;
     }
     this.minAreaPx = embeddings.min_area_px;
+    this.maxVertices = embeddings.max_polygon_vertices;
     if (embeddings.state !== "current" || !embeddings.manifest) {
       this.waitFor(embeddings.job?.id ?? (await this.queueEmbedding()));
       return;
@@ -403,8 +413,19 @@ export class SamTool implements Tool {
     if (this.state !== "ready" || this.downAt) return;
     this.movedAt = event.originalEvent.timeStamp;
     this.hover = this.pixel(event);
-    this.previewFromMap();
+    this.scheduleMapPreview();
     this.request();
+  }
+
+  private scheduleMapPreview(): void {
+    if (this.mapTimer !== null) return; // a trailing lookup is due: it takes the newest position
+    const wait = this.mapFreeAt - performance.now();
+    if (wait <= 0) this.previewFromMap();
+    else
+      this.mapTimer = window.setTimeout(() => {
+        this.mapTimer = null;
+        this.previewFromMap();
+      }, wait);
   }
 
   /** With no prompt placed, the mask under the pointer from the window's hover map (the window the decode
@@ -423,6 +444,7 @@ export class SamTool implements Tool {
       offset: [w.x + found.offset[0], w.y + found.offset[1]],
     }).map((p) => p.geometry);
     const arrivedAt = performance.now();
+    this.mapFreeAt = arrivedAt + Math.max(16, arrivedAt - sentAt);
     this.shown = { polygons, score: found.score, timing: null };
     this.mapShownFor = hover;
     // Test hook: which grid point of which window answered.
@@ -616,6 +638,13 @@ export class SamTool implements Tool {
       const result = this.prompted ? (this.resultVersion === this.version ? this.result : null) : this.shown;
       if (!result || result.polygons.length === 0) {
         this.host.message("SAM has no mask to keep here: point at something first.");
+        return;
+      }
+      const vertices = result.polygons.reduce((sum, p) => sum + p.coordinates.reduce((n, ring) => n + ring.length, 0), 0);
+      if (vertices > this.maxVertices) {
+        this.host.message(
+          `SAM's mask has ${vertices.toLocaleString("en")} vertices, more than the ${this.maxVertices.toLocaleString("en")} a region may have: raise Simplify, tick "Largest part only" or prompt a smaller object.`,
+        );
         return;
       }
       const geometry =
