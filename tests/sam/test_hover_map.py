@@ -50,7 +50,7 @@ def test_masks_come_back_as_they_were_stored() -> None:
     assert stored.entries[4].box == (0, 0, 0, 0) and stored.entries[4].length == 0
     assert stored.entries[2].box == (0, 0, 1, 1) and stored.entries[3].box == (0, 0, width, height)
     assert stored.entries[5].box == (width - 1, 0, width, height)
-    # A 50 x 50 block: 50 row offsets (4 bytes) and one span a row (a gap of 0 and a length of 50, a byte each).
+    # A 50 x 50 block: 50 row offsets (4 bytes) and a span a row (a gap of 0, a length of 50: a byte each).
     assert stored.entries[0].length == 50 * (4 + 2)
 
     points = sam_hover.grid_points(width, height, per_side)

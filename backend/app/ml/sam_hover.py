@@ -58,10 +58,10 @@ class HoverMap:
         out = np.zeros((self.height, self.width), dtype=bool)
         if entry.area == 0:
             return out
-        x0, y0, x1, y1 = entry.box
+        x0, y0, _, y1 = entry.box
         chunk = self.payload[entry.offset : entry.offset + entry.length]
         rows = y1 - y0
-        offsets = np.frombuffer(chunk[: 4 * rows], dtype="<u4").tolist() + [entry.length - 4 * rows]
+        offsets = [*np.frombuffer(chunk[: 4 * rows], dtype="<u4").tolist(), entry.length - 4 * rows]
         for row in range(rows):
             spans = _read_varints(chunk[4 * rows + offsets[row] : 4 * rows + offsets[row + 1]])
             x = x0

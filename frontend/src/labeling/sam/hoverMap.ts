@@ -7,8 +7,9 @@ const MAGIC = "MLHM";
 const FORMAT_VERSION = 1;
 const HEADER_BYTES = 20;
 const ENTRY_BYTES = 32;
-/** Grid cells each way around the pointer's own whose masks may hold it. */
-const REACH = 2;
+/** Grid cells each way around the pointer's own whose masks may hold it: the near ones first, then (where
+ * none of those does, as on a thin object between grid points) farther ones, whose larger masks may. */
+const REACHES = [2, 5];
 
 /** A grid point's mask, cropped to its box plus a pixel of margin (inside the window), with where that crop
  * lies in the image. */
@@ -73,15 +74,18 @@ export class HoverMap {
     if (px < 0 || py < 0 || px >= this.width || py >= this.height) return null;
     const col = Math.min(this.perSide - 1, Math.floor((px * this.perSide) / this.width));
     const row = Math.min(this.perSide - 1, Math.floor((py * this.perSide) / this.height));
-    let best = -1;
-    for (let r = Math.max(0, row - REACH); r <= Math.min(this.perSide - 1, row + REACH); r++) {
-      for (let c = Math.max(0, col - REACH); c <= Math.min(this.perSide - 1, col + REACH); c++) {
-        const index = r * this.perSide + c;
-        const entry = this.entries[index]!;
-        if ((best < 0 || entry.area < this.entries[best]!.area) && this.holds(entry, px, py)) best = index;
+    for (const reach of REACHES) {
+      let best = -1;
+      for (let r = Math.max(0, row - reach); r <= Math.min(this.perSide - 1, row + reach); r++) {
+        for (let c = Math.max(0, col - reach); c <= Math.min(this.perSide - 1, col + reach); c++) {
+          const index = r * this.perSide + c;
+          const entry = this.entries[index]!;
+          if ((best < 0 || entry.area < this.entries[best]!.area) && this.holds(entry, px, py)) best = index;
+        }
       }
+      if (best >= 0) return this.crop(best);
     }
-    return best < 0 ? null : this.crop(best);
+    return null;
   }
 
   private holds(entry: Entry, px: number, py: number): boolean {
