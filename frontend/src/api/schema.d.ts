@@ -669,8 +669,7 @@ export interface paths {
         };
         /**
          * One window's hover map: the masks of a grid of points, for previews under the pointer
-         * @description The stored bytes (app/ml/sam_hover.py gives the format), with an ETag of the stored set like the
-         *     embeddings'.
+         * @description The stored bytes (app/ml/sam_hover.py gives the format), with an ETag like the embeddings'.
          */
         get: operations["sam_hover_map_api_observations__observation_id__sam_hover__window_index__get"];
         put?: never;

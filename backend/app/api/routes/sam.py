@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Literal
 
@@ -26,6 +27,7 @@ from app.schemas.sam import (
     SamPrelabelParams,
     SamPrompt,
     SamStatus,
+    SamWindowRead,
 )
 from app.services import sam as sam_service
 from app.services.imagery_processing import render_spec
@@ -165,6 +167,32 @@ class EmbeddingWindowNotFoundError(NotFoundError):
     code = "sam_window_not_found"
 
 
+class HoverMapNotFoundError(NotFoundError):
+    code = "sam_hover_map_not_found"
+
+
+def _stored_window(
+    session: SessionDep, settings: SettingsDep, storage: StorageDep, observation_id: uuid.UUID, index: int
+) -> tuple[Observation, SamWindowRead | None]:
+    """The observation and its current embeddings' window ``index`` (None when there is no such window)."""
+    observation = _observation(session, observation_id)
+    if settings.sam.checkpoint is None:
+        raise sam_service.SamNotSetUpError(sam_service.SETUP_MESSAGE)
+    manifest = read_manifest(storage, observation)
+    window = next((w for w in manifest.windows if w.index == index), None) if manifest else None
+    return observation, window
+
+
+def _kept_by_etag(request: Request, key: str, body: Callable[[], bytes]) -> Response:
+    """Stored bytes with an ETag of their key (a new set of embeddings has new keys), so that the browser
+    keeps them and revalidates with a 304."""
+    etag = f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body(), media_type="application/octet-stream", headers=headers)
+
+
 @router.get(
     "/api/observations/{observation_id}/sam/embeddings/{window_index}",
     response_class=Response,
@@ -181,27 +209,14 @@ def sam_embedding_window(
 ) -> Response:
     """The bytes of the window the manifest names, without the .npy header, so that the browser hands them
     to the decoder as they are; an ETag of the stored set lets the browser keep them (a 304 afterwards)."""
-    observation = _observation(session, observation_id)
-    if settings.sam.checkpoint is None:
-        raise sam_service.SamNotSetUpError(sam_service.SETUP_MESSAGE)
-    manifest = read_manifest(storage, observation)
-    window = next((w for w in manifest.windows if w.index == window_index), None) if manifest else None
-    if manifest is None or window is None:
+    _, window = _stored_window(session, settings, storage, observation_id, window_index)
+    if window is None:
         raise EmbeddingWindowNotFoundError(
             f"Observation {observation_id} has no SAM embedding window {window_index}: read the windows "
             f"from GET /api/observations/{observation_id}/sam/embeddings (compute them first if missing)."
         )
-    etag = f'"{hashlib.sha256(window.key.encode()).hexdigest()[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(
-        raw_float16(storage.get_bytes(window.key)), media_type="application/octet-stream", headers=headers
-    )
-
-
-class HoverMapNotFoundError(NotFoundError):
-    code = "sam_hover_map_not_found"
+    key = window.key
+    return _kept_by_etag(request, key, lambda: raw_float16(storage.get_bytes(key)))
 
 
 @router.get(
@@ -218,26 +233,16 @@ def sam_hover_map(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> Response:
-    """The stored bytes (app/ml/sam_hover.py gives the format), with an ETag of the stored set like the
-    embeddings'."""
-    observation = _observation(session, observation_id)
-    if settings.sam.checkpoint is None:
-        raise sam_service.SamNotSetUpError(sam_service.SETUP_MESSAGE)
-    manifest = read_manifest(storage, observation)
-    window = next((w for w in manifest.windows if w.index == window_index), None) if manifest else None
-    if manifest is None or window is None or window.hover_key is None:
+    """The stored bytes (app/ml/sam_hover.py gives the format), with an ETag like the embeddings'."""
+    observation, window = _stored_window(session, settings, storage, observation_id, window_index)
+    if window is None or window.hover_key is None:
         raise HoverMapNotFoundError(
             f"Observation {observation_id} has no SAM hover map for window {window_index}: its embeddings "
             "were made without (SAM__HOVER_POINTS_PER_SIDE 0, or an earlier version); compute them again "
             f"with POST /api/projects/{observation.project_id}/sam/embed?force=true."
         )
-    etag = f'"{hashlib.sha256(window.hover_key.encode()).hexdigest()[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(
-        storage.get_bytes(window.hover_key), media_type="application/octet-stream", headers=headers
-    )
+    key = window.hover_key
+    return _kept_by_etag(request, key, lambda: storage.get_bytes(key))
 
 
 class SamSelection(RequestModel):
