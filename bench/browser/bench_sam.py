@@ -264,7 +264,6 @@ def measure(page: Page, moves: int, sweep: int, clicks: int) -> dict[str, list[d
         "one_decoded": one_decoded,
         "sweep": swept,
         "sweep_maps": swept_maps,
-        "sweep_moves": [{"moves": sweep}],
         "click": clicked,
     }
 
@@ -390,11 +389,12 @@ def main() -> None:
                     browser.close()
         finally:
             stop(server)
-    report(results, armed, maps_loaded, errors, width, height)
+    report(results, args.sweep, armed, maps_loaded, errors, width, height)
 
 
 def report(
     results: dict[str, list[dict[str, Any]]],
+    sweep: int,
     armed: float,
     maps_loaded: float,
     errors: list[str],
@@ -434,7 +434,7 @@ def report(
     print(
         f"hover, one move at a time: {from_map} of {len(results['one_by_one'])} first previews came from the "
         f"hover map; sweep: {len(results['sweep_maps'])} map previews painted for "
-        f"{results['sweep_moves'][0]['moves']} moves"
+        f"{sweep} moves"
     )
     p50, p95, n = latencies(results["click"])
     rows.append(("click -> polygon", n, p50, p95, met(p50, GOALS["click_p50"]), split(results["click"])))

@@ -25,7 +25,8 @@ from shapely.validation import explain_validity
 
 from app.imagery.storage import observation_prefix
 from app.ml import sam_hover
-from app.ml.sam_windows import Window, window_for
+from app.ml.sam_windows import window_for
+from app.schemas.sam import SamWindowRead
 from tests.e2e.actions import annotation_of, embedded, html_attr, map_centre, start_labeling
 from tests.e2e.conftest import ConsoleErrors, E2EAccounts, E2EProject, Shot
 from tests.jobs import wait_for_job
@@ -247,9 +248,7 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     embedded(sam_api, committing_client, e2e_project)
     manifest = sam_api.get(f"/api/observations/{first}/sam/embeddings").json()["manifest"]
     assert manifest["hover_points_per_side"] == 4  # the test worker's grid
-    windows = [
-        Window(w["index"], w["kind"], w["x"], w["y"], w["width"], w["height"]) for w in manifest["windows"]
-    ]
+    windows = [SamWindowRead.model_validate(w).window() for w in manifest["windows"]]
 
     # The regions' vertex limit as an operator may set it (LIMITS__MAX_POLYGON_VERTICES), which the tool
     # reads with the embeddings: here 3, so that any mask is over it at Enter (see the end).

@@ -109,10 +109,10 @@ def _rows(box: np.ndarray) -> bytes:
     previous_end[1:] = ends_c[:-1]
     gaps = starts_c - np.where(same_row, previous_end, 0)
     values = np.stack([gaps, ends_c - starts_c], axis=1).ravel()
-    sizes = _varint_sizes(values)
+    spans, sizes = _varints(values)
     row_bytes = np.bincount(np.repeat(starts_r, 2), weights=sizes, minlength=height).astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(row_bytes)[:-1]]).astype("<u4")
-    return offsets.tobytes() + _varints(values)
+    return offsets.tobytes() + spans
 
 
 def decode(data: bytes) -> HoverMap:
@@ -131,23 +131,15 @@ def decode(data: bytes) -> HoverMap:
     return HoverMap(per_side, width, height, entries, payload)
 
 
-def _varint_sizes(values: np.ndarray) -> np.ndarray:
-    """How many bytes each value's LEB128 takes."""
+def _varints(values: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Unsigned LEB128 of each value, and how many bytes each took (vectorised: masks of random-weight
+    models have many spans)."""
     v = values.astype(np.uint64)
-    sizes: np.ndarray = np.maximum(
-        1, (np.stack([v >> np.uint64(7 * k) for k in range(5)], axis=1) > 0).sum(axis=1)
-    )
-    return sizes
-
-
-def _varints(values: np.ndarray) -> bytes:
-    """Unsigned LEB128 of each value (vectorised: masks of random-weight models have many runs)."""
-    v = values.astype(np.uint64)
-    groups = np.stack([(v >> np.uint64(7 * k)) & np.uint64(0x7F) for k in range(5)], axis=1).astype(np.uint8)
-    used = _varint_sizes(values)
-    keep = np.arange(5)[None, :] < used[:, None]
-    groups[np.arange(5)[None, :] < (used - 1)[:, None]] |= 0x80
-    return bytes(groups[keep].tobytes())
+    shifted = np.stack([v >> np.uint64(7 * k) for k in range(5)], axis=1)  # 5 groups hold a u32
+    used: np.ndarray = np.maximum(1, (shifted > 0).sum(axis=1))
+    groups = (shifted & np.uint64(0x7F)).astype(np.uint8)
+    groups[np.arange(5)[None, :] < (used - 1)[:, None]] |= 0x80  # more groups follow
+    return bytes(groups[np.arange(5)[None, :] < used[:, None]].tobytes()), used
 
 
 def _read_varints(data: bytes) -> np.ndarray:

@@ -41,10 +41,13 @@ export class HoverMap {
     readonly height: number,
     private readonly entries: Entry[],
     private readonly payload: Uint8Array,
-  ) {}
+  ) {
+    this.view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  }
 
   /** The read position in the payload (varint). */
   private at = 0;
+  private readonly view: DataView;
 
   static parse(buffer: ArrayBuffer): HoverMap {
     const view = new DataView(buffer);
@@ -108,8 +111,7 @@ export class HoverMap {
     const rows = entry.y1 - entry.y0;
     const table = entry.offset;
     const spans = table + 4 * rows;
-    const offset = (r: number): number =>
-      this.payload[table + 4 * r]! | (this.payload[table + 4 * r + 1]! << 8) | (this.payload[table + 4 * r + 2]! << 16) | (this.payload[table + 4 * r + 3]! * 2 ** 24);
+    const offset = (r: number): number => this.view.getUint32(table + 4 * r, true);
     return [spans + offset(row), row + 1 < rows ? spans + offset(row + 1) : entry.offset + entry.length];
   }
 
