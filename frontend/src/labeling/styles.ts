@@ -44,25 +44,37 @@ export function classColour(project: Project, label: string): string {
   return project.label_classes.find((c) => c.name === label)?.color ?? "#ff00ff";
 }
 
+/** Zoomed out beyond this many image pixels per screen pixel, outlines are 1 px wide (docs/adr/
+ * 2026-12-03-thin-outlines-when-zoomed-out.md): a 1 px stroke is a hairline that software canvases draw ~7
+ * times faster than a 2 px one, and there regions are a few pixels across, where thick outlines blur them. */
+export const THIN_OUTLINES_FROM = 1;
+
 /** Regions of the annotation: class colour, fill opacity from the layer panel, warnings in dashed orange.
- * Styles are made once per class, opacity and warning state: thousands of regions share a few objects. */
+ * Styles are made once per class, opacity, warning state and outline width: thousands of regions share a
+ * few objects. */
 export function regionStyle(project: Project, settings: LayerSettings, warned: Set<string>) {
   const cache = new Map<string, Style[]>();
-  return (feature: FeatureLike): Style[] | undefined => {
+  return (feature: FeatureLike, resolution: number): Style[] | undefined => {
     const label = String(feature.get("label"));
     if (settings.hidden.has(label)) return undefined;
     const warning = warned.has(String(feature.getId()));
-    const key = `${label}|${settings.opacity}|${warning}`;
+    const thin = resolution > THIN_OUTLINES_FROM;
+    const key = `${label}|${settings.opacity}|${warning}|${thin}`;
     let styles = cache.get(key);
     if (!styles) {
       const colour = classColour(project, label);
       styles = [
         new Style({
           fill: new Fill({ color: rgba(colour, settings.opacity) }),
-          stroke: new Stroke({ color: colour, width: 2 }),
+          stroke: new Stroke({ color: colour, width: thin ? 1 : 2 }),
         }),
       ];
-      if (warning) styles.push(new Style({ stroke: new Stroke({ color: "#ff8c00", width: 4, lineDash: [8, 6] }) }));
+      if (warning) {
+        const stroke = thin
+          ? new Stroke({ color: "#ff8c00", width: 1, lineDash: [4, 3] })
+          : new Stroke({ color: "#ff8c00", width: 4, lineDash: [8, 6] });
+        styles.push(new Style({ stroke }));
+      }
       cache.set(key, styles);
     }
     return styles;
