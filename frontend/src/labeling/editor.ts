@@ -45,6 +45,8 @@ function ringInside(outer: Polygon, ring: Coordinate[]): boolean {
 
 /** How long after a save's answer the live regions join the image (one redraw of all regions). */
 const SETTLE_MS = 1000;
+/** Snapping is ready this long after the first drawing at the latest, even if the browser is never idle. */
+const SNAP_WITHIN_MS = 2000;
 /** Edits that are not saved (offline) join it later, so panning stays smooth with many of them. */
 const SETTLE_UNSAVED_MS = 5000;
 
@@ -143,9 +145,6 @@ export class Editor {
       else if (this.settled.hasFeature(feature)) this.settled.removeFeature(feature);
     });
     this.source.on("changefeature", touched);
-    // Snapping indexes every segment (200,000 with 10,000 regions): after the first drawing of the map,
-    // not before it (a tool that snaps adds it at once when armed earlier).
-    map.once("rendercomplete", () => window.setTimeout(() => this.snapAdded || this.refreshSnap(), 0));
     this.host = this.makeHost();
     this.tool = new SelectTool(this.host);
     for (const tool of [this.tool, new DrawTool(this.host, "draw"), new DrawTool(this.host, "hole")]) this.register(tool);
@@ -310,6 +309,13 @@ export class Editor {
     for (const tool of this.registry.values()) tool.dispose();
   }
 
+  /** Called once the view is open and drawn. Snapping indexes every segment (200,000 with 10,000 regions,
+   * ~0.2 s): when the browser is idle after that, not in the middle of the opening (a tool that snaps adds
+   * it at once when armed earlier). */
+  opened(): void {
+    whenIdle(() => this.snapAdded || this.refreshSnap(), SNAP_WITHIN_MS);
+  }
+
   /** Snap must come after the interactions it serves, so it is added again whenever they change. */
   private refreshSnap(): void {
     this.snapAdded = true;
@@ -405,4 +411,10 @@ export class Editor {
       }
     }
   }
+}
+
+/** Runs `task` when the browser is idle, within `timeout` ms (Safari has no requestIdleCallback: soon). */
+function whenIdle(task: () => void, timeout: number): void {
+  if ("requestIdleCallback" in window) window.requestIdleCallback(task, { timeout });
+  else setTimeout(task, 0);
 }
