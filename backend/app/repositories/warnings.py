@@ -59,9 +59,36 @@ def store_warnings(
     session.flush()
 
 
+# The JSON text of a list of TopologyWarningCodeRead, built by PostgreSQL: the 30,000 warnings of a dense
+# annotation read as rows and Python objects took ~0.3 s of opening it, this ~0.08 s. to_json of a row is
+# compact (json_build_object puts spaces around every colon).
+_READ_JSON = text(
+    """
+    SELECT COALESCE(json_agg(
+               (SELECT to_json(w) FROM (SELECT t.rule AS code, t.region_id, t.other_region_id) AS w)
+             ORDER BY t.id), '[]')::text
+      FROM topology_warnings t
+     WHERE t.annotation_id = :a
+    """
+)
+
+
+def has_current_warnings(annotation: Annotation) -> bool:
+    """Whether the stored warnings are those of the annotation's current version."""
+    return annotation.warnings_version == annotation.version
+
+
 def stored_warnings(session: Session, annotation: Annotation) -> list[TopologyWarning] | None:
     """The annotation's stored warnings, or None when they are not those of its current version."""
-    if annotation.warnings_version != annotation.version:
+    if not has_current_warnings(annotation):
         return None
     rows = session.execute(_READ, {"a": annotation.id}).all()
     return [topology_warning(TopologyRule(rule), region_id, other) for region_id, rule, other in rows]
+
+
+def stored_warnings_json(session: Session, annotation: Annotation) -> str | None:
+    """The annotation's stored warnings as the JSON text of a list of TopologyWarningCodeRead (in the order
+    ``stored_warnings`` reads them), or None when they are not those of its current version."""
+    if not has_current_warnings(annotation):
+        return None
+    return str(session.scalar(_READ_JSON, {"a": annotation.id}))

@@ -35,7 +35,7 @@ from app.models.annotation import Annotation, Region, RegionSource, Revision, Re
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import geodesic_area_ha, postgis_make_valid
-from app.repositories.warnings import store_warnings, stored_warnings
+from app.repositories.warnings import store_warnings, stored_warnings, stored_warnings_json
 from app.services import ground_truth
 
 
@@ -680,6 +680,16 @@ def current_warnings(session: Session, annotation: Annotation, classes: list[str
     warnings = topology_warnings(session, annotation.id, classes)
     store_warnings(session, annotation, warnings, None)
     return warnings
+
+
+def current_warnings_json(session: Session, annotation: Annotation, classes: list[str]) -> str:
+    """``current_warnings`` as the JSON text of a list of TopologyWarningCodeRead, for opening a task (built
+    by PostgreSQL, without a Python object per warning). Flushes; the caller commits."""
+    stored = stored_warnings_json(session, annotation)
+    if stored is not None:
+        return stored
+    current_warnings(session, annotation, classes)  # checks them and stores them
+    return stored_warnings_json(session, annotation) or "[]"
 
 
 class RegionNotFoundError(NotFoundError):

@@ -7597,7 +7597,10 @@ export interface operations {
     };
     list_annotations_api_observations__observation_id__annotations_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Include each region's EPSG:4326 copy (`geometry_wgs84`); false leaves it null, which halves the body for a client that draws in pixels (the labeling view). */
+                wgs84?: boolean;
+            };
             header?: never;
             path: {
                 observation_id: string;

@@ -161,7 +161,9 @@ export class AnnotationSwitcher {
   /** Reads the task's annotations again (someone may have saved or added one) and opens `id`. */
   async reload(id: string = this.selectedId): Promise<void> {
     const list = await call(
-      api.GET("/api/observations/{observation_id}/annotations", { params: { path: { observation_id: this.observationId } } }),
+      api.GET("/api/observations/{observation_id}/annotations", {
+        params: { path: { observation_id: this.observationId }, query: { wgs84: false } },
+      }),
     );
     await addMemberEmails(this.project.id, list, this.emails);
     const target = list.find((a) => a.id === id) ?? list.find((a) => a.id === this.selectedId) ?? list[0];

@@ -60,7 +60,8 @@ export async function loadTask(projectId: string, observationId: string, review:
     call(api.GET("/api/projects/{project_id}", { params: { path: { project_id: projectId } } })),
     reading,
     call(api.GET("/api/observations/{observation_id}/task", { params: { path } })),
-    call(api.GET("/api/observations/{observation_id}/annotations", { params: { path } })),
+    // Drawn in pixels: without each region's EPSG:4326 copy (half the body).
+    call(api.GET("/api/observations/{observation_id}/annotations", { params: { path, query: { wgs84: false } } })),
   ]);
   const [emails, series] = await Promise.all([authorEmails(projectId, task, annotations), seriesLoading]);
   const common = { project, observation, task, series, annotations, emails };
