@@ -104,7 +104,7 @@ OPEN_JS = """
 (observation) => {
   const b = window.__bench;
   const mark = (name, value) => (b.marks.find(([, n, v]) => n === name && v === value) || [null])[0];
-  const path = `/api/observations/${observation}/annotations`;
+  const path = `/api/observations/${observation}/annotations/stream`;
   const get = performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname === path).pop();
   return {
     labeling: mark("data-view", "labeling"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ def test_members_of_another_project_get_404_for_everything_of_this_one(
         f"/api/observations/{task}/thumbnail",
         f"/api/observations/{task}/tiles/pixel/0/0/0.png",
         f"/api/observations/{task}/annotations",
+        f"/api/observations/{task}/annotations/stream",
         f"/api/annotations/{world.annotation_id}",
         f"/api/regions/{world.region.id}",
         f"/api/observations/{task}/comments",
@@ -102,6 +104,8 @@ def test_drafts_are_private_unless_the_project_shares_them(
     assert refused.status_code == 403 and "another annotator" in refused.json()["detail"]
     assert other.get(f"/api/regions/{world.region.id}").status_code == 403
     assert other.get(f"/api/observations/{world.task.id}/annotations").json() == []
+    streamed = other.get(f"/api/observations/{world.task.id}/annotations/stream").text.splitlines()
+    assert [json.loads(line) for line in streamed] == [{"end": {"annotations": 0, "regions": 0}}]
     assert other.get(regions).json()["features"] == []
     # The owner and the reviewer see it.
     assert client_for(world.annotator).get(annotation).status_code == 200
@@ -113,6 +117,8 @@ def test_drafts_are_private_unless_the_project_shares_them(
     assert shared.status_code == 200 and shared.json()["annotators_see_others"] is True
     assert other.get(annotation).status_code == 200
     assert len(other.get(f"/api/observations/{world.task.id}/annotations").json()) == 1
+    streamed = other.get(f"/api/observations/{world.task.id}/annotations/stream").text.splitlines()
+    assert json.loads(streamed[-1]) == {"end": {"annotations": 1, "regions": 1}}
     assert len(other.get(regions).json()["features"]) == 1
     # Seeing is not editing.
     edit = other.put(annotation, json={"version": 2, "regions": []})

@@ -492,3 +492,30 @@ def test_an_edited_region_is_drawn_on_its_own_layer_and_joins_the_image_after_it
     html_attr(page, "live-regions", "0")
     html_attr(page, "saved-version", str(version + 2))
     assert annotation_of(committing_client, first)["regions"] == []
+
+
+def test_a_task_whose_regions_did_not_all_arrive_is_not_opened(
+    page: Page, e2e_project: E2EProject, e2e_accounts: E2EAccounts
+) -> None:
+    """Opening reads the regions as a stream of lines; one cut off before its `end` line (a connection that
+    broke) is refused with a message, never opened as if it were the whole task (a save could then drop
+    the regions that did not arrive). Opened again, the task is whole."""
+    first = e2e_project.observation_ids[0]
+    start_labeling(page, e2e_accounts.annotator, e2e_project, first)
+    draw_polygon(page, BIG)
+    html_attr(page, "save-state", "saved")
+
+    def cut_off(route: Route) -> None:
+        lines = route.fetch().text().splitlines(keepends=True)
+        assert lines[-1].startswith('{"end":') and len(lines) == 4  # annotation, regions, warnings, end
+        route.fulfill(status=200, content_type="application/x-ndjson", body="".join(lines[:2]))
+
+    page.route("**/annotations/stream*", cut_off)
+    page.reload()
+    html_attr(page, "view", "labeling-error")
+    expect(page.locator(".error")).to_contain_text("did not all arrive")
+    expect(page.locator("html")).not_to_have_attribute("data-map-ready", first)
+    page.unroute("**/annotations/stream*")
+    page.reload()
+    html_attr(page, "map-ready", first)
+    html_attr(page, "regions", "1")

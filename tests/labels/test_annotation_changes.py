@@ -289,10 +289,14 @@ def test_opening_a_task_sends_each_region_as_the_saves_do(
     assert sorted(expected, key=lambda r: r["id"]) == sorted(created["regions"], key=lambda r: r["id"])
     assert listed["regions"][0]["properties"]["geometry_wgs84"]["type"] == "MultiPolygon"
     # A client that draws in pixels (the labeling view) leaves the EPSG:4326 copies out; nothing else changes.
-    (pixels,) = client.get(f"/api/observations/{observation.id}/annotations", params={"wgs84": "false"}).json()
+    (pixels,) = client.get(
+        f"/api/observations/{observation.id}/annotations", params={"wgs84": "false"}
+    ).json()
     without = [r | {"properties": r["properties"] | {"geometry_wgs84": None}} for r in expected]
     assert pixels["regions"] == without
-    assert {k: v for k, v in pixels.items() if k != "regions"} == {k: v for k, v in listed.items() if k != "regions"}
+    assert {k: v for k, v in pixels.items() if k != "regions"} == {
+        k: v for k, v in listed.items() if k != "regions"
+    }
     refused = client.get(f"/api/observations/{observation.id}/annotations", params={"wgs84": "maybe"})
     assert refused.status_code == 422, refused.text
 

@@ -20,15 +20,16 @@ def square(x: float, y: float, size: float) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def observation(db_session: Session) -> Observation:
-    """A 1000 x 1000 px observation, georeferenced with 10 m pixels in UTM 19S (as a workshop image)."""
-    project = Project(name=f"labels-{uuid.uuid4().hex[:6]}")
-    db_session.add(project)
-    db_session.flush()
+def add_observation(session: Session, project: Project | None = None) -> Observation:
+    """A 1000 x 1000 px observation, georeferenced with 10 m pixels in UTM 19S (as a workshop image), in
+    ``project`` (a new one when None). Commits."""
+    if project is None:
+        project = Project(name=f"labels-{uuid.uuid4().hex[:6]}")
+        session.add(project)
+        session.flush()
     site = Site(project_id=project.id, name="0854")
-    db_session.add(site)
-    db_session.flush()
+    session.add(site)
+    session.flush()
     row = Observation(
         project_id=project.id, site_id=site.id, index=0, original_filename="0854_000.png",
         content_hash="h" * 64, size_bytes=1, driver="PNG", width=1000, height=1000, band_count=3,
@@ -37,9 +38,14 @@ def observation(db_session: Session) -> Observation:
         transform=[10.0, 0.0, 367588.2, 0.0, -10.0, 6960504.4],
         status=ObservationStatus.READY, original_key="k",
     )  # fmt: skip
-    db_session.add(row)
-    db_session.commit()
+    session.add(row)
+    session.commit()
     return row
+
+
+@pytest.fixture
+def observation(db_session: Session) -> Observation:
+    return add_observation(db_session)
 
 
 def create(client: TestClient, observation: Observation, regions: list[dict[str, Any]], **params: Any) -> Any:
@@ -290,7 +296,9 @@ def test_topology_rules_come_back_as_warnings(client: TestClient, observation: O
     listed_warnings = [(w["region_id"], w["code"], w["other_region_id"]) for w in listed["warnings"]]
     saved_warnings = [(w["region_id"], w["code"], w["other_region_id"]) for w in response.json()["warnings"]]
     assert listed_warnings == saved_warnings  # the same, in the order the save checked them
-    assert all(set(w) == {"code", "region_id", "other_region_id"} for w in listed["warnings"])  # worded from `code`
+    assert all(
+        set(w) == {"code", "region_id", "other_region_id"} for w in listed["warnings"]
+    )  # worded from `code`
 
 
 def test_a_pit_overlapping_two_infrastructure_regions_gets_a_warning_for_each(

@@ -133,6 +133,7 @@ RULES: dict[str, Rule] = {
     # annotations, regions, predictions
     "create_annotation": members(A.ANY, A.REVIEWING, A.DRAFTING),
     "list_annotations": members(A.ANY, A.ANY, A.ANY),  # annotators get their own unless shared
+    "stream_annotations": members(A.ANY, A.ANY, A.ANY),  # the same list, streamed
     "read_annotation": READ_WORK,
     "save_annotation": WRITE_WORK,
     "change_annotation": WRITE_WORK,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from psycopg.adapt import Dumper
@@ -215,28 +215,43 @@ def rederive_wgs84(session: Session, observation_id: uuid.UUID, crs: str, transf
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-# An annotation's live regions as the JSON array of RegionFeature (presenters.region_feature) that opening a
-# task sends, built by PostgreSQL in one query: reading 10,000 regions as ORM rows and pydantic models took
-# seconds. 15 decimals keep every coordinate a client or a repair wrote (pixels are below 100,000). The
-# objects are to_json of rows, which is compact (json_build_object puts spaces around every colon: 0.5 MB
-# more with 10,000 regions). The EPSG:4326 copy can be left out (null) for a client that draws in pixels.
+# A region ``r`` as the JSON of a RegionFeature (presenters.region_feature), built by PostgreSQL: reading
+# 10,000 regions as ORM rows and pydantic models took seconds. 15 decimals keep every coordinate a client or
+# a repair wrote (pixels are below 100,000). The objects are to_json of rows, which is compact
+# (json_build_object puts spaces around every colon: 0.5 MB more with 10,000 regions). The EPSG:4326 copy
+# can be left out (null) for a client that draws in pixels.
+_FEATURE_JSON = """
+    (SELECT to_json(f) FROM (
+        SELECT 'Feature' AS type, r.id, ST_AsGeoJSON(r.geom, 15)::json AS geometry,
+               (SELECT to_json(p) FROM (
+                   SELECT r.label, r.source, r.score, r.version, r.area_px, r.area_ha,
+                          r.annotation_id, r.prediction_id, NULL AS model_version, r.accepted_from,
+                          r.carried_from, r.change_score, r.ancestor_id,
+                          CASE WHEN :wgs84 THEN ST_AsGeoJSON(r.geom_wgs84, 15)::json END AS geometry_wgs84
+               ) AS p) AS properties
+    ) AS f)
+"""
+
+# An annotation's live regions, oldest first, as the JSON array of RegionFeature.
 _FEATURES_SQL = text(
-    """
-    SELECT COALESCE(json_agg(
-               (SELECT to_json(f) FROM (
-                   SELECT 'Feature' AS type, r.id, ST_AsGeoJSON(r.geom, 15)::json AS geometry,
-                          (SELECT to_json(p) FROM (
-                              SELECT r.label, r.source, r.score, r.version, r.area_px, r.area_ha,
-                                     r.annotation_id, r.prediction_id, NULL AS model_version, r.accepted_from,
-                                     r.carried_from, r.change_score, r.ancestor_id,
-                                     CASE WHEN :wgs84 THEN ST_AsGeoJSON(r.geom_wgs84, 15)::json END
-                                         AS geometry_wgs84
-                          ) AS p) AS properties
-               ) AS f)
-             ORDER BY r.created_at, r.id), '[]')::text
+    f"""
+    SELECT COALESCE(json_agg({_FEATURE_JSON} ORDER BY r.created_at, r.id), '[]')::text
       FROM regions r
      WHERE r.annotation_id = :a AND r.deleted_at IS NULL
-    """
+    """  # noqa: S608 (fixed fragments, bound values)
+)
+
+# An annotation's live regions, oldest first, one RegionFeature's JSON text a row: read through a server-side
+# cursor, the first rows come while PostgreSQL still makes the rest. Ordered as narrow rows (ids), each
+# region then looked up by its key (sorting the wide rows cost more than the JSON).
+_FEATURE_ROWS_SQL = text(
+    f"""
+    SELECT {_FEATURE_JSON}::text
+      FROM (SELECT id FROM regions
+             WHERE annotation_id = :a AND deleted_at IS NULL
+             ORDER BY created_at, id) AS k
+      JOIN LATERAL (SELECT * FROM regions WHERE regions.id = k.id) AS r ON true
+    """  # noqa: S608 (fixed fragments, bound values)
 )
 
 
@@ -244,3 +259,20 @@ def annotation_features_json(session: Session, annotation_id: uuid.UUID, *, wgs8
     """The annotation's live regions, oldest first, as the JSON text of a list of RegionFeature; without
     ``wgs84`` their ``geometry_wgs84`` is null."""
     return str(session.scalar(_FEATURES_SQL, {"a": annotation_id, "wgs84": wgs84}))
+
+
+def annotation_feature_pages(
+    session: Session, annotation_id: uuid.UUID, page_size: int, *, wgs84: bool = True
+) -> Iterator[tuple[str, int]]:
+    """``annotation_features_json`` in pages of ``page_size`` regions: (the JSON text of the page's list of
+    RegionFeature, how many it holds); no region, one empty page. Pages are read as they are sent, all
+    through one statement (so one snapshot, even in a READ COMMITTED transaction)."""
+    rows = session.execute(
+        _FEATURE_ROWS_SQL, {"a": annotation_id, "wgs84": wgs84}, execution_options={"stream_results": True}
+    )
+    empty = True
+    for part in rows.scalars().partitions(page_size):
+        empty = False
+        yield "[" + ",".join(part) + "]", len(part)
+    if empty:
+        yield "[]", 0

@@ -195,6 +195,23 @@ class AnnotationOpenRead(AnnotationRead):
     )
 
 
+class AnnotationStreamCounts(BaseModel):
+    annotations: int = Field(description="How many annotations the stream held.")
+    regions: int = Field(description="How many regions, of all of them together.")
+
+
+class AnnotationStreamLine(BaseModel):
+    """One line of the streamed task's annotations (`/annotations/stream`, NDJSON): exactly one field is not
+    null. Per annotation, its `annotation` (with `regions` and `warnings` empty), then its regions in
+    `regions` lines (oldest first, up to `page_size` each), then its `warnings`; `end` last, with the
+    counts. A stream without its `end` line was cut off: it is not the whole task."""
+
+    annotation: AnnotationOpenRead | None = None
+    regions: list[RegionFeature] | None = None
+    warnings: list[TopologyWarningCodeRead] | None = None
+    end: AnnotationStreamCounts | None = None
+
+
 class RevisionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

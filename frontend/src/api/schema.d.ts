@@ -529,6 +529,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/observations/{observation_id}/annotations/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The task's annotations as a stream of lines (NDJSON), for opening a task
+         * @description What the task's list answers (the same annotations, regions and warnings), as lines a client reads
+         *     while the rest still comes: each annotation, its regions in pages, its warnings, then `end` with the
+         *     counts. All lines are one snapshot of the task (a save meanwhile is not half in it).
+         */
+        get: operations["stream_annotations_api_observations__observation_id__annotations_stream_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/observations/{observation_id}/approved-regions": {
         parameters: {
             query?: never;
@@ -1861,6 +1883,34 @@ export interface components {
              * @description The version this save is based on (or If-Match).
              */
             version?: number | null;
+        };
+        /** AnnotationStreamCounts */
+        AnnotationStreamCounts: {
+            /**
+             * Annotations
+             * @description How many annotations the stream held.
+             */
+            annotations: number;
+            /**
+             * Regions
+             * @description How many regions, of all of them together.
+             */
+            regions: number;
+        };
+        /**
+         * AnnotationStreamLine
+         * @description One line of the streamed task's annotations (`/annotations/stream`, NDJSON): exactly one field is not
+         *     null. Per annotation, its `annotation` (with `regions` and `warnings` empty), then its regions in
+         *     `regions` lines (oldest first, up to `page_size` each), then its `warnings`; `end` last, with the
+         *     counts. A stream without its `end` line was cut off: it is not the whole task.
+         */
+        AnnotationStreamLine: {
+            annotation?: components["schemas"]["AnnotationOpenRead"] | null;
+            end?: components["schemas"]["AnnotationStreamCounts"] | null;
+            /** Regions */
+            regions?: components["schemas"]["RegionFeature"][] | null;
+            /** Warnings */
+            warnings?: components["schemas"]["TopologyWarningCodeRead"][] | null;
         };
         /** AnnotatorProgress */
         AnnotatorProgress: {
@@ -4846,6 +4896,8 @@ export type SchemaAnnotationCreate = components['schemas']['AnnotationCreate'];
 export type SchemaAnnotationOpenRead = components['schemas']['AnnotationOpenRead'];
 export type SchemaAnnotationRead = components['schemas']['AnnotationRead'];
 export type SchemaAnnotationSave = components['schemas']['AnnotationSave'];
+export type SchemaAnnotationStreamCounts = components['schemas']['AnnotationStreamCounts'];
+export type SchemaAnnotationStreamLine = components['schemas']['AnnotationStreamLine'];
 export type SchemaAnnotatorProgress = components['schemas']['AnnotatorProgress'];
 export type SchemaApproveRequest = components['schemas']['ApproveRequest'];
 export type SchemaAreaOnDate = components['schemas']['AreaOnDate'];
@@ -7758,6 +7810,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RegionErrorRead"];
+                };
+            };
+            /** @description The database or another service cannot be reached; retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    stream_annotations_api_observations__observation_id__annotations_stream_get: {
+        parameters: {
+            query?: {
+                /** @description Include each region's EPSG:4326 copy (`geometry_wgs84`); false leaves it null, which halves the body for a client that draws in pixels (the labeling view). */
+                wgs84?: boolean;
+                /** @description Regions per `regions` line. */
+                page_size?: number;
+            };
+            header?: never;
+            path: {
+                observation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description AnnotationStreamLine lines. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                };
+            };
+            /** @description Not signed in (no or an expired session or token). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this (or a browser change without its CSRF token). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource, or not in a project you belong to. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description The database or another service cannot be reached; retry after `Retry-After` seconds. */

@@ -3,6 +3,7 @@ import {
   api, call, type Annotation, type Observation, type Project, type RegionFeature, type Task, type TopologyWarning,
 } from "../api/client";
 import { me } from "../api/session";
+import { streamAnnotations } from "./annotationStream";
 import { draftFromServer, type RegionDraft } from "./regions";
 import { loadSeries, type Series } from "./timeSeries";
 
@@ -60,8 +61,8 @@ export async function loadTask(projectId: string, observationId: string, review:
     call(api.GET("/api/projects/{project_id}", { params: { path: { project_id: projectId } } })),
     reading,
     call(api.GET("/api/observations/{observation_id}/task", { params: { path } })),
-    // Drawn in pixels: without each region's EPSG:4326 copy (half the body).
-    call(api.GET("/api/observations/{observation_id}/annotations", { params: { path, query: { wgs84: false } } })),
+    // Streamed: parsed while it still comes (the largest answer of opening a task).
+    streamAnnotations(observationId),
   ]);
   const [emails, series] = await Promise.all([authorEmails(projectId, task, annotations), seriesLoading]);
   const common = { project, observation, task, series, annotations, emails };

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.api.access import AccessDep, sees_only_own
+from app.api.annotation_stream import begin_snapshot, store_missing_warnings, stream_lines, task_annotations
 from app.api.deps import QueryBool, SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.api.leases import renew_lease_on_edit
@@ -33,6 +34,7 @@ from app.schemas.annotation import (
     AnnotationOpenRead,
     AnnotationRead,
     AnnotationSave,
+    AnnotationStreamLine,
     ChangeConflictRead,
     GeometryChangeRead,
     PredictionRegionIn,
@@ -51,6 +53,9 @@ router = APIRouter(tags=["annotations"])
 
 RepairQuery = Annotated[QueryBool, Query(description="Repair self-intersections with PostGIS ST_MakeValid.")]
 ClipQuery = Annotated[QueryBool, Query(description="Cut regions to the image instead of refusing them.")]
+# Regions per line of the stream, at most (a line is parsed at once by the client: ~0.5 MiB).
+STREAM_PAGE_MAX = 5000
+PageSizeQuery = Annotated[int, Query(ge=1, le=STREAM_PAGE_MAX, description="Regions per `regions` line.")]
 Wgs84Query = Annotated[
     QueryBool,
     Query(
@@ -207,6 +212,38 @@ def list_annotations(
         head["warnings"] = orjson.Fragment(warnings[a.id])
         body.append(head)
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get(
+    "/api/observations/{observation_id}/annotations/stream",
+    response_model=AnnotationStreamLine,
+    response_class=StreamingResponse,
+    summary="The task's annotations as a stream of lines (NDJSON), for opening a task",
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "AnnotationStreamLine lines."}},
+)
+def stream_annotations(
+    observation_id: uuid.UUID,
+    session: SessionDep,
+    access: AccessDep,
+    wgs84: Wgs84Query = True,
+    page_size: PageSizeQuery = 1000,
+) -> StreamingResponse:
+    """What the task's list answers (the same annotations, regions and warnings), as lines a client reads
+    while the rest still comes: each annotation, its regions in pages, its warnings, then `end` with the
+    counts. All lines are one snapshot of the task (a save meanwhile is not half in it)."""
+    only_of = access.user_id if sees_only_own(access) else None
+    annotations = task_annotations(session, observation_id, only_of)
+    if annotations:
+        project = session.get(Project, annotations[0].project_id)
+        classes = parse_labeling_config(project.labeling_config).class_names if project else []
+    else:
+        classes = []
+    store_missing_warnings(session, annotations, classes)
+    session.commit()  # warnings checked for the first time are kept
+    # The stream reads in one snapshot; the request's session stays open until the response is sent.
+    begin_snapshot(session)
+    lines = stream_lines(session, observation_id, only_of, classes, page_size=page_size, wgs84=wgs84)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 @router.get(
