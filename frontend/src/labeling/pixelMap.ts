@@ -48,10 +48,11 @@ export function pixelTileLayer(observation: Observation, projection: Projection)
     resolutions,
     tileSize: tiles.tile_size,
   });
-  // PNG keeps no-data transparent; the backend answers JPEG by default.
+  // PNG keeps no-data transparent; the backend answers JPEG by default. Tiles appear at full strength at
+  // once, without a fade-in (docs/adr/2026-12-03-image-tiles-without-a-fade-in.md).
   const url = tiles.pixel.replace(/\.(jpg|jpeg|webp)(\?|$)/, ".png$2");
   return new TileLayer({
-    source: new XYZ({ url, tileGrid: grid, projection, interpolate: true, transition: 150 }),
+    source: new XYZ({ url, tileGrid: grid, projection, interpolate: true, transition: 0 }),
     properties: { observationId: observation.id },
   });
 }
