@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.api.presenters import annotation_head
 from app.models.annotation import Annotation
 from app.repositories.labels import annotation_feature_pages
 from app.repositories.warnings import has_current_warnings, stored_warnings_json
@@ -46,20 +47,6 @@ def begin_snapshot(session: Session) -> None:
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
-def _head(annotation: Annotation) -> AnnotationOpenRead:
-    """The annotation's line: its regions and warnings come in the lines after it."""
-    return AnnotationOpenRead(
-        id=annotation.id,
-        project_id=annotation.project_id,
-        observation_id=annotation.observation_id,
-        created_by=annotation.created_by,
-        version=annotation.version,
-        created_at=annotation.created_at,
-        updated_at=annotation.updated_at,
-        regions=[],
-    )
-
-
 def _line(**field: object) -> bytes:
     """One line of AnnotationStreamLine: its one field (the others are left out, i.e. null)."""
     return orjson.dumps(field) + b"\n"
@@ -79,7 +66,9 @@ def stream_lines(
     annotations = task_annotations(session, observation_id, only_of)
     regions = 0
     for annotation in annotations:
-        yield _line(annotation=_head(annotation).model_dump(mode="json"))
+        # Its regions and warnings come in the lines after it.
+        head = AnnotationOpenRead(**annotation_head(annotation), regions=[])
+        yield _line(annotation=head.model_dump(mode="json"))
         for page, count in annotation_feature_pages(session, annotation.id, page_size, wgs84=wgs84):
             regions += count
             yield _line(regions=orjson.Fragment(page))

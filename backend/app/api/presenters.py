@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 import warnings
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import to_shape
@@ -19,7 +20,7 @@ from app.imagery.bands import default_preset, supported_presets
 from app.imagery.render import TILE_SIZE, pixel_grid_maxzoom
 from app.interop.labeling_config import parse_labeling_config
 from app.jobs.kinds import KINDS
-from app.models.annotation import Region
+from app.models.annotation import Annotation, Region
 from app.models.job import Job, JobState
 from app.models.observation import Observation, ObservationStatus
 from app.models.project import DisplayPreset, Project, Site
@@ -229,4 +230,28 @@ def job_read(job: Job) -> JobRead:
         started_at=job.started_at,
         heartbeat_at=job.heartbeat_at,
         finished_at=job.finished_at,
+    )
+
+
+class AnnotationHead(TypedDict):
+    """The fields every read of an annotation has besides its regions, changes and warnings."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    observation_id: uuid.UUID
+    created_by: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def annotation_head(annotation: Annotation) -> AnnotationHead:
+    return AnnotationHead(
+        id=annotation.id,
+        project_id=annotation.project_id,
+        observation_id=annotation.observation_id,
+        created_by=annotation.created_by,
+        version=annotation.version,
+        created_at=annotation.created_at,
+        updated_at=annotation.updated_at,
     )

@@ -19,7 +19,7 @@ from app.api.annotation_stream import begin_snapshot, store_missing_warnings, st
 from app.api.deps import QueryBool, SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.api.leases import renew_lease_on_edit
-from app.api.presenters import region_feature
+from app.api.presenters import annotation_head, region_feature
 from app.core.errors import InvalidInputError, NotFoundError
 from app.interop.labeling_config import parse_labeling_config
 from app.labels.topology import TopologyWarning
@@ -82,13 +82,7 @@ def annotation_read(
     annotation: Annotation, regions: list[Region], result: service.SaveResult | None = None
 ) -> AnnotationRead:
     return AnnotationRead(
-        id=annotation.id,
-        project_id=annotation.project_id,
-        observation_id=annotation.observation_id,
-        created_by=annotation.created_by,
-        version=annotation.version,
-        created_at=annotation.created_at,
-        updated_at=annotation.updated_at,
+        **annotation_head(annotation),
         regions=[region_feature(r) for r in regions],
         changes=[GeometryChangeRead.model_validate(c) for c in result.changes] if result else [],
         warnings=warnings_read(result.warnings) if result else [],
