@@ -182,12 +182,7 @@ def create_annotation(
 def list_annotations(
     observation_id: uuid.UUID, session: SessionDep, access: AccessDep, wgs84: Wgs84Query = True
 ) -> Response:
-    stmt = select(Annotation).where(
-        Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
-    )
-    if sees_only_own(access):
-        stmt = stmt.where(Annotation.created_by == access.user_id)
-    annotations = session.scalars(stmt.order_by(Annotation.created_at)).all()
+    annotations = task_annotations(session, observation_id, access.user_id if sees_only_own(access) else None)
     if not annotations:
         return Response(b"[]", media_type="application/json")
     # The topology warnings come along, so a client shows them on opening the task, not only after a save:
