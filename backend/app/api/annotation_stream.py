@@ -8,35 +8,14 @@ import uuid
 from collections.abc import Iterator
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.api.presenters import annotation_head
-from app.models.annotation import Annotation
 from app.repositories.labels import annotation_feature_pages
-from app.repositories.warnings import has_current_warnings, stored_warnings_json
+from app.repositories.warnings import stored_warnings_json
 from app.schemas.annotation import AnnotationOpenRead
-from app.services.annotations import current_warnings, topology_warnings
-
-
-def task_annotations(
-    session: Session, observation_id: uuid.UUID, only_of: uuid.UUID | None
-) -> list[Annotation]:
-    """The observation's annotations, not deleted, oldest first (only ``only_of``'s, when set)."""
-    stmt = select(Annotation).where(
-        Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
-    )
-    if only_of is not None:
-        stmt = stmt.where(Annotation.created_by == only_of)
-    return list(session.scalars(stmt.order_by(Annotation.created_at)).all())
-
-
-def store_missing_warnings(session: Session, annotations: list[Annotation], classes: list[str]) -> None:
-    """Checks and stores the warnings of those annotations whose stored ones are not current (an import's,
-    or from before warnings were stored), as opening does. Flushes; the caller commits."""
-    for annotation in annotations:
-        if not has_current_warnings(annotation):
-            current_warnings(session, annotation, classes)
+from app.services.annotations import task_annotations, topology_warnings
 
 
 def begin_snapshot(session: Session) -> None:
@@ -63,7 +42,7 @@ def stream_lines(
 ) -> Iterator[bytes]:
     """The lines of AnnotationStreamLine. The caller has begun a REPEATABLE READ transaction on ``session``
     (the snapshot every line is read from) and stored the warnings that were missing."""
-    annotations = task_annotations(session, observation_id, only_of)
+    annotations = task_annotations(session, observation_id, only_of)  # again: as the snapshot has them
     regions = 0
     for annotation in annotations:
         # Its regions and warnings come in the lines after it.

@@ -35,7 +35,7 @@ from app.models.annotation import Annotation, Region, RegionSource, Revision, Re
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import geodesic_area_ha, postgis_make_valid
-from app.repositories.warnings import store_warnings, stored_warnings, stored_warnings_json
+from app.repositories.warnings import has_current_warnings, store_warnings, stored_warnings
 from app.services import ground_truth
 
 
@@ -682,14 +682,25 @@ def current_warnings(session: Session, annotation: Annotation, classes: list[str
     return warnings
 
 
-def current_warnings_json(session: Session, annotation: Annotation, classes: list[str]) -> str:
-    """``current_warnings`` as the JSON text of a list of TopologyWarningCodeRead, for opening a task (built
-    by PostgreSQL, without a Python object per warning). Flushes; the caller commits."""
-    stored = stored_warnings_json(session, annotation)
-    if stored is not None:
-        return stored
-    current_warnings(session, annotation, classes)  # checks them and stores them
-    return stored_warnings_json(session, annotation) or "[]"
+def store_missing_warnings(session: Session, annotations: Sequence[Annotation], classes: list[str]) -> None:
+    """Checks and stores the warnings of those annotations whose stored ones are not current (an import's,
+    or from before warnings were stored), as opening a task does; afterwards ``stored_warnings_json`` reads
+    every one's. Flushes; the caller commits."""
+    for annotation in annotations:
+        if not has_current_warnings(annotation):
+            current_warnings(session, annotation, classes)
+
+
+def task_annotations(
+    session: Session, observation_id: uuid.UUID, only_of: uuid.UUID | None
+) -> list[Annotation]:
+    """The observation's annotations, not deleted, oldest first (only ``only_of``'s, when set)."""
+    stmt = select(Annotation).where(
+        Annotation.observation_id == observation_id, Annotation.deleted_at.is_(None)
+    )
+    if only_of is not None:
+        stmt = stmt.where(Annotation.created_by == only_of)
+    return list(session.scalars(stmt.order_by(Annotation.created_at)).all())
 
 
 class RegionNotFoundError(NotFoundError):

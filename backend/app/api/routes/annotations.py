@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.api.access import AccessDep, sees_only_own
-from app.api.annotation_stream import begin_snapshot, store_missing_warnings, stream_lines, task_annotations
+from app.api.access import Access, AccessDep, sees_only_own
+from app.api.annotation_stream import begin_snapshot, stream_lines
 from app.api.deps import QueryBool, SessionDep, SettingsDep
 from app.api.idempotency import fingerprint, remember, replay
 from app.api.leases import renew_lease_on_edit
@@ -27,6 +27,7 @@ from app.models.annotation import Annotation, Region, Revision, RevisionAction
 from app.models.observation import Observation
 from app.models.project import Project
 from app.repositories.labels import annotation_features_json
+from app.repositories.warnings import stored_warnings_json
 from app.schemas.annotation import (
     AnnotationChanges,
     AnnotationChangesRead,
@@ -87,6 +88,18 @@ def annotation_read(
         changes=[GeometryChangeRead.model_validate(c) for c in result.changes] if result else [],
         warnings=warnings_read(result.warnings) if result else [],
     )
+
+
+def owner_filter(access: Access) -> uuid.UUID | None:
+    """Whose annotations a task's list holds for this caller: only their own (annotators, unless the project
+    shares them), else everyone's (None)."""
+    return access.user_id if sees_only_own(access) else None
+
+
+def task_classes(session: Session, annotations: Sequence[Annotation]) -> list[str]:
+    """The class names of the project the annotations belong to (none without annotations)."""
+    project = session.get(Project, annotations[0].project_id) if annotations else None
+    return parse_labeling_config(project.labeling_config).class_names if project else []
 
 
 def warnings_read(warnings: Sequence[TopologyWarning]) -> list[TopologyWarningRead]:
@@ -182,14 +195,13 @@ def create_annotation(
 def list_annotations(
     observation_id: uuid.UUID, session: SessionDep, access: AccessDep, wgs84: Wgs84Query = True
 ) -> Response:
-    annotations = task_annotations(session, observation_id, access.user_id if sees_only_own(access) else None)
+    annotations = service.task_annotations(session, observation_id, owner_filter(access))
     if not annotations:
         return Response(b"[]", media_type="application/json")
     # The topology warnings come along, so a client shows them on opening the task, not only after a save:
     # those its saves stored (docs/adr/2026-12-02-stored-topology-warnings.md).
-    project = session.get(Project, annotations[0].project_id)
-    classes = parse_labeling_config(project.labeling_config).class_names if project else []
-    warnings = {a.id: service.current_warnings_json(session, a, classes) for a in annotations}
+    service.store_missing_warnings(session, annotations, task_classes(session, annotations))
+    warnings = {a.id: stored_warnings_json(session, a) or "[]" for a in annotations}  # all current now
     session.commit()  # warnings checked for the first time are kept
     # The regions' and the warnings' JSON comes from PostgreSQL as it is (the same RegionFeature and
     # TopologyWarningCodeRead objects, without a Python object for each of 10,000 regions and 30,000
@@ -220,14 +232,10 @@ def stream_annotations(
     """What the task's list answers (the same annotations, regions and warnings), as lines a client reads
     while the rest still comes: each annotation, its regions in pages, its warnings, then `end` with the
     counts. All lines are one snapshot of the task (a save meanwhile is not half in it)."""
-    only_of = access.user_id if sees_only_own(access) else None
-    annotations = task_annotations(session, observation_id, only_of)
-    if annotations:
-        project = session.get(Project, annotations[0].project_id)
-        classes = parse_labeling_config(project.labeling_config).class_names if project else []
-    else:
-        classes = []
-    store_missing_warnings(session, annotations, classes)
+    only_of = owner_filter(access)
+    annotations = service.task_annotations(session, observation_id, only_of)
+    classes = task_classes(session, annotations)
+    service.store_missing_warnings(session, annotations, classes)
     session.commit()  # warnings checked for the first time are kept
     # The stream reads in one snapshot; the request's session stays open until the response is sent.
     begin_snapshot(session)
