@@ -430,11 +430,13 @@ def report(
         p50, p95, n = latencies(results[key])
         verdict = f"{met(p50, GOALS['hover_p50'])} / {met(p95, GOALS['hover_p95'])}"
         rows.append((name, n, p50, p95, verdict, split(results[key])))
-    from_map = sum(1 for m in results["one_by_one"] if m["kind"] == "map")
+    from_map = [m for m in results["one_by_one"] if m["kind"] == "map"]
+    near = sorted(m["near"] for m in from_map if m.get("near"))
     print(
-        f"hover, one move at a time: {from_map} of {len(results['one_by_one'])} first previews came from the "
-        f"hover map; sweep: {len(results['sweep_maps'])} map previews painted for "
-        f"{sweep} moves"
+        f"hover, one move at a time: {len(from_map)} of {len(results['one_by_one'])} first previews came "
+        f"from the hover map ({len(near)} of them near misses, nearest held pixel "
+        f"{', '.join(f'{d:.1f}' for d in near) or '-'} window px away); sweep: {len(results['sweep_maps'])} "
+        f"map previews painted for {sweep} moves"
     )
     p50, p95, n = latencies(results["click"])
     rows.append(("click -> polygon", n, p50, p95, met(p50, GOALS["click_p50"]), split(results["click"])))

@@ -1,10 +1,10 @@
-"""The SAM tool in Chromium with the tiny random-weight SAM: hover previews (also on top of placed prompts), a
-click's polygon decoded in the browser matches the server's for the same prompt and is a valid polygon, a
-negative point and a Shift+drag box change the mask, a plain drag pans, Enter saves it through the autosave
-(in the API, found again after a reload), a double-click places one point and keeps its mask, Esc clears the
-prompts; without WebAssembly
-the tool decodes on the server and says so; an image whose embeddings are still being computed shows the
-job's progress, then works once it is done."""
+"""The SAM tool in Chromium with the tiny random-weight SAM: hover previews (from the hover map at once, a
+near miss's from the nearest mask, then decoded; also on top of placed prompts), a click's polygon decoded in
+the browser matches the server's for the same prompt and is a valid polygon, a negative point and a
+Shift+drag box change the mask, a plain drag pans, Enter saves it through the autosave (in the API, found
+again after a reload), a double-click places one point and keeps its mask, Esc clears the prompts; without
+WebAssembly the tool decodes on the server and says so; an image whose embeddings are still being computed
+shows the job's progress, then works once it is done."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import httpx2 as httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, Route, expect
@@ -263,28 +264,70 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     page.locator("[data-testid=sam-detail]").blur()
     cx, cy = map_centre(page)
 
-    # Spots around the centre until one is answered by a grid point that the server's decode would also put
-    # in that window (a grid point near a window's edge is decoded in a neighbouring one with more room).
-    found = None
-    for step in range(16):
-        angle, radius = step * 2.4, 25 + 12 * step
+    # Spots around the centre until one is answered by a grid point whose mask holds the spot and that the
+    # server's decode would also put in that window (a grid point near a window's edge is decoded in a
+    # neighbouring one with more room), and one is a near miss: no grid mask holds the spot, one holds a
+    # pixel close to it.
+    found = near_miss = None
+    samples: list[tuple[tuple[float, float], dict[str, Any]]] = []
+    for step in range(40):
+        angle, radius = step * 2.4, 25 + 9 * (step % 20)
+        spot = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
         since = page.evaluate("performance.now()")
-        page.mouse.move(cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+        page.mouse.move(*spot)
         try:
             mark = page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "map"], timeout=5_000).json_value()
         except PlaywrightTimeoutError:
-            continue  # no grid point's mask holds this spot (or the maps are still loading)
+            continue  # no grid point's mask holds this spot or a pixel near it (or the maps are loading)
         mapped = json.loads(page.locator("[data-testid=sam-status]").get_attribute("data-map-preview") or "")
+        samples.append((spot, mapped))
+        if mapped["near"] and near_miss is None:
+            near_miss = mapped
         window = windows[mapped["windowIndex"]]
         gx, gy = sam_hover.grid_points(window.width, window.height, 4)[mapped["gridIndex"]]
         point = (window.x + gx, window.y + gy)
-        if window_for(windows, (*point, *point)).index == window.index:
+        if (
+            found is None
+            and not mapped["near"]
+            and window_for(windows, (*point, *point)).index == window.index
+        ):
             found = (since, mark, mapped, window, point)
+            shot(page, "sam-04-hover-map-preview")
+            assert mark["timing"] is None and mark["arrivedAt"] - mark["sentAt"] < 1_000
+            # Then the decode of the spot itself replaces it (the pointer rests), painted after it.
+            decoded = page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "preview"]).json_value()
+            assert decoded["timing"] is not None and decoded["paintedAt"] > mark["paintedAt"]
+            expect(page.locator("[data-testid=sam-status]")).to_have_attribute(
+                "data-preview",
+                re.compile(r'^\{"request":\{"points":\[\{"x":' + re.escape(json.dumps(mapped["hover"]["x"]))),
+            )
+        if found and near_miss:
             break
     assert found is not None, "no hover was answered from the hover map"
-    since, mark, mapped, window, (px, py) = found
-    shot(page, "sam-04-hover-map-preview")
-    assert mark["timing"] is None and mark["arrivedAt"] - mark["sentAt"] < 1_000
+    assert near_miss is not None, "no hover was a near miss of the hover map's masks"
+    _, _, mapped, window, (px, py) = found
+
+    # A near miss: no grid mask holds the pointer's pixel; the one shown holds the nearest pixel that any
+    # does, and that pixel is within 4 screen pixels (image pixels per screen pixel from two samples).
+    (a, first_seen), (b, last_seen) = samples[0], samples[-1]
+    seen_a, seen_b = first_seen["hover"], last_seen["hover"]
+    resolution = math.dist((seen_a["x"], seen_a["y"]), (seen_b["x"], seen_b["y"])) / math.dist(a, b)
+    near_window = windows[near_miss["windowIndex"]]
+    near_map = sam_hover.decode(
+        sam_api.get(f"/api/observations/{first}/sam/hover/{near_window.index}").content
+    )
+    masks = np.stack([near_map.mask(i) for i in range(len(near_map.entries))])
+    hx, hy = int(near_miss["hover"]["x"]) - near_window.x, int(near_miss["hover"]["y"]) - near_window.y
+    assert not masks[:, hy, hx].any()
+
+    def nearest(mask: np.ndarray) -> float:
+        ys, xs = np.nonzero(mask)
+        return float(np.hypot(xs - hx, ys - hy).min())
+
+    held_by_any: np.ndarray = np.any(masks, axis=0)
+    assert near_miss["near"] == pytest.approx(nearest(held_by_any))
+    assert nearest(masks[near_miss["gridIndex"]]) == pytest.approx(near_miss["near"])
+    assert near_miss["near"] <= 4 * resolution * 1.05, (near_miss["near"], resolution)
 
     # The map's mask is the one the server decodes for that grid point, and it holds the hovered pixel.
     preview = browser_shape(mapped)
@@ -294,13 +337,6 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     stored = sam_hover.decode(sam_api.get(f"/api/observations/{first}/sam/hover/{window.index}").content)
     hover = mapped["hover"]
     assert stored.mask(mapped["gridIndex"])[int(hover["y"]) - window.y, int(hover["x"]) - window.x]
-
-    # Then the decode of the spot itself replaces it (the pointer rests), painted after it.
-    decoded = page.wait_for_function(DRAWN_SINCE_JS, arg=[since, "preview"]).json_value()
-    assert decoded["timing"] is not None and decoded["paintedAt"] > mark["paintedAt"]
-    expect(page.locator("[data-testid=sam-status]")).to_have_attribute(
-        "data-preview", re.compile(r'^\{"request":\{"points":\[\{"x":' + re.escape(json.dumps(hover["x"])))
-    )
 
     # With a point placed, hovering decodes (the map knows single points only).
     page.mouse.click(cx, cy)

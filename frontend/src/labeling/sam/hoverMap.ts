@@ -10,6 +10,27 @@ const ENTRY_BYTES = 32;
 /** Grid cells each way around the pointer's own whose masks may hold it: the near ones first, then (where
  * none of those does, as on a thin object between grid points) farther ones, whose larger masks may. */
 const REACHES = [2, 5];
+/** The farthest a near miss is looked for (window pixels): beyond it the spot waits for its own decode. */
+const MAX_NEAR_PX = 12;
+
+const offsetsWithin = new Map<number, [number, number, number][]>();
+
+/** The offsets (dx, dy, distance) within `radius` pixels, nearest first, the pixel itself the first. */
+function nearOffsets(radius: number): [number, number, number][] {
+  let offsets = offsetsWithin.get(radius);
+  if (!offsets) {
+    offsets = [];
+    for (let dy = -radius; dy <= radius; dy++) {
+      for (let dx = -radius; dx <= radius; dx++) {
+        const distance = Math.hypot(dx, dy);
+        if (distance <= radius) offsets.push([dx, dy, distance]);
+      }
+    }
+    offsets.sort((a, b) => a[2] - b[2]);
+    offsetsWithin.set(radius, offsets);
+  }
+  return offsets;
+}
 
 /** A grid point's mask, cropped to its box plus a pixel of margin (inside the window), with where that crop
  * lies in the image. */
@@ -21,6 +42,8 @@ export interface HoverMask {
   /** The crop's top-left corner in image pixels. */
   offset: [number, number];
   score: number;
+  /** 0 where the mask holds the pixel asked about; else how far (window pixels) its nearest held pixel is. */
+  near: number;
 }
 
 interface Entry {
@@ -69,12 +92,25 @@ export class HoverMap {
     return new HoverMap(perSide, width, height, entries, payload);
   }
 
-  /** The smallest mask of the grid points around (x, y) (window pixels) that holds that pixel; null when
-   * none does (the decode of the spot itself answers then). */
-  maskAt(x: number, y: number): HoverMask | null {
+  /** The smallest mask of the grid points around (x, y) (window pixels) that holds that pixel. Where none
+   * does (a thin gap between two objects' masks, an edge), the smallest that holds the nearest pixel within
+   * `nearPx` of it, with that distance as `near`; null when none is that close either (the decode of the
+   * spot itself answers then). */
+  maskAt(x: number, y: number, nearPx = 0): HoverMask | null {
     const px = Math.floor(x);
     const py = Math.floor(y);
     if (px < 0 || py < 0 || px >= this.width || py >= this.height) return null;
+    for (const [dx, dy, distance] of nearOffsets(Math.max(0, Math.min(Math.floor(nearPx), MAX_NEAR_PX)))) {
+      const best = this.holding(px + dx, py + dy);
+      if (best >= 0) return { ...this.crop(best), near: distance };
+    }
+    return null;
+  }
+
+  /** The smallest mask of the grid points around pixel (px, py) that holds it: the near ones first, then
+   * farther ones; -1 for none (or outside the window). */
+  private holding(px: number, py: number): number {
+    if (px < 0 || py < 0 || px >= this.width || py >= this.height) return -1;
     const col = Math.min(this.perSide - 1, Math.floor((px * this.perSide) / this.width));
     const row = Math.min(this.perSide - 1, Math.floor((py * this.perSide) / this.height));
     for (const reach of REACHES) {
@@ -86,9 +122,9 @@ export class HoverMap {
           if ((best < 0 || entry.area < this.entries[best]!.area) && this.holds(entry, px, py)) best = index;
         }
       }
-      if (best >= 0) return this.crop(best);
+      if (best >= 0) return best;
     }
-    return null;
+    return -1;
   }
 
   private holds(entry: Entry, px: number, py: number): boolean {
@@ -127,7 +163,7 @@ export class HoverMap {
     }
   }
 
-  private crop(index: number): HoverMask {
+  private crop(index: number): Omit<HoverMask, "near"> {
     const entry = this.entries[index]!;
     const cx0 = Math.max(0, entry.x0 - 1);
     const cy0 = Math.max(0, entry.y0 - 1);

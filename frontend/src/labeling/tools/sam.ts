@@ -45,6 +45,9 @@ export interface SamDrawn {
   drawnAt: number;
   paintedAt: number;
   timing: DecodeTiming | null;
+  /** A map preview's near miss: 0 where its mask holds the pointer's pixel, else how far (window pixels) its
+   * nearest held pixel is; null for a decode. */
+  near: number | null;
 }
 
 /** The user's choices, kept per user in this browser. */
@@ -54,6 +57,9 @@ interface SamChoices {
 }
 
 const DRAG_PX = 5;
+/** Where no grid mask holds the pointer's pixel, one holding a pixel this close on the screen previews it
+ * (docs/adr/2026-12-04-sam-hover-previews-of-near-misses.md): closer than a person aims. */
+const NEAR_MISS_SCREEN_PX = 4;
 const JOB_POLL_MS = 1000;
 /** Decoded answers kept by their request (see `SamTool.answers`); each is a few polygons. */
 const ANSWERS_KEPT = 16;
@@ -114,6 +120,8 @@ export class SamTool implements Tool {
   private starting: Promise<void> | null = null;
   private manifest: Schemas["EmbeddingManifest"] | null = null;
   private hoverMaps: HoverMaps | null = null;
+  /** Image pixels per screen pixel where the pointer last moved. */
+  private hoverResolution = 1;
   /** The hover (pointer position) whose map preview is shown; a decoded preview of an earlier one then does
    * not replace it (it would step back to where the pointer was). */
   private mapShownFor: SamPoint | null = null;
@@ -413,6 +421,7 @@ export class SamTool implements Tool {
     if (this.state !== "ready" || this.downAt) return;
     this.movedAt = event.originalEvent.timeStamp;
     this.hover = this.pixel(event);
+    this.hoverResolution = event.map.getView().getResolution() ?? 1;
     this.scheduleMapPreview();
     this.request();
   }
@@ -435,7 +444,8 @@ export class SamTool implements Tool {
     if (this.prompted || !hover || !this.manifest || !this.hoverMaps) return;
     const sentAt = performance.now();
     const w = windowFor(this.manifest.windows, [hover.x, hover.y, hover.x, hover.y]);
-    const found = this.hoverMaps.get(w.index)?.maskAt(hover.x - w.x, hover.y - w.y);
+    const nearPx = NEAR_MISS_SCREEN_PX * this.hoverResolution;
+    const found = this.hoverMaps.get(w.index)?.maskAt(hover.x - w.x, hover.y - w.y, nearPx);
     if (!found) return;
     const polygons = maskToPolygons(found.mask, found.width, found.height, {
       simplifyPx: this.choices.simplifyPx,
@@ -448,9 +458,9 @@ export class SamTool implements Tool {
     this.shown = { polygons, score: found.score, timing: null };
     this.mapShownFor = hover;
     // Test hook: which grid point of which window answered.
-    this.status.dataset["mapPreview"] = JSON.stringify({ hover, windowIndex: w.index, gridIndex: found.index, polygons });
+    this.status.dataset["mapPreview"] = JSON.stringify({ hover, windowIndex: w.index, gridIndex: found.index, near: found.near, polygons });
     this.draw();
-    this.markDrawn({ kind: "map", reused: false, askedAt: this.movedAt, sentAt, arrivedAt, drawnAt: performance.now(), timing: null });
+    this.markDrawn({ kind: "map", reused: false, askedAt: this.movedAt, sentAt, arrivedAt, drawnAt: performance.now(), timing: null, near: found.near });
   }
 
   private get prompted(): boolean {
@@ -561,7 +571,7 @@ export class SamTool implements Tool {
     const arrivedAt = performance.now();
     this.draw();
     const timing = at.reused ? null : result.timing;
-    this.markDrawn({ kind: forPrompts ? "result" : "preview", ...at, arrivedAt, drawnAt: performance.now(), timing });
+    this.markDrawn({ kind: forPrompts ? "result" : "preview", ...at, arrivedAt, drawnAt: performance.now(), timing, near: null });
   }
 
   private remember(key: string, result: SamResult): void {
