@@ -238,8 +238,10 @@ def test_a_reviewer_switches_between_two_annotations_and_approves_the_second(
     approve = page.locator("[data-action=approve]")
     expect(approve).to_have_text(f"Approve {e2e_accounts.annotator.email}'s annotation as ground truth")
 
-    # B's: the map shows its two regions, A's one dashed.
-    panel.locator(f"li[data-annotation-id='{b}'] button").click()
+    # B's: the map shows its two regions, A's one dashed; the switch reads the task again through the
+    # annotations' stream, as opening it does.
+    with page.expect_request(f"**/api/observations/{task}/annotations/stream?*"):
+        panel.locator(f"li[data-annotation-id='{b}'] button").click()
     html_attr(page, "annotation", b)
     html_attr(page, "regions", "2")
     html_attr(page, "overlay", "1")
