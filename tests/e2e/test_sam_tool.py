@@ -291,7 +291,7 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
             and not mapped["near"]
             and window_for(windows, (*point, *point)).index == window.index
         ):
-            found = (since, mark, mapped, window, point)
+            found = (mapped, window, point)
             shot(page, "sam-04-hover-map-preview")
             assert mark["timing"] is None and mark["arrivedAt"] - mark["sentAt"] < 1_000
             # Then the decode of the spot itself replaces it (the pointer rests), painted after it.
@@ -305,7 +305,10 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
             break
     assert found is not None, "no hover was answered from the hover map"
     assert near_miss is not None, "no hover was a near miss of the hover map's masks"
-    _, _, mapped, window, (px, py) = found
+    mapped, window, (px, py) = found
+
+    def hover_map(window_index: int) -> sam_hover.HoverMap:
+        return sam_hover.decode(sam_api.get(f"/api/observations/{first}/sam/hover/{window_index}").content)
 
     # A near miss: no grid mask holds the pointer's pixel; the one shown holds the nearest pixel that any
     # does, and that pixel is within 4 screen pixels (image pixels per screen pixel from two samples).
@@ -313,9 +316,7 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     seen_a, seen_b = first_seen["hover"], last_seen["hover"]
     resolution = math.dist((seen_a["x"], seen_a["y"]), (seen_b["x"], seen_b["y"])) / math.dist(a, b)
     near_window = windows[near_miss["windowIndex"]]
-    near_map = sam_hover.decode(
-        sam_api.get(f"/api/observations/{first}/sam/hover/{near_window.index}").content
-    )
+    near_map = hover_map(near_window.index)
     masks = np.stack([near_map.mask(i) for i in range(len(near_map.entries))])
     hx, hy = int(near_miss["hover"]["x"]) - near_window.x, int(near_miss["hover"]["y"]) - near_window.y
     assert not masks[:, hy, hx].any()
@@ -334,7 +335,7 @@ def test_hovering_shows_the_hover_maps_mask_at_once_then_the_decode_of_the_spot(
     request = {"points": [{"x": px, "y": py, "positive": True}], "box": None, "simplifyPx": 0}
     server = server_polygons(sam_api, first, request | {"minAreaPx": 16, "largestOnly": True})
     assert iou(preview, server) >= 0.99
-    stored = sam_hover.decode(sam_api.get(f"/api/observations/{first}/sam/hover/{window.index}").content)
+    stored = hover_map(window.index)
     hover = mapped["hover"]
     assert stored.mask(mapped["gridIndex"])[int(hover["y"]) - window.y, int(hover["x"]) - window.x]
 

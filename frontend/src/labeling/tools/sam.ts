@@ -120,8 +120,6 @@ export class SamTool implements Tool {
   private starting: Promise<void> | null = null;
   private manifest: Schemas["EmbeddingManifest"] | null = null;
   private hoverMaps: HoverMaps | null = null;
-  /** Image pixels per screen pixel where the pointer last moved. */
-  private hoverResolution = 1;
   /** The hover (pointer position) whose map preview is shown; a decoded preview of an earlier one then does
    * not replace it (it would step back to where the pointer was). */
   private mapShownFor: SamPoint | null = null;
@@ -421,7 +419,6 @@ export class SamTool implements Tool {
     if (this.state !== "ready" || this.downAt) return;
     this.movedAt = event.originalEvent.timeStamp;
     this.hover = this.pixel(event);
-    this.hoverResolution = event.map.getView().getResolution() ?? 1;
     this.scheduleMapPreview();
     this.request();
   }
@@ -444,7 +441,7 @@ export class SamTool implements Tool {
     if (this.prompted || !hover || !this.manifest || !this.hoverMaps) return;
     const sentAt = performance.now();
     const w = windowFor(this.manifest.windows, [hover.x, hover.y, hover.x, hover.y]);
-    const nearPx = NEAR_MISS_SCREEN_PX * this.hoverResolution;
+    const nearPx = NEAR_MISS_SCREEN_PX * (this.host.map.getView().getResolution() ?? 1); // image px a screen px
     const found = this.hoverMaps.get(w.index)?.maskAt(hover.x - w.x, hover.y - w.y, nearPx);
     if (!found) return;
     const polygons = maskToPolygons(found.mask, found.width, found.height, {
